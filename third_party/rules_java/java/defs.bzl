@@ -1,0 +1,26 @@
+"""Forwards rules_java's public rules to Bazel's native Java rules.
+
+Bazel 4.2.3 loads these while resolving its registered Java toolchains, even
+for a C++-only build; the project itself has no Java.
+"""
+
+def java_binary(**attrs):
+    native.java_binary(**attrs)
+
+def java_import(**attrs):
+    native.java_import(**attrs)
+
+def java_library(**attrs):
+    native.java_library(**attrs)
+
+def java_plugin(**attrs):
+    native.java_plugin(**attrs)
+
+def java_runtime(**attrs):
+    native.java_runtime(**attrs)
+
+def java_test(**attrs):
+    native.java_test(**attrs)
+
+def java_toolchain(**attrs):
+    native.java_toolchain(**attrs)

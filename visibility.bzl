@@ -1,0 +1,53 @@
+"""The dependency arrows of DESIGN.md, as Bazel visibility lists.
+
+    train  --> freeze, comm, trace
+    sim    --> freeze, trace, and comm's pure targets (BucketPlan, calibration)
+    replay --> sim, freeze, trace
+    benchmarks --> anything;  nothing depends on benchmarks
+    freeze, trace: depend on no other folder of the project
+    comm: MPI and libtorch only
+
+Each folder's public targets use the list of the folders allowed to use it;
+everything else stays private to its package. A dependency against an arrow
+fails at analysis time.
+"""
+
+# Who may use freeze/ and trace/.
+FREEZE_USERS = [
+    "//train:__subpackages__",
+    "//sim:__subpackages__",
+    "//replay:__subpackages__",
+    "//benchmarks:__subpackages__",
+]
+
+TRACE_USERS = FREEZE_USERS + [
+    # Recorded traces are regenerated and checked there.
+    "//testdata:__subpackages__",
+]
+
+# Who may use comm/'s MPI and libtorch targets.
+COMM_USERS = [
+    "//train:__subpackages__",
+    "//benchmarks:__subpackages__",
+]
+
+# Who may use comm/'s pure targets (no MPI, no libtorch).
+COMM_PURE_USERS = COMM_USERS + [
+    "//sim:__subpackages__",
+]
+
+# Who may use train/'s libraries (its binary is run, not linked).
+TRAIN_USERS = [
+    "//benchmarks:__subpackages__",
+    "//testdata:__subpackages__",
+]
+
+SIM_USERS = [
+    "//replay:__subpackages__",
+    "//benchmarks:__subpackages__",
+]
+
+REPLAY_USERS = [
+    "//benchmarks:__subpackages__",
+    "//testdata:__subpackages__",
+]
