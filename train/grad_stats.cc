@@ -1,0 +1,374 @@
+#include "train/grad_stats.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include <ATen/ATen.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace freezing::train {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr int kMaxWindow = 16;
+constexpr int64_t kBlock = 512;
+
+// Sums over one unit's segment, for windows of 1..k intervals.
+struct WindowSums {
+  double local_l2[kMaxWindow] = {};  // squared
+  double local_l1[kMaxWindow] = {};
+  double global_l2[kMaxWindow] = {};  // squared
+  double global_l1[kMaxWindow] = {};
+  double dot[kMaxWindow] = {};
+};
+
+// One pass over [begin, end) of the last `k` local and global interval sums
+// (index 0 = the newest). Blocks keep the running window sums in L1 cache;
+// each interval buffer is read once.
+void FusedWindowNorms(const float* const* local, const float* const* global,
+                      int k, int64_t begin, int64_t end, WindowSums& out) {
+  alignas(64) float sl[kBlock];
+  alignas(64) float sg[kBlock];
+  for (int64_t b = begin; b < end; b += kBlock) {
+    const int64_t n = std::min(kBlock, end - b);
+    std::memset(sl, 0, sizeof(float) * n);
+    std::memset(sg, 0, sizeof(float) * n);
+    for (int w = 0; w < k; ++w) {
+      const float* l = local[w] + b;
+      const float* g = global[w] + b;
+      float l2 = 0, l1 = 0, g2 = 0, g1 = 0, d = 0;
+#pragma omp simd reduction(+ : l2, l1, g2, g1, d)
+      for (int64_t j = 0; j < n; ++j) {
+        const float x = sl[j] + l[j];
+        const float y = sg[j] + g[j];
+        sl[j] = x;
+        sg[j] = y;
+        l2 += x * x;
+        l1 += std::fabs(x);
+        g2 += y * y;
+        g1 += std::fabs(y);
+        d += x * y;
+      }
+      out.local_l2[w] += l2;
+      out.local_l1[w] += l1;
+      out.global_l2[w] += g2;
+      out.global_l1[w] += g1;
+      out.dot[w] += d;
+    }
+  }
+}
+
+// Fixed-layout encoding of one rank's statistics for the all-gather.
+void PutI64(std::string& s, int64_t v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+void PutF64(std::string& s, double v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+class Cursor {
+ public:
+  explicit Cursor(const std::string& s) : s_(s) {}
+  bool I64(int64_t& v) { return Take(&v, sizeof(v)); }
+  bool F64(double& v) { return Take(&v, sizeof(v)); }
+  bool done() const { return pos_ == s_.size(); }
+
+ private:
+  bool Take(void* out, size_t n) {
+    if (pos_ + n > s_.size()) return false;
+    std::memcpy(out, s_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  const std::string& s_;
+  size_t pos_ = 0;
+};
+
+std::string EncodeRank(const freeze::RankWindowStats& r, int k) {
+  std::string s;
+  PutI64(s, r.rank);
+  for (int w = 0; w < k; ++w) {
+    PutI64(s, r.samples[w]);
+    PutF64(s, r.mean_loss[w]);
+  }
+  PutI64(s, static_cast<int64_t>(r.units.size()));
+  for (const freeze::WindowNorms& u : r.units) {
+    for (int w = 0; w < k; ++w) {
+      PutF64(s, u.l2[w]);
+      PutF64(s, u.l1[w]);
+      PutF64(s, u.dot_global[w]);
+      PutI64(s, u.trained_steps[w]);
+    }
+  }
+  return s;
+}
+
+absl::StatusOr<freeze::RankWindowStats> DecodeRank(const std::string& s,
+                                                   int k, int num_units) {
+  Cursor c(s);
+  freeze::RankWindowStats r;
+  int64_t rank = 0, units = 0;
+  bool ok = c.I64(rank);
+  r.rank = static_cast<int>(rank);
+  r.samples.resize(k);
+  r.mean_loss.resize(k);
+  for (int w = 0; ok && w < k; ++w) ok = c.I64(r.samples[w]) && c.F64(r.mean_loss[w]);
+  ok = ok && c.I64(units) && units == num_units;
+  if (ok) r.units.resize(num_units);
+  for (int u = 0; ok && u < num_units; ++u) {
+    freeze::WindowNorms& n = r.units[u];
+    n.l2.resize(k);
+    n.l1.resize(k);
+    n.dot_global.resize(k);
+    n.trained_steps.resize(k);
+    for (int w = 0; ok && w < k; ++w) {
+      ok = c.F64(n.l2[w]) && c.F64(n.l1[w]) && c.F64(n.dot_global[w]) &&
+           c.I64(n.trained_steps[w]);
+    }
+  }
+  if (!ok || !c.done()) {
+    return absl::InternalError(absl::StrCat(
+        "gradient statistics from another rank are malformed (", s.size(),
+        " bytes for ", num_units, " units, window ", k,
+        "): are all ranks running the same binary and model?"));
+  }
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GradientStatistics>> GradientStatistics::Create(
+    const StatsLayout& layout, int window, comm::Communicator* comm) {
+  if (window < 1 || window > kMaxWindow) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--stats_window must be in [1, ", kMaxWindow, "], got ", window));
+  }
+  if (layout.param_numel.size() != layout.param_unit.size()) {
+    return absl::InvalidArgumentError("statistics layout: sizes differ");
+  }
+  auto s = std::unique_ptr<GradientStatistics>(new GradientStatistics());
+  s->window_ = window;
+  s->num_units_ = layout.num_units;
+  s->comm_ = comm;
+  s->unit_begin_.assign(layout.num_units, -1);
+  s->unit_end_.assign(layout.num_units, -1);
+  int64_t offset = 0;
+  int last_unit = -1;
+  for (size_t p = 0; p < layout.param_numel.size(); ++p) {
+    const int u = layout.param_unit[p];
+    if (u < 0 || u >= layout.num_units) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter ", p, " belongs to unknown unit ", u));
+    }
+    if (u != last_unit) {
+      if (s->unit_begin_[u] != -1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the parameters of unit ", u,
+            " are not contiguous in registration order"));
+      }
+      s->unit_begin_[u] = offset;
+      last_unit = u;
+    }
+    s->param_offset_.push_back(offset);
+    offset += layout.param_numel[p];
+    s->unit_end_[u] = offset;
+  }
+  for (int u = 0; u < layout.num_units; ++u) {
+    if (s->unit_begin_[u] == -1) s->unit_begin_[u] = s->unit_end_[u] = offset;
+  }
+  s->total_numel_ = offset;
+  for (int w = 0; w < window; ++w) {
+    s->local_.push_back(at::zeros({offset}, at::kFloat));
+    s->global_.push_back(at::zeros({offset}, at::kFloat));
+  }
+  s->trained_steps_.assign(window, std::vector<int64_t>(layout.num_units, 0));
+  s->samples_.assign(window, 0);
+  s->loss_sum_.assign(window, 0.0);
+  return s;
+}
+
+void GradientStatistics::AccumulateLocal(int param, const at::Tensor& grad) {
+  const int64_t t0 = NowNs();
+  at::NoGradGuard no_grad;
+  local_[head_]
+      .narrow(0, param_offset_[param], grad.numel())
+      .add_(grad.reshape({-1}));
+  accumulate_ns_ += NowNs() - t0;
+}
+
+void GradientStatistics::EndStep(int64_t samples, double loss_sum,
+                                 const std::vector<bool>& unit_trained) {
+  samples_[head_] += samples;
+  loss_sum_[head_] += loss_sum;
+  for (int u = 0; u < num_units_; ++u) {
+    if (unit_trained[u]) ++trained_steps_[head_][u];
+  }
+}
+
+int64_t GradientStatistics::TakeAccumulateNs() {
+  return std::exchange(accumulate_ns_, 0);
+}
+
+absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
+    int64_t index, int64_t first_step, int64_t last_step, int epoch,
+    double progress) {
+  at::NoGradGuard no_grad;
+  const int ranks = comm_->size();
+  // Global sum of this interval: all-reduce the local sums of the units
+  // trained in it (the same units on every rank), in maximal runs.
+  at::Tensor& g = global_[head_];
+  g.zero_();
+  for (int u = 0; u < num_units_;) {
+    if (trained_steps_[head_][u] == 0 || unit_begin_[u] == unit_end_[u]) {
+      ++u;
+      continue;
+    }
+    int v = u;
+    while (v + 1 < num_units_ && trained_steps_[head_][v + 1] > 0) ++v;
+    const int64_t begin = unit_begin_[u];
+    const int64_t n = unit_end_[v] - begin;
+    at::Tensor seg = g.narrow(0, begin, n);
+    seg.copy_(local_[head_].narrow(0, begin, n));
+    if (ranks > 1) {
+      RETURN_IF_ERROR(
+          comm_->AllReduceSum(seg.data_ptr<float>(), n, comm::DType::kFloat32));
+      seg.mul_(1.0 / ranks);
+    }
+    u = v + 1;
+  }
+
+  const int k = static_cast<int>(
+      std::min<int64_t>(window_, intervals_done_ + 1));
+  std::vector<const float*> lp(k), gp(k);
+  std::vector<int> slot(k);
+  for (int w = 0; w < k; ++w) {
+    slot[w] = (head_ - w + window_) % window_;
+    lp[w] = local_[slot[w]].data_ptr<float>();
+    gp[w] = global_[slot[w]].data_ptr<float>();
+  }
+
+  freeze::BaseIntervalStats stats;
+  stats.index = index;
+  stats.first_step = first_step;
+  stats.last_step = last_step;
+  stats.epoch = epoch;
+  stats.progress = progress;
+  stats.global.resize(num_units_);
+  freeze::RankWindowStats mine;
+  mine.rank = comm_->rank();
+  mine.units.resize(num_units_);
+  for (int w = 0; w < k; ++w) {
+    int64_t samples = 0;
+    double loss = 0;
+    for (int x = 0; x <= w; ++x) {
+      samples += samples_[slot[x]];
+      loss += loss_sum_[slot[x]];
+    }
+    mine.samples.push_back(samples);
+    mine.mean_loss.push_back(samples > 0 ? loss / samples : 0.0);
+  }
+  for (int u = 0; u < num_units_; ++u) {
+    std::vector<int64_t> trained(k);
+    int64_t t = 0;
+    for (int w = 0; w < k; ++w) {
+      t += trained_steps_[slot[w]][u];
+      trained[w] = t;
+    }
+    WindowSums sums;
+    if (t > 0) {
+      FusedWindowNorms(lp.data(), gp.data(), k, unit_begin_[u], unit_end_[u],
+                       sums);
+    }
+    freeze::WindowNorms& gn = stats.global[u];
+    freeze::WindowNorms& ln = mine.units[u];
+    for (int w = 0; w < k; ++w) {
+      gn.l2.push_back(std::sqrt(sums.global_l2[w]));
+      gn.l1.push_back(sums.global_l1[w]);
+      gn.trained_steps.push_back(trained[w]);
+      ln.l2.push_back(std::sqrt(sums.local_l2[w]));
+      ln.l1.push_back(sums.local_l1[w]);
+      ln.dot_global.push_back(sums.dot[w]);
+      ln.trained_steps.push_back(trained[w]);
+    }
+  }
+
+  if (ranks > 1) {
+    ASSIGN_OR_RETURN(std::vector<std::string> all,
+                     comm_->AllGatherBytes(EncodeRank(mine, k)));
+    for (const std::string& bytes : all) {
+      ASSIGN_OR_RETURN(freeze::RankWindowStats r,
+                       DecodeRank(bytes, k, num_units_));
+      stats.ranks.push_back(std::move(r));
+    }
+  } else {
+    stats.ranks.push_back(std::move(mine));
+  }
+
+  // The oldest slot becomes the next interval's accumulator.
+  ++intervals_done_;
+  head_ = (head_ + 1) % window_;
+  local_[head_].zero_();
+  global_[head_].zero_();
+  std::fill(trained_steps_[head_].begin(), trained_steps_[head_].end(), 0);
+  samples_[head_] = 0;
+  loss_sum_[head_] = 0;
+  return stats;
+}
+
+StatsState GradientStatistics::SaveState() const {
+  StatsState s;
+  s.head = head_;
+  s.intervals_done = intervals_done_;
+  s.local = local_;
+  s.global = global_;
+  s.trained_steps = trained_steps_;
+  s.samples = samples_;
+  s.loss_sum = loss_sum_;
+  return s;
+}
+
+absl::Status GradientStatistics::LoadState(const StatsState& s) {
+  if (s.local.size() != static_cast<size_t>(window_) ||
+      s.global.size() != static_cast<size_t>(window_) ||
+      s.trained_steps.size() != static_cast<size_t>(window_) ||
+      s.samples.size() != static_cast<size_t>(window_) ||
+      s.loss_sum.size() != static_cast<size_t>(window_) || s.head < 0 ||
+      s.head >= window_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpointed gradient statistics were made with another "
+        "--stats_window (this run: ",
+        window_, ", checkpoint: ", s.local.size(), ")"));
+  }
+  for (int w = 0; w < window_; ++w) {
+    if (s.local[w].numel() != total_numel_ ||
+        s.global[w].numel() != total_numel_ ||
+        s.trained_steps[w].size() != static_cast<size_t>(num_units_)) {
+      return absl::InvalidArgumentError(
+          "checkpointed gradient statistics do not fit this model");
+    }
+  }
+  at::NoGradGuard no_grad;
+  head_ = s.head;
+  intervals_done_ = s.intervals_done;
+  for (int w = 0; w < window_; ++w) {
+    local_[w].copy_(s.local[w].reshape({-1}));
+    global_[w].copy_(s.global[w].reshape({-1}));
+  }
+  trained_steps_ = s.trained_steps;
+  samples_ = s.samples;
+  loss_sum_ = s.loss_sum;
+  return absl::OkStatus();
+}
+
+}  // namespace freezing::train

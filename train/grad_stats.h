@@ -1,0 +1,103 @@
+// GradientStatistics: per-unit gradient statistics for the freezing policies
+// and the trace, accumulated from the gradients each step already has.
+//
+// Per step, every trainable parameter's LOCAL gradient (before all-reduce) is
+// added into a flat accumulator (one add, called from the reducer's gradient
+// observer; no extra pass over the data). At the end of a base interval of T
+// steps the accumulator Delta_i holds this rank's gradient summed over the
+// interval; the global (averaged) sum is its all-reduce divided by the number
+// of ranks, since the averaged gradient of a step is the mean of the local
+// ones. The last W interval sums are kept (local and global) so that for
+// every window of k = 1..W base intervals the norms of
+// Delta_{i-k+1} + ... + Delta_i are exact, in one fused pass per interval.
+//
+// Parameters of a unit must be contiguous in registration order (true for
+// every model of train/models); units' flat segments are all-reduced and
+// normed separately, so frozen units cost nothing.
+#ifndef FREEZING_TRAIN_GRAD_STATS_H_
+#define FREEZING_TRAIN_GRAD_STATS_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "comm/communicator.h"
+#include "freeze/stats.h"
+
+namespace freezing::train {
+
+struct StatsLayout {
+  std::vector<int64_t> param_numel;  // registration order
+  std::vector<int> param_unit;  // unit of each parameter
+  int num_units = 0;
+};
+
+// The part of the statistics state a checkpoint needs to continue exactly.
+struct StatsState {
+  int head = 0;
+  int64_t intervals_done = 0;
+  std::vector<at::Tensor> local;  // W flat buffers, ring order
+  std::vector<at::Tensor> global;  // W flat buffers, ring order
+  // Ring of per-interval scalars, [slot][unit] / [slot].
+  std::vector<std::vector<int64_t>> trained_steps;
+  std::vector<int64_t> samples;
+  std::vector<double> loss_sum;
+};
+
+class GradientStatistics {
+ public:
+  // `comm` is used collectively by FinishInterval; it must outlive this.
+  static absl::StatusOr<std::unique_ptr<GradientStatistics>> Create(
+      const StatsLayout& layout, int window, comm::Communicator* comm);
+
+  // Adds parameter `param`'s local gradient of this step. Called from the
+  // backward pass (the reducer's observer), for trainable parameters only.
+  void AccumulateLocal(int param, const at::Tensor& local_grad);
+
+  // After each step: this rank's sample count and summed loss, and which
+  // units were trained in the step.
+  void EndStep(int64_t samples, double loss_sum,
+               const std::vector<bool>& unit_trained);
+
+  // Collective. Closes the current base interval and returns its statistics
+  // (global and every rank's, identical on all ranks).
+  absl::StatusOr<freeze::BaseIntervalStats> FinishInterval(
+      int64_t index, int64_t first_step, int64_t last_step, int epoch,
+      double progress);
+
+  // Time spent in AccumulateLocal since the last call (then reset).
+  int64_t TakeAccumulateNs();
+
+  int window() const { return window_; }
+  int64_t total_numel() const { return total_numel_; }
+
+  StatsState SaveState() const;
+  absl::Status LoadState(const StatsState& state);
+
+ private:
+  GradientStatistics() = default;
+
+  int window_ = 1;
+  int num_units_ = 0;
+  int64_t total_numel_ = 0;
+  comm::Communicator* comm_ = nullptr;
+  std::vector<int64_t> param_offset_;
+  std::vector<int64_t> unit_begin_;
+  std::vector<int64_t> unit_end_;
+  int head_ = 0;
+  int64_t intervals_done_ = 0;
+  std::vector<at::Tensor> local_;
+  std::vector<at::Tensor> global_;
+  std::vector<std::vector<int64_t>> trained_steps_;
+  std::vector<int64_t> samples_;
+  std::vector<double> loss_sum_;
+  int64_t accumulate_ns_ = 0;
+};
+
+}  // namespace freezing::train
+
+#endif  // FREEZING_TRAIN_GRAD_STATS_H_

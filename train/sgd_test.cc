@@ -1,0 +1,66 @@
+#include "train/sgd.h"
+
+#include <vector>
+
+#include <torch/optim/sgd.h>
+
+#include "gtest/gtest.h"
+
+namespace freezing::train {
+namespace {
+
+std::vector<at::Tensor> MakeParams(uint64_t seed) {
+  at::manual_seed(seed);
+  return {at::randn({7, 3}).requires_grad_(), at::randn({5}).requires_grad_()};
+}
+
+void SetGrads(std::vector<at::Tensor>& params, int step) {
+  at::manual_seed(100 + step);
+  for (auto& p : params) p.mutable_grad() = at::randn(p.sizes());
+}
+
+// Our update equals torch::optim::SGD's (the study's optimizer) bit for bit.
+TEST(SgdTest, MatchesTorchSgd) {
+  auto ours = MakeParams(1);
+  auto theirs = MakeParams(1);
+  Sgd sgd(ours, {.momentum = 0.9, .weight_decay = 1e-4});
+  torch::optim::SGD reference(
+      theirs, torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
+  for (int step = 0; step < 5; ++step) {
+    SetGrads(ours, step);
+    SetGrads(theirs, step);
+    sgd.Step(0.1);
+    reference.step();
+  }
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_TRUE(at::equal(ours[i], theirs[i])) << "parameter " << i;
+  }
+}
+
+TEST(SgdTest, FrozenParameterIsUntouchedAndKeepsMomentum) {
+  auto params = MakeParams(2);
+  Sgd sgd(params, {});
+  SetGrads(params, 0);
+  sgd.Step(0.1);
+  const at::Tensor before = params[0].detach().clone();
+  const at::Tensor momentum = sgd.momentum_buffers()[0].clone();
+  sgd.SetTrainable({false, true});
+  EXPECT_EQ(sgd.trainable_numel(), 5);
+  SetGrads(params, 1);
+  sgd.Step(0.1);
+  EXPECT_TRUE(at::equal(params[0], before));
+  EXPECT_TRUE(at::equal(sgd.momentum_buffers()[0], momentum));
+}
+
+TEST(SgdTest, LoadMomentumChecksShapes) {
+  auto params = MakeParams(3);
+  Sgd sgd(params, {});
+  EXPECT_FALSE(sgd.LoadMomentum({at::zeros({7, 3})}).ok());
+  auto st = sgd.LoadMomentum({at::zeros({3, 7}), at::Tensor()});
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("[3, 7]"), std::string::npos) << st;
+  EXPECT_TRUE(sgd.LoadMomentum({at::zeros({7, 3}), at::Tensor()}).ok());
+}
+
+}  // namespace
+}  // namespace freezing::train
