@@ -1,0 +1,101 @@
+#include "train/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace freezing::train {
+namespace {
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  const int e = errno;
+  const std::string message =
+      absl::StrCat(what, " ", path, ": ", std::strerror(e));
+  if (e == ENOSPC || e == EDQUOT) return absl::ResourceExhaustedError(message);
+  if (e == ENOENT) return absl::NotFoundError(message);
+  if (e == EACCES || e == EPERM) return absl::PermissionDeniedError(message);
+  return absl::InternalError(message);
+}
+
+std::string Folder(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+absl::Status SyncPath(const std::string& path, bool folder) {
+  const int fd = ::open(path.c_str(), folder ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return Errno("cannot open", path);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Errno("cannot sync", path);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ReplaceFileAtomically(
+    const std::string& path,
+    const std::function<absl::Status(const std::string& temp_path)>& write) {
+  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
+  absl::Status status = write(temp);
+  if (status.ok()) status = SyncPath(temp, /*folder=*/false);
+  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
+    status = Errno("cannot rename into", path);
+  }
+  if (!status.ok()) {
+    ::unlink(temp.c_str());
+    return status;
+  }
+  return SyncPath(Folder(path), /*folder=*/true);
+}
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view contents) {
+  return ReplaceFileAtomically(path, [&](const std::string& temp) {
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return Errno("cannot create", temp);
+    size_t done = 0;
+    while (done < contents.size()) {
+      const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        absl::Status s = Errno("cannot write", temp);
+        ::close(fd);
+        return s;
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (::close(fd) != 0) return Errno("cannot close", temp);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MakeDirs(const std::string& path) {
+  if (path.empty()) return absl::OkStatus();
+  std::string prefix;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    prefix = path.substr(0, pos);
+    if (prefix.empty()) continue;
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Errno("cannot create folder", prefix);
+    }
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a folder"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace freezing::train

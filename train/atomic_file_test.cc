@@ -1,0 +1,60 @@
+#include "train/atomic_file.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace freezing::train {
+namespace {
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string TempDir() { return std::getenv("TEST_TMPDIR"); }
+
+TEST(AtomicFileTest, ReplacesContents) {
+  const std::string path = TempDir() + "/a.txt";
+  ASSERT_TRUE(WriteFileAtomically(path, "one").ok());
+  ASSERT_TRUE(WriteFileAtomically(path, "two").ok());
+  EXPECT_EQ(Read(path), "two");
+}
+
+TEST(AtomicFileTest, FailedWriterLeavesOldFileAndNoTemporary) {
+  const std::string path = TempDir() + "/b.txt";
+  ASSERT_TRUE(WriteFileAtomically(path, "kept").ok());
+  std::string temp_seen;
+  absl::Status s = ReplaceFileAtomically(path, [&](const std::string& temp) {
+    temp_seen = temp;
+    std::ofstream(temp) << "partial";
+    return absl::DataLossError("writer failed half way");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Read(path), "kept");
+  struct stat st;
+  EXPECT_NE(::stat(temp_seen.c_str(), &st), 0) << "temporary file left behind";
+}
+
+TEST(AtomicFileTest, MissingFolderIsNotFound) {
+  absl::Status s = WriteFileAtomically(TempDir() + "/no/such/dir/c.txt", "x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+}
+
+TEST(AtomicFileTest, MakeDirsCreatesParentsAndRejectsFiles) {
+  const std::string dir = TempDir() + "/x/y/z";
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir + "/f", "f").ok());
+  EXPECT_EQ(MakeDirs(dir + "/f").code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace freezing::train
