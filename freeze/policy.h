@@ -5,12 +5,15 @@
 // frozen set give the same decision, on any machine, online (train/) or
 // offline (sim/). Their state round-trips through SaveState/LoadState for
 // checkpoints. A spec string selects and configures one:
-//   none | static:K | gradnorm[:interval=N,norm=l2|l1,variant=single|prefix]
-//   autofreeze[:percentile=P] | threshold:tau=X,patience=M | freezeout[:t0=F,cubic=1]
-//   pipetransformer:alpha=A | apf[:...]
-// plus the guards every policy accepts: warmup=STEPS (no freezing before),
+//   none | static:K[,at=STEP] | gradnorm[:norm=l2|l1,variant=single|prefix]
+//   autofreeze[:percentile=P,norm=l1|l2] | threshold[:tau=X,patience=M,norm=..]
+//   freezeout[:t0=F,cubic=0|1] | pipetransformer[:alpha=A]
+//   apf[:ema=B,threshold=S,period=P,increase=I,decrease=D,norm=..]
+// plus the keys every policy accepts: interval=STEPS (how often it decides;
+// default the base interval T), warmup=STEPS (no freezing before),
 // max_frozen=FRACTION (cap on the frozen share of parameters). The classifier
-// (the last unit) is never frozen. `PolicyNames()` lists the valid names.
+// (the last unit) is never frozen. `PolicyNames()` lists the valid names;
+// freeze/README.md gives each policy's exact semantics and defaults.
 #ifndef FREEZING_FREEZE_POLICY_H_
 #define FREEZING_FREEZE_POLICY_H_
 
@@ -34,6 +37,13 @@ struct PolicyContext {
   int base_interval_steps = 1;  // T: statistics are recorded every T steps
   int max_window = 1;  // W: windows of up to W base intervals are recorded
   int ranks = 1;
+};
+
+// The guards every policy applies to its own decisions, and Freezer again to
+// the combined votes.
+struct Guards {
+  int64_t warmup_steps = 0;  // no unit is frozen from a step before this
+  double max_frozen = 1;  // cap on the frozen share of parameters, in [0, 1]
 };
 
 struct Decision {
@@ -67,13 +77,44 @@ class FreezePolicy {
   // be a prefix.
   virtual bool can_unfreeze() const { return false; }
 
-  // Opaque, deterministic serialisation of the policy's state.
+  // The policy's warmup and max_frozen (Freezer re-applies them to the
+  // combined votes).
+  virtual Guards guards() const = 0;
+
+  // Opaque, deterministic serialisation of the policy's state: text, doubles
+  // as bit patterns, byte-identical for equal states. LoadState accepts only
+  // a state saved by a policy with the same spec() (InvalidArgument
+  // otherwise) and reports broken bytes as DataLoss; on error the policy is
+  // unchanged.
   virtual std::string SaveState() const = 0;
   virtual absl::Status LoadState(std::string_view state) = 0;
 };
 
+// IsClassifier: whether unit `u` is the classifier, which is never frozen:
+// the last unit, or one marked is_classifier (MakePolicy accepts the mark
+// only on the last unit).
+bool IsClassifier(const std::vector<UnitInfo>& units, int u);
+
+// ApplyGuards: what is left of `proposal` when the guards hold. In order:
+//  1. drops freezes of the classifier, of frozen units and of unknown
+//     indices, and unfreezes of units that are not frozen;
+//  2. drops every freeze when apply_step < guards.warmup_steps;
+//  3. with `keep_prefix`, keeps only the freezes that extend the frozen
+//     prefix (walking from unit 0 through frozen or proposed units);
+//  4. takes the remaining freezes in ascending order and stops at the first
+//     that would lift the frozen share of parameters (after the unfreezes)
+//     above guards.max_frozen; the share counts units instead when every
+//     UnitInfo::params is 0.
+// Unfreezes are never dropped by 2-4. Each drop is noted in the reason.
+Decision ApplyGuards(const Guards& guards, const std::vector<UnitInfo>& units,
+                     const std::vector<bool>& frozen, int64_t apply_step,
+                     bool keep_prefix, Decision proposal);
+
 // Makes a policy from its spec. Errors (InvalidArgument) name the bad part
-// and list the valid names or keys.
+// and list the valid names or keys; an interval that is not a positive
+// multiple of context.base_interval_steps or exceeds max_window of them says
+// which flag to change (--stats_interval / --stats_window). The context must
+// have at least one unit, and only the last may be marked is_classifier.
 absl::StatusOr<std::unique_ptr<FreezePolicy>> MakePolicy(
     std::string_view spec, const PolicyContext& context);
 

@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
 namespace freezing::freeze {
 
 // A freezable unit, in forward order.
@@ -70,7 +73,10 @@ struct RankIntervalStats {
   std::vector<double> dot_global;  // per unit
 };
 
-// What a policy sees at the end of one of its intervals.
+// What a policy sees at the end of one of its intervals. The policies of this
+// library decide from `units` alone; `ranks` is context (online it may hold
+// only this process's rank), so that a policy instance decides the same
+// online and offline.
 struct IntervalStats {
   int64_t interval = 0;  // index of this policy interval, from 0
   int64_t last_step = 0;
@@ -80,6 +86,30 @@ struct IntervalStats {
   // All ranks' local statistics, when recorded (weights of the vote rules).
   std::vector<RankIntervalStats> ranks;
 };
+
+// The rank used for the global statistics in SelectWindow.
+inline constexpr int kGlobalRank = -1;
+
+// ValidateBaseIntervalStats: checks the shape of one base interval's
+// statistics for a model of `num_units` units: one WindowNorms per unit
+// (globally and for every rank given), l2/l1/trained_steps of equal length,
+// per-rank dot_global/samples/mean_loss as long as the windows, ranks
+// distinct. InvalidArgument names the first offender.
+absl::Status ValidateBaseIntervalStats(const BaseIntervalStats& stats,
+                                       size_t num_units);
+
+// FindRank: the per-rank statistics of `rank` in `stats`, or nullptr.
+const RankWindowStats* FindRank(const BaseIntervalStats& stats, int rank);
+
+// SelectWindow: the statistics of the last `window` base intervals ending at
+// `base`, as a policy instance sees them at its `policy_interval`-th
+// interval. `units` holds the global norms for rank == kGlobalRank, else that
+// rank's local norms; `ranks` holds every rank present in `base`.
+// InvalidArgument (naming --stats_window) when a needed window was not
+// recorded; NotFound when `rank` has no statistics in `base`.
+absl::StatusOr<IntervalStats> SelectWindow(const BaseIntervalStats& base,
+                                           int window,
+                                           int64_t policy_interval, int rank);
 
 }  // namespace freezing::freeze
 
