@@ -1,6 +1,8 @@
 #include "freeze/spec.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "absl/strings/ascii.h"
@@ -122,8 +124,9 @@ absl::StatusOr<int64_t> SpecOptions::Int(const std::string& key,
   auto it = values_.find(key);
   if (it == values_.end()) return fallback;
   int64_t v = 0;
+  // Upper bounds that only guard overflow are not worth printing.
   const std::string range =
-      max == std::numeric_limits<int64_t>::max()
+      max >= (int64_t{1} << 40)
           ? absl::StrCat("an integer >= ", min)
           : absl::StrCat("an integer in [", min, ", ", max, "]");
   if (!absl::SimpleAtoi(it->second, &v) || v < min || v > max) {
@@ -190,7 +193,18 @@ std::string FormatDouble(double value) {
   for (int precision = 1; precision <= 17; ++precision) {
     std::string s = absl::StrFormat("%.*g", precision, value);
     double back = 0;
-    if (absl::SimpleAtod(s, &back) && back == value) return s;
+    if (!absl::SimpleAtod(s, &back) || back != value) continue;
+    // %g picks the exponent form for 50 at precision 1 ("5e+01"); prefer
+    // the plain form while the exponent is small.
+    const size_t e = s.find('e');
+    if (e != std::string::npos) {
+      const int exponent = std::atoi(s.c_str() + e + 1);
+      if (exponent >= 0 && exponent < 17) {
+        return absl::StrFormat("%.*g", std::max(precision, exponent + 1),
+                               value);
+      }
+    }
+    return s;
   }
   return absl::StrFormat("%.17g", value);
 }
