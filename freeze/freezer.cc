@@ -172,10 +172,14 @@ absl::StatusOr<Decision> CombineVotes(VoteRule rule, std::vector<Vote> votes,
   std::vector<std::string> tallies;
   for (int u = 0; u < n; ++u) {
     const bool is_frozen = frozen[u];
+    bool asked = false;
+    for (const Vote& v : votes) {
+      asked = asked || Contains(is_frozen ? v.unfreeze : v.freeze, u);
+    }
+    if (!asked) continue;
     const double yes = SumWeights(votes, weights, [&](const Vote& v) {
       return Contains(is_frozen ? v.unfreeze : v.freeze, u);
     });
-    if (yes == 0) continue;
     const double no = SumWeights(votes, weights, [&](const Vote& v) {
       return !Contains(is_frozen ? v.unfreeze : v.freeze, u);
     });
