@@ -77,11 +77,10 @@ class ApfPolicy : public PolicyBase {
 
  protected:
   std::string OwnOptions() const override {
-    return absl::StrCat("ema=", FormatDouble(o_.ema),
-                        ",threshold=", FormatDouble(o_.threshold),
-                        ",period=", o_.period, ",increase=", o_.increase,
-                        ",decrease=", FormatDouble(o_.decrease),
-                        ",norm=", NormName(o_.norm));
+    return absl::StrCat(
+        "ema=", FormatDouble(o_.ema), ",threshold=", FormatDouble(o_.threshold),
+        ",period=", o_.period, ",increase=", o_.increase,
+        ",decrease=", FormatDouble(o_.decrease), ",norm=", NormName(o_.norm));
   }
 
   Decision Propose(const IntervalStats& stats,
@@ -138,8 +137,8 @@ class ApfPolicy : public PolicyBase {
       if (!observed) continue;
       const double e = s_.ema_delta[u], a = s_.ema_abs[u];
       if (!(a > 0) || !std::isfinite(a) || !std::isfinite(e)) {
-        note(absl::StrCat("unit ", u, " stability undefined (EMA |Delta| = ",
-                          Num(a), ")"));
+        note(absl::StrCat("unit ", u,
+                          " stability undefined (EMA |Delta| = ", Num(a), ")"));
         continue;
       }
       const double stability = std::fabs(e) / a;
@@ -147,11 +146,11 @@ class ApfPolicy : public PolicyBase {
       if (s_.recheck[u]) {
         s_.recheck[u] = false;
         s_.period[u] =
-            stable ? s_.period[u] + o_.increase
-                   : std::max<int64_t>(
-                         1, static_cast<int64_t>(std::floor(
-                                static_cast<double>(s_.period[u]) *
-                                o_.decrease)));
+            stable
+                ? s_.period[u] + o_.increase
+                : std::max<int64_t>(
+                      1, static_cast<int64_t>(std::floor(
+                             static_cast<double>(s_.period[u]) * o_.decrease)));
       }
       if (stable) {
         d.freeze.push_back(u);
@@ -191,9 +190,9 @@ class ApfPolicy : public PolicyBase {
     for (int u = 0; u < n; ++u) {
       if (s.period[u] < 1 || s.frozen_for[u] < 0 || s.observations[u] < 0) {
         return absl::DataLossError(absl::StrCat(
-            "apf state: unit ", u, " has period ", s.period[u],
-            ", frozen_for ", s.frozen_for[u], ", observations ",
-            s.observations[u], " (need period >= 1, others >= 0)"));
+            "apf state: unit ", u, " has period ", s.period[u], ", frozen_for ",
+            s.frozen_for[u], ", observations ", s.observations[u],
+            " (need period >= 1, others >= 0)"));
       }
     }
     RETURN_IF_ERROR(r.ExpectEnd());
@@ -210,10 +209,9 @@ class ApfPolicy : public PolicyBase {
 
 absl::StatusOr<std::unique_ptr<FreezePolicy>> MakeApf(
     const ParsedSpec& spec, const PolicyContext& context) {
-  ASSIGN_OR_RETURN(
-      SpecOptions options,
-      OptionsFor(spec, {"ema", "threshold", "period", "increase", "decrease",
-                        "norm"}));
+  ASSIGN_OR_RETURN(SpecOptions options,
+                   OptionsFor(spec, {"ema", "threshold", "period", "increase",
+                                     "decrease", "norm"}));
   ASSIGN_OR_RETURN(CommonOptions common, ParseCommonOptions(options, context));
   ApfOptions o;
   ASSIGN_OR_RETURN(o.ema, options.Double("ema", o.ema, 0, 0.999999));

@@ -75,15 +75,15 @@ std::vector<std::string> VoteRuleNames() {
   return names;
 }
 
-absl::StatusOr<double> VoteWeight(VoteRule rule,
-                                  const BaseIntervalStats& stats, int window,
-                                  int rank, const std::vector<bool>& frozen) {
+absl::StatusOr<double> VoteWeight(VoteRule rule, const BaseIntervalStats& stats,
+                                  int window, int rank,
+                                  const std::vector<bool>& frozen) {
   if (rule == VoteRule::kGlobal || rule == VoteRule::kMajority) return 1.0;
   const RankWindowStats* r = FindRank(stats, rank);
   if (r == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "base interval ", stats.index, ": no statistics for rank ", rank,
-        "; vote rule ", VoteRuleName(rule), " needs them"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("base interval ", stats.index, ": no statistics for rank ",
+                     rank, "; vote rule ", VoteRuleName(rule), " needs them"));
   }
   const size_t k = static_cast<size_t>(window) - 1;
   if (window < 1 || r->samples.size() <= k || r->mean_loss.size() <= k) {
@@ -102,8 +102,7 @@ absl::StatusOr<double> VoteWeight(VoteRule rule,
     case VoteRule::kSnr: {
       double sum = 0;
       int n = 0;
-      for (size_t u = 0; u < r->units.size() && u < stats.global.size();
-           ++u) {
+      for (size_t u = 0; u < r->units.size() && u < stats.global.size(); ++u) {
         if (u < frozen.size() && frozen[u]) continue;
         const WindowNorms& local = r->units[u];
         const WindowNorms& global = stats.global[u];
@@ -199,7 +198,8 @@ absl::StatusOr<Decision> CombineVotes(VoteRule rule, std::vector<Vote> votes,
   }
   d.reason = absl::StrCat(
       "vote ", VoteRuleName(rule), equal ? " (no positive weight: equal)" : "",
-      ": ", tallies.empty() ? "no unit asked for" : absl::StrJoin(tallies, ", "),
+      ": ",
+      tallies.empty() ? "no unit asked for" : absl::StrJoin(tallies, ", "),
       "; votes ", absl::StrJoin(ballot, " "));
   return d;
 }
@@ -256,8 +256,7 @@ absl::StatusOr<std::unique_ptr<Freezer>> Freezer::Create(
     }
     for (size_t i = 0; i < owned_ranks.size(); ++i) {
       const int r = owned_ranks[i];
-      if (r < 0 || r >= context.ranks ||
-          (i > 0 && owned_ranks[i - 1] == r)) {
+      if (r < 0 || r >= context.ranks || (i > 0 && owned_ranks[i - 1] == r)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "owned ranks {", absl::StrJoin(owned_ranks, ","),
             "}: each must be distinct and in [0, ", context.ranks, ")"));
@@ -285,9 +284,9 @@ FreezeDecision Freezer::Initial(std::vector<bool>& frozen) {
   out.apply_step = 0;
   out.epoch = 0;
   if (frozen.size() != impl_->context.units.size()) {
-    out.decision.reason = absl::StrCat("no initial decision: frozen set of ",
-                                       frozen.size(), " units, the model has ",
-                                       impl_->context.units.size());
+    out.decision.reason =
+        absl::StrCat("no initial decision: frozen set of ", frozen.size(),
+                     " units, the model has ", impl_->context.units.size());
     return out;
   }
   out.decision = impl_->Guard(frozen, 0, impl_->instances[0]->Initial());
@@ -323,10 +322,11 @@ absl::StatusOr<std::optional<FreezeDecision>> Freezer::OnBaseInterval(
   out.apply_step = apply_step;
   out.epoch = stats.epoch;
   if (m.rule == VoteRule::kGlobal) {
-    ASSIGN_OR_RETURN(IntervalStats s, SelectWindow(stats, m.window,
-                                                   policy_interval,
-                                                   kGlobalRank));
-    out.decision = m.Guard(frozen, apply_step, m.instances[0]->Decide(s, frozen));
+    ASSIGN_OR_RETURN(
+        IntervalStats s,
+        SelectWindow(stats, m.window, policy_interval, kGlobalRank));
+    out.decision =
+        m.Guard(frozen, apply_step, m.instances[0]->Decide(s, frozen));
   } else {
     // Check everything that can fail before any instance changes its state.
     std::vector<IntervalStats> local;
@@ -381,11 +381,12 @@ absl::StatusOr<std::optional<FreezeDecision>> Freezer::OnBaseInterval(
         restore();
         std::vector<int> ranks;
         for (const Vote& v : all) ranks.push_back(v.rank);
-        return absl::FailedPreconditionError(absl::StrCat(
-            "vote exchange returned votes of ranks {",
-            absl::StrJoin(ranks, ","), "}; expected each of 0..",
-            m.context.ranks - 1, " once, with this process's own votes "
-            "unchanged"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("vote exchange returned votes of ranks {",
+                         absl::StrJoin(ranks, ","), "}; expected each of 0..",
+                         m.context.ranks - 1,
+                         " once, with this process's own votes "
+                         "unchanged"));
       }
     }
     auto combined = CombineVotes(m.rule, all, frozen);
@@ -417,12 +418,12 @@ std::string Freezer::SaveState() const {
 
 absl::Status Freezer::LoadState(std::string_view state) {
   Impl& m = *impl_;
-  StateReader r(absl::string_view(state.data(), state.size()),
-                "freezer state");
+  StateReader r(absl::string_view(state.data(), state.size()), "freezer state");
   ASSIGN_OR_RETURN(std::string version, r.Get("freezer"));
   if (version != "v1") {
-    return absl::DataLossError(absl::StrCat(
-        "freezer state: unknown version '", version, "' (this build reads v1)"));
+    return absl::DataLossError(absl::StrCat("freezer state: unknown version '",
+                                            version,
+                                            "' (this build reads v1)"));
   }
   ASSIGN_OR_RETURN(std::string spec, r.Get("spec"));
   ASSIGN_OR_RETURN(std::string rule, r.Get("rule"));

@@ -59,8 +59,8 @@ struct Vote {
 
 // A decision with the votes that made it.
 struct FreezeDecision {
-  int64_t interval = 0;  // base interval index whose statistics decided it
-                         // (-1 for Initial)
+  int64_t interval = 0;    // base interval index whose statistics decided it
+                           // (-1 for Initial)
   int64_t apply_step = 0;  // first step with the new frozen set
   int epoch = 0;
   Decision decision;
@@ -78,9 +78,9 @@ using VoteExchange =
 // window, a unit with a zero or non-finite norm counting 0). 1 for global
 // and majority; 0 when the number it needs is not usable (loss <= 0 or not
 // finite, no trainable unit). Errors when `rank` or the window is missing.
-absl::StatusOr<double> VoteWeight(VoteRule rule,
-                                  const BaseIntervalStats& stats, int window,
-                                  int rank, const std::vector<bool>& frozen);
+absl::StatusOr<double> VoteWeight(VoteRule rule, const BaseIntervalStats& stats,
+                                  int window, int rank,
+                                  const std::vector<bool>& frozen);
 
 // CombineVotes: the rule above, on every rank's vote (any order; one per
 // rank). Validates that each vote freezes only units that are not frozen and
@@ -94,8 +94,8 @@ class Freezer {
   // `owned_ranks`: the ranks whose policy instances live here: {my rank}
   // online, all ranks offline. Ignored for the global rule.
   static absl::StatusOr<std::unique_ptr<Freezer>> Create(
-      std::string_view policy_spec, VoteRule rule,
-      const PolicyContext& context, std::vector<int> owned_ranks);
+      std::string_view policy_spec, VoteRule rule, const PolicyContext& context,
+      std::vector<int> owned_ranks);
 
   // Decision before the first step (static:K), applied to `frozen`. It
   // depends only on the spec and the context, so every rank computes it

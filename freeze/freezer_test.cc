@@ -18,8 +18,8 @@
 namespace freezing::freeze {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::DecisionText;
+using ::testing::HasSubstr;
 using testing::MakeContext;
 using testing::RandomBaseInterval;
 using testing::Rng;
@@ -113,7 +113,8 @@ TEST(FreezerTest, WrongShapesAreInvalidArgument) {
   // No per-rank statistics for a vote rule.
   auto d = (*f)->OnBaseInterval(Base(0, 1, {{1}, {1}, {1}}), frozen);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("no statistics for rank 0"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("no statistics for rank 0"));
   std::vector<bool> short_frozen(2, false);
   d = (*f)->OnBaseInterval(Base(0, 1, {{1}, {1}, {1}}, {1, 1}), short_frozen);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
@@ -121,11 +122,12 @@ TEST(FreezerTest, WrongShapesAreInvalidArgument) {
 }
 
 TEST(FreezerTest, CreateErrors) {
-  EXPECT_FALSE(Freezer::Create("bogus", VoteRule::kGlobal, MakeContext(3), {})
-                   .ok());
+  EXPECT_FALSE(
+      Freezer::Create("bogus", VoteRule::kGlobal, MakeContext(3), {}).ok());
   auto f = Freezer::Create("gradnorm", VoteRule::kMajority,
                            MakeContext(3, 1, 1, 2), {});
-  EXPECT_THAT(std::string(f.status().message()), HasSubstr("at least one owned rank"));
+  EXPECT_THAT(std::string(f.status().message()),
+              HasSubstr("at least one owned rank"));
   f = Freezer::Create("gradnorm", VoteRule::kMajority, MakeContext(3, 1, 1, 2),
                       {0, 2});
   EXPECT_THAT(std::string(f.status().message()), HasSubstr("in [0, 2)"));
@@ -172,8 +174,8 @@ TEST(VoteWeightTest, EachRule) {
   EXPECT_DOUBLE_EQ(*VoteWeight(VoteRule::kSnr, s, 1, 1, none),
                    (0.5 + 0 + 1) / 3);
   // Frozen units do not count.
-  EXPECT_DOUBLE_EQ(
-      *VoteWeight(VoteRule::kSnr, s, 1, 1, {true, false, false}), 0.5);
+  EXPECT_DOUBLE_EQ(*VoteWeight(VoteRule::kSnr, s, 1, 1, {true, false, false}),
+                   0.5);
   // Unusable numbers weigh 0.
   s.ranks[1].mean_loss = {0.0};
   EXPECT_EQ(*VoteWeight(VoteRule::kLoss, s, 1, 1, none), 0.0);
@@ -215,28 +217,55 @@ const std::vector<bool> kThree = {false, false, false};
 INSTANTIATE_TEST_SUITE_P(
     Cases, CombineVotesTest,
     ::testing::Values(
-        CombineCase{"ExactTieKeepsTheUnit", kThree,
-                    {{0, {0}, {}, 1}, {1, {}, {}, 1}}, {}, {},
+        CombineCase{"ExactTieKeepsTheUnit",
+                    kThree,
+                    {{0, {0}, {}, 1}, {1, {}, {}, 1}},
+                    {},
+                    {},
                     "freeze 0 1:1 tie, kept"},
-        CombineCase{"HeavierSideWins", kThree,
-                    {{0, {0}, {}, 3}, {1, {}, {}, 1}}, {0}, {}, "freeze 0 3:1 yes"},
-        CombineCase{"LighterSideLoses", kThree,
-                    {{0, {0}, {}, 1}, {1, {}, {}, 3}}, {}, {}, "freeze 0 1:3 no"},
-        CombineCase{"PerUnitMajority", kThree,
-                    {{0, {0, 1}, {}, 1}, {1, {0}, {}, 1}, {2, {}, {}, 1}}, {0},
-                    {}, "freeze 1 1:2 no"},
-        CombineCase{"NoPositiveWeightCountsEqually", kThree,
-                    {{0, {0}, {}, 0}, {1, {0}, {}, 0}, {2, {}, {}, 0}}, {0}, {},
+        CombineCase{"HeavierSideWins",
+                    kThree,
+                    {{0, {0}, {}, 3}, {1, {}, {}, 1}},
+                    {0},
+                    {},
+                    "freeze 0 3:1 yes"},
+        CombineCase{"LighterSideLoses",
+                    kThree,
+                    {{0, {0}, {}, 1}, {1, {}, {}, 3}},
+                    {},
+                    {},
+                    "freeze 0 1:3 no"},
+        CombineCase{"PerUnitMajority",
+                    kThree,
+                    {{0, {0, 1}, {}, 1}, {1, {0}, {}, 1}, {2, {}, {}, 1}},
+                    {0},
+                    {},
+                    "freeze 1 1:2 no"},
+        CombineCase{"NoPositiveWeightCountsEqually",
+                    kThree,
+                    {{0, {0}, {}, 0}, {1, {0}, {}, 0}, {2, {}, {}, 0}},
+                    {0},
+                    {},
                     "no positive weight: equal"},
-        CombineCase{"NaNAndNegativeWeightsCountZero", kThree,
+        CombineCase{"NaNAndNegativeWeightsCountZero",
+                    kThree,
                     {{0, {0}, {}, std::numeric_limits<double>::quiet_NaN()},
                      {1, {0}, {}, -5},
                      {2, {}, {}, 1}},
-                    {}, {}, "freeze 0 0:1 no"},
-        CombineCase{"Unfreeze", {true, false, false},
-                    {{0, {}, {0}, 1}, {1, {}, {0}, 1}, {2, {}, {}, 1}}, {}, {0},
+                    {},
+                    {},
+                    "freeze 0 0:1 no"},
+        CombineCase{"Unfreeze",
+                    {true, false, false},
+                    {{0, {}, {0}, 1}, {1, {}, {0}, 1}, {2, {}, {}, 1}},
+                    {},
+                    {0},
                     "unfreeze 0 2:1 yes"},
-        CombineCase{"NobodyAsks", kThree, {{0, {}, {}, 1}}, {}, {},
+        CombineCase{"NobodyAsks",
+                    kThree,
+                    {{0, {}, {}, 1}},
+                    {},
+                    {},
                     "no unit asked for"}));
 
 TEST(CombineVotesTest, InconsistentVotesAreFailedPrecondition) {
@@ -249,7 +278,8 @@ TEST(CombineVotesTest, InconsistentVotesAreFailedPrecondition) {
   EXPECT_EQ(d.status().code(), absl::StatusCode::kFailedPrecondition);
   d = CombineVotes(VoteRule::kMajority, {{0, {}, {}, 1}, {0, {}, {}, 1}},
                    kThree);
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("two votes from rank 0"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("two votes from rank 0"));
 }
 
 TEST(FreezerTest, VotesAreCombinedAndTiesKeepTheUnit) {
@@ -266,8 +296,8 @@ TEST(FreezerTest, VotesAreCombinedAndTiesKeepTheUnit) {
     auto f = Freezer::Create("gradnorm", rule, MakeContext(3, 1, 1, 2), {0, 1});
     ASSERT_TRUE(f.ok());
     std::vector<bool> frozen(3, false);
-    ASSERT_TRUE((*f)->OnBaseInterval(base(0, {10, 10, 1}, {10, 10, 1}), frozen)
-                    .ok());
+    ASSERT_TRUE(
+        (*f)->OnBaseInterval(base(0, {10, 10, 1}, {10, 10, 1}), frozen).ok());
     auto d = (*f)->OnBaseInterval(base(1, {9.9, 5, 1}, {5, 9.9, 1}), frozen);
     ASSERT_TRUE(d.ok()) << d.status();
     if (rule == VoteRule::kMajority) {
@@ -296,8 +326,8 @@ TEST(FreezerTest, VotesAreCombinedAndTiesKeepTheUnit) {
 
 TEST(FreezerTest, OnlineWithoutExchangeFailsAndChangesNothing) {
   const StreamOptions o{.units = 4, .ranks = 2, .max_window = 1};
-  auto f = Freezer::Create("gradnorm", VoteRule::kMajority, StreamContext(o),
-                           {1});
+  auto f =
+      Freezer::Create("gradnorm", VoteRule::kMajority, StreamContext(o), {1});
   ASSERT_TRUE(f.ok());
   std::vector<bool> frozen(4, false);
   Rng rng(3);
@@ -305,28 +335,32 @@ TEST(FreezerTest, OnlineWithoutExchangeFailsAndChangesNothing) {
   const std::string before = (*f)->SaveState();
   auto d = (*f)->OnBaseInterval(s, frozen);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("needs a VoteExchange"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("needs a VoteExchange"));
   EXPECT_EQ((*f)->SaveState(), before);
 
   // A broken exchange: the error is reported, the state restored, and the
   // interval can be fed again.
-  VoteExchange lossy = [](const std::vector<Vote>& mine)
-      -> absl::StatusOr<std::vector<Vote>> { return mine; };
+  VoteExchange lossy =
+      [](const std::vector<Vote>& mine) -> absl::StatusOr<std::vector<Vote>> {
+    return mine;
+  };
   d = (*f)->OnBaseInterval(s, frozen, lossy);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(d.status().message()),
               HasSubstr("expected each of 0..1 once"));
   EXPECT_EQ((*f)->SaveState(), before);
-  VoteExchange down = [](const std::vector<Vote>&)
-      -> absl::StatusOr<std::vector<Vote>> {
+  VoteExchange down =
+      [](const std::vector<Vote>&) -> absl::StatusOr<std::vector<Vote>> {
     return absl::UnavailableError("peer gone");
   };
   d = (*f)->OnBaseInterval(s, frozen, down);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("vote exchange: peer gone"));
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("vote exchange: peer gone"));
   EXPECT_EQ((*f)->SaveState(), before);
-  VoteExchange echo = [](const std::vector<Vote>& mine)
-      -> absl::StatusOr<std::vector<Vote>> {
+  VoteExchange echo =
+      [](const std::vector<Vote>& mine) -> absl::StatusOr<std::vector<Vote>> {
     std::vector<Vote> all = mine;
     all.push_back(Vote{0, {}, {}, 1});
     return all;
@@ -389,7 +423,7 @@ class Gather {
 using Log = std::vector<std::string>;
 
 Log RunStream(const std::string& spec, VoteRule rule, const StreamOptions& o,
-        std::vector<int> owned, const VoteExchange& exchange) {
+              std::vector<int> owned, const VoteExchange& exchange) {
   Log log;
   auto f = Freezer::Create(spec, rule, StreamContext(o), owned);
   if (!f.ok()) return {std::string(f.status().message())};
@@ -433,10 +467,14 @@ class OnlineEqualsOfflineTest : public ::testing::TestWithParam<OnlineCase> {};
 
 TEST_P(OnlineEqualsOfflineTest, EveryRankReachesTheOfflineDecision) {
   for (uint64_t seed : {1, 2, 3}) {
-    const StreamOptions o{.units = 6, .ranks = 3, .base_interval_steps = 4,
-                          .max_window = 2, .intervals = 60, .seed = seed};
-    const Log offline = RunStream(GetParam().spec, GetParam().rule, o,
-                                  {0, 1, 2}, nullptr);
+    const StreamOptions o{.units = 6,
+                          .ranks = 3,
+                          .base_interval_steps = 4,
+                          .max_window = 2,
+                          .intervals = 60,
+                          .seed = seed};
+    const Log offline =
+        RunStream(GetParam().spec, GetParam().rule, o, {0, 1, 2}, nullptr);
     Gather gather(o.ranks);
     VoteExchange exchange = [&gather](const std::vector<Vote>& mine) {
       return gather.Exchange(mine);
@@ -445,8 +483,8 @@ TEST_P(OnlineEqualsOfflineTest, EveryRankReachesTheOfflineDecision) {
     std::vector<std::thread> threads;
     for (int r = 0; r < o.ranks; ++r) {
       threads.emplace_back([&, r] {
-        online[r] = RunStream(GetParam().spec, GetParam().rule, o, {r},
-                              exchange);
+        online[r] =
+            RunStream(GetParam().spec, GetParam().rule, o, {r}, exchange);
       });
     }
     for (std::thread& t : threads) t.join();
@@ -466,10 +504,14 @@ TEST_P(OnlineEqualsOfflineTest, EveryRankReachesTheOfflineDecision) {
 // The comparison above means something only if the ranks' local statistics
 // make them vote differently: check that the stream does.
 TEST(OnlineEqualsOfflineStreamTest, RanksDoDisagree) {
-  const StreamOptions o{.units = 6, .ranks = 3, .base_interval_steps = 4,
-                        .max_window = 2, .intervals = 60, .seed = 1};
-  for (const char* spec : {"gradnorm", "autofreeze:interval=8",
-                           "apf:threshold=0.6,period=2"}) {
+  const StreamOptions o{.units = 6,
+                        .ranks = 3,
+                        .base_interval_steps = 4,
+                        .max_window = 2,
+                        .intervals = 60,
+                        .seed = 1};
+  for (const char* spec :
+       {"gradnorm", "autofreeze:interval=8", "apf:threshold=0.6,period=2"}) {
     const Log log = RunStream(spec, VoteRule::kMajority, o, {0, 1, 2}, nullptr);
     EXPECT_GT(Disagreements(log), 0) << spec;
   }

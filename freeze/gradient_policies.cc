@@ -81,9 +81,10 @@ class GradNormPolicy : public EtaPolicy {
     const int first = FirstActive(frozen);
     if (best < 0) {
       d.reason = first < 0 ? "gradnorm: no active unit"
-                           : absl::StrCat("gradnorm: no active unit has a "
-                                          "defined eta; ",
-                                          EtaText(first, etas[first]));
+                           : absl::StrCat(
+                                 "gradnorm: no active unit has a "
+                                 "defined eta; ",
+                                 EtaText(first, etas[first]));
       return d;
     }
     d.reason = absl::StrCat("gradnorm: smallest ", EtaText(best, etas[best]));
@@ -91,7 +92,8 @@ class GradNormPolicy : public EtaPolicy {
       if (best == first) {
         d.freeze.push_back(best);
       } else {
-        absl::StrAppend(&d.reason, "; not frozen: ", EtaText(first, etas[first]),
+        absl::StrAppend(&d.reason,
+                        "; not frozen: ", EtaText(first, etas[first]),
                         " before it is active");
       }
       return d;
@@ -150,9 +152,10 @@ class AutoFreezePolicy : public EtaPolicy {
     const int first = FirstActive(frozen);
     if (values.empty()) {
       d.reason = first < 0 ? "autofreeze: no active unit"
-                           : absl::StrCat("autofreeze: no active unit has a "
-                                          "defined eta; ",
-                                          EtaText(first, etas[first]));
+                           : absl::StrCat(
+                                 "autofreeze: no active unit has a "
+                                 "defined eta; ",
+                                 EtaText(first, etas[first]));
       return d;
     }
     const double threshold = Percentile(values, percentile_);
@@ -252,8 +255,7 @@ absl::StatusOr<std::unique_ptr<FreezePolicy>> MakeAutoFreeze(
   ASSIGN_OR_RETURN(SpecOptions options,
                    OptionsFor(spec, {"percentile", "norm"}));
   ASSIGN_OR_RETURN(CommonOptions common, ParseCommonOptions(options, context));
-  ASSIGN_OR_RETURN(double percentile,
-                   options.Double("percentile", 50, 0, 100));
+  ASSIGN_OR_RETURN(double percentile, options.Double("percentile", 50, 0, 100));
   ASSIGN_OR_RETURN(NormKind norm, ParseNorm(options, "l1"));
   return std::make_unique<AutoFreezePolicy>(context, common, norm, percentile);
 }

@@ -55,9 +55,8 @@ absl::Status ValidateContext(const PolicyContext& c) {
                      " steps; --stats_interval must be >= 1"));
   }
   if (c.max_window < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("window W = ", c.max_window,
-                     "; --stats_window must be >= 1"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "window W = ", c.max_window, "; --stats_window must be >= 1"));
   }
   if (c.ranks < 1 || c.total_steps < 0 || c.steps_per_epoch < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -78,18 +77,17 @@ std::vector<std::string> PolicyNames() {
 
 absl::StatusOr<std::unique_ptr<FreezePolicy>> MakePolicy(
     std::string_view spec, const PolicyContext& context) {
-  ASSIGN_OR_RETURN(ParsedSpec parsed,
-                   ParsePolicySpec(absl::string_view(spec.data(), spec.size())));
+  ASSIGN_OR_RETURN(ParsedSpec parsed, ParsePolicySpec(absl::string_view(
+                                          spec.data(), spec.size())));
   for (const Entry& e : kPolicies) {
     if (parsed.name == e.name) {
       RETURN_IF_ERROR(ValidateContext(context));
       return e.make(parsed, context);
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("policy spec '", parsed.text, "': unknown policy '",
-                   parsed.name,
-                   "'; valid names: ", absl::StrJoin(PolicyNames(), ", ")));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "policy spec '", parsed.text, "': unknown policy '", parsed.name,
+      "'; valid names: ", absl::StrJoin(PolicyNames(), ", ")));
 }
 
 bool IsClassifier(const std::vector<UnitInfo>& units, int u) {
@@ -158,7 +156,8 @@ Decision ApplyGuards(const Guards& guards, const std::vector<UnitInfo>& units,
   // 4. Cap on the frozen share of parameters.
   if (!freeze.empty()) {
     double total = 0;
-    for (const UnitInfo& info : units) total += static_cast<double>(info.params);
+    for (const UnitInfo& info : units)
+      total += static_cast<double>(info.params);
     const bool by_units = total <= 0;
     auto weight = [&](int u) {
       return by_units ? 1.0 : static_cast<double>(units[u].params);

@@ -32,7 +32,7 @@ namespace freezing::freeze {
 // What the policy is told about the run when it is made.
 struct PolicyContext {
   std::vector<UnitInfo> units;  // forward order; the last is the classifier
-  int64_t total_steps = 0;  // of the whole run
+  int64_t total_steps = 0;      // of the whole run
   int64_t steps_per_epoch = 0;
   int base_interval_steps = 1;  // T: statistics are recorded every T steps
   int max_window = 1;  // W: windows of up to W base intervals are recorded
@@ -43,13 +43,13 @@ struct PolicyContext {
 // the combined votes.
 struct Guards {
   int64_t warmup_steps = 0;  // no unit is frozen from a step before this
-  double max_frozen = 1;  // cap on the frozen share of parameters, in [0, 1]
+  double max_frozen = 1;     // cap on the frozen share of parameters, in [0, 1]
 };
 
 struct Decision {
-  std::vector<int> freeze;  // ascending unit indices
+  std::vector<int> freeze;    // ascending unit indices
   std::vector<int> unfreeze;  // ascending unit indices
-  std::string reason;  // human-readable, for logs and the trace
+  std::string reason;         // human-readable, for logs and the trace
   bool empty() const { return freeze.empty() && unfreeze.empty(); }
 };
 

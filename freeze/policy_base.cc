@@ -18,8 +18,8 @@ absl::StatusOr<SpecOptions> OptionsFor(
                              std::move(positional_key));
 }
 
-absl::StatusOr<CommonOptions> ParseCommonOptions(
-    const SpecOptions& options, const PolicyContext& context) {
+absl::StatusOr<CommonOptions> ParseCommonOptions(const SpecOptions& options,
+                                                 const PolicyContext& context) {
   const int64_t t = context.base_interval_steps;
   const int64_t w = context.max_window;
   CommonOptions common;
@@ -102,9 +102,9 @@ absl::Status PolicyBase::LoadState(std::string_view state) {
                 absl::StrCat(name_, " state"));
   ASSIGN_OR_RETURN(std::string saved, r.Get("policy"));
   if (saved != spec()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "state was saved by policy '", saved, "', this policy is '", spec(),
-        "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("state was saved by policy '", saved,
+                     "', this policy is '", spec(), "'"));
   }
   return LoadFields(r);
 }

@@ -46,9 +46,7 @@ absl::StatusOr<SpecOptions> OptionsFor(
 class PolicyBase : public FreezePolicy {
  public:
   PolicyBase(std::string name, PolicyContext context, CommonOptions common)
-      : name_(std::move(name)),
-        context_(std::move(context)),
-        common_(common) {}
+      : name_(std::move(name)), context_(std::move(context)), common_(common) {}
 
   std::string spec() const final;
   int interval_steps() const final { return common_.interval_steps; }
@@ -113,8 +111,7 @@ class EtaTracker {
 
   void Save(StateWriter& writer) const;
   // Reads into `*out` (not into this), for the load-then-commit pattern.
-  static absl::Status Load(StateReader& reader, int num_units,
-                           EtaTracker* out);
+  static absl::Status Load(StateReader& reader, int num_units, EtaTracker* out);
 
  private:
   std::vector<double> prev_;

@@ -33,8 +33,12 @@ void PrintTo(const PropertyCase& c, std::ostream* os) {
 }
 
 StreamOptions Options(uint64_t seed) {
-  return StreamOptions{.units = 7, .ranks = 3, .base_interval_steps = 4,
-                       .max_window = 3, .intervals = 80, .seed = seed};
+  return StreamOptions{.units = 7,
+                       .ranks = 3,
+                       .base_interval_steps = 4,
+                       .max_window = 3,
+                       .intervals = 80,
+                       .seed = seed};
 }
 
 std::unique_ptr<Freezer> MakeFreezer(const PropertyCase& c,
@@ -47,7 +51,8 @@ std::unique_ptr<Freezer> MakeFreezer(const PropertyCase& c,
 // Runs the stream; at base interval `cut` (if >= 0) the Freezer is saved
 // and replaced by a new one restored from the state. Returns one line per
 // base interval, and checks the invariants on the way.
-std::vector<std::string> RunStream(const PropertyCase& c, uint64_t seed, int cut) {
+std::vector<std::string> RunStream(const PropertyCase& c, uint64_t seed,
+                                   int cut) {
   const StreamOptions o = Options(seed);
   const PolicyContext context = StreamContext(o);
   std::unique_ptr<Freezer> f = MakeFreezer(c, o);
@@ -150,9 +155,9 @@ int Total(const std::vector<std::string>& log, const std::string& key) {
 // The streams exercise what they are meant to: policies do freeze, apf
 // unfreezes, warmup and the cap bind.
 TEST(StreamCoverageTest, PoliciesActOnTheStream) {
-  for (const char* spec : {"gradnorm", "autofreeze",
-                           "threshold:tau=0.3,patience=2",
-                           "apf:threshold=0.6,period=2"}) {
+  for (const char* spec :
+       {"gradnorm", "autofreeze", "threshold:tau=0.3,patience=2",
+        "apf:threshold=0.6,period=2"}) {
     const auto log = RunStream({spec, VoteRule::kGlobal}, 11, -1);
     EXPECT_GT(Total(log, "freeze=["), 0) << spec;
   }
@@ -160,8 +165,8 @@ TEST(StreamCoverageTest, PoliciesActOnTheStream) {
       RunStream({"apf:threshold=0.6,period=2", VoteRule::kGlobal}, 11, -1);
   EXPECT_GT(Total(apf, "unfreeze=["), 0);
 
-  const auto free = RunStream({"gradnorm:variant=prefix", VoteRule::kGlobal},
-                              11, -1);
+  const auto free =
+      RunStream({"gradnorm:variant=prefix", VoteRule::kGlobal}, 11, -1);
   const auto capped = RunStream(
       {"gradnorm:variant=prefix,max_frozen=0.4,warmup=60", VoteRule::kGlobal},
       11, -1);
@@ -170,7 +175,8 @@ TEST(StreamCoverageTest, PoliciesActOnTheStream) {
   for (size_t i = 0; i < capped.size(); ++i) {
     if (Listed(capped[i], "freeze=[") > 0) {
       EXPECT_NE(capped[i].find("step="), std::string::npos);
-      const int64_t step = std::stoll(capped[i].substr(capped[i].find("step=") + 5));
+      const int64_t step =
+          std::stoll(capped[i].substr(capped[i].find("step=") + 5));
       EXPECT_GE(step, 60) << capped[i];
     }
   }

@@ -65,9 +65,9 @@ class StaticPolicy : public StatelessPolicy {
   Decision Propose(const IntervalStats& stats,
                    const std::vector<bool>& frozen) override {
     if (stats.last_step + 1 < at_) return {};
-    return FreezeBelow(k_, frozen,
-                       absl::StrCat("static: first ", k_, " units from step ",
-                                    at_));
+    return FreezeBelow(
+        k_, frozen,
+        absl::StrCat("static: first ", k_, " units from step ", at_));
   }
 
  private:
@@ -131,10 +131,10 @@ class PipeTransformerPolicy : public StatelessPolicy {
     const double share = 1 - std::pow(1 - alpha_, static_cast<double>(epochs));
     int target = static_cast<int>(std::floor(l * share));
     target = std::max(0, std::min(target, l));
-    return FreezeBelow(target, frozen,
-                       absl::StrCat("pipetransformer: ", epochs,
-                                    " epochs done, ", target, " of ", l,
-                                    " units frozen"));
+    return FreezeBelow(
+        target, frozen,
+        absl::StrCat("pipetransformer: ", epochs, " epochs done, ", target,
+                     " of ", l, " units frozen"));
   }
 
  private:

@@ -49,20 +49,20 @@ absl::StatusOr<ParsedSpec> ParsePolicySpec(absl::string_view spec) {
     std::string key, value;
     if (eq == absl::string_view::npos) {
       if (!parsed.options.empty()) {
-        return SpecError(text, absl::StrCat("option '", item,
-                                            "' is not key=value"));
+        return SpecError(text,
+                         absl::StrCat("option '", item, "' is not key=value"));
       }
       value = std::string(item);
     } else {
       key = std::string(absl::StripAsciiWhitespace(item.substr(0, eq)));
       value = std::string(absl::StripAsciiWhitespace(item.substr(eq + 1)));
       if (key.empty()) {
-        return SpecError(text, absl::StrCat("option '", item,
-                                            "' has no key before '='"));
+        return SpecError(
+            text, absl::StrCat("option '", item, "' has no key before '='"));
       }
       if (value.empty()) {
-        return SpecError(text, absl::StrCat("option '", key,
-                                            "' has no value after '='"));
+        return SpecError(
+            text, absl::StrCat("option '", key, "' has no value after '='"));
       }
       for (const std::string& k : seen) {
         if (k == key) {
@@ -86,10 +86,10 @@ absl::StatusOr<SpecOptions> SpecOptions::Create(
     std::string k = key;
     if (k.empty()) {
       if (!positional_key.has_value()) {
-        return SpecError(
-            spec.text,
-            absl::StrCat("option '", value, "' is not key=value; valid keys for ",
-                         spec.name, ": ", valid));
+        return SpecError(spec.text,
+                         absl::StrCat("option '", value,
+                                      "' is not key=value; valid keys for ",
+                                      spec.name, ": ", valid));
       }
       k = *positional_key;
     }

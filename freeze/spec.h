@@ -12,12 +12,12 @@
 #include <map>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace freezing::freeze {
 
@@ -54,9 +54,8 @@ class SpecOptions {
                                 double min, double max) const;
   // A finite double in (min, max] (for rates and fractions that must be
   // positive).
-  absl::StatusOr<double> DoubleAboveMin(const std::string& key,
-                                        double fallback, double min,
-                                        double max) const;
+  absl::StatusOr<double> DoubleAboveMin(const std::string& key, double fallback,
+                                        double min, double max) const;
   absl::StatusOr<bool> Bool(const std::string& key, bool fallback) const;
   // One of `choices` (exact match).
   absl::StatusOr<std::string> Choice(

@@ -89,8 +89,8 @@ absl::StatusOr<std::vector<absl::string_view>> StateReader::Line(
   pos_ = end + 1;
   std::vector<absl::string_view> words = absl::StrSplit(line, ' ');
   if (words.empty() || words[0] != key) {
-    return Error(absl::StrCat("expected '", key, "', got '",
-                              line.substr(0, 40), "'"));
+    return Error(
+        absl::StrCat("expected '", key, "', got '", line.substr(0, 40), "'"));
   }
   words.erase(words.begin());
   return words;
@@ -136,8 +136,8 @@ absl::StatusOr<std::vector<absl::string_view>> StateReader::Vector(
     return Error(absl::StrCat("'", key, "': bad length or value count"));
   }
   if (size >= 0 && n != size) {
-    return Error(absl::StrCat("'", key, "' has ", n, " values, expected ",
-                              size));
+    return Error(
+        absl::StrCat("'", key, "' has ", n, " values, expected ", size));
   }
   words->erase(words->begin());
   return words;

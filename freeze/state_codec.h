@@ -13,11 +13,11 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace freezing::freeze {
 
@@ -66,7 +66,7 @@ class StateReader {
   absl::StatusOr<std::vector<absl::string_view>> Line(absl::string_view key);
   absl::Status Error(absl::string_view message) const;
   absl::StatusOr<std::vector<absl::string_view>> Vector(absl::string_view key,
-                                                       int64_t size);
+                                                        int64_t size);
 
   absl::string_view in_;
   std::string what_;

@@ -16,13 +16,17 @@ using ::testing::HasSubstr;
 bool SameBits(double a, double b) { return std::memcmp(&a, &b, 8) == 0; }
 
 TEST(StateCodecTest, DoublesRoundTripBitExactly) {
-  const std::vector<double> values = {
-      0.0, -0.0, 1.0, 0.1, 1.0 / 3, -2.5e-300,
-      std::numeric_limits<double>::denorm_min(),
-      std::numeric_limits<double>::max(),
-      std::numeric_limits<double>::infinity(),
-      -std::numeric_limits<double>::infinity(),
-      std::numeric_limits<double>::quiet_NaN()};
+  const std::vector<double> values = {0.0,
+                                      -0.0,
+                                      1.0,
+                                      0.1,
+                                      1.0 / 3,
+                                      -2.5e-300,
+                                      std::numeric_limits<double>::denorm_min(),
+                                      std::numeric_limits<double>::max(),
+                                      std::numeric_limits<double>::infinity(),
+                                      -std::numeric_limits<double>::infinity(),
+                                      std::numeric_limits<double>::quiet_NaN()};
   StateWriter w;
   w.AddDoubles("v", values);
   w.AddDouble("one", 0.1);

@@ -9,15 +9,15 @@ absl::Status CheckNorms(const WindowNorms& n, bool per_rank,
                         const std::string& where) {
   const size_t w = n.l2.size();
   if (n.l1.size() != w || n.trained_steps.size() != w) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": l2, l1 and trained_steps have ", n.l2.size(), ", ",
-        n.l1.size(), " and ", n.trained_steps.size(),
-        " windows; they must be equal"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": l2, l1 and trained_steps have ", n.l2.size(),
+                     ", ", n.l1.size(), " and ", n.trained_steps.size(),
+                     " windows; they must be equal"));
   }
   if (per_rank && n.dot_global.size() != w) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": dot_global has ", n.dot_global.size(),
-                     " windows, l2 has ", w));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": dot_global has ",
+                                                   n.dot_global.size(),
+                                                   " windows, l2 has ", w));
   }
   return absl::OkStatus();
 }
@@ -63,9 +63,8 @@ absl::Status ValidateBaseIntervalStats(const BaseIntervalStats& stats,
     }
     if (r.mean_loss.size() != r.samples.size()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": samples and mean_loss have ",
-                       r.samples.size(), " and ", r.mean_loss.size(),
-                       " windows"));
+          absl::StrCat(where, ": samples and mean_loss have ", r.samples.size(),
+                       " and ", r.mean_loss.size(), " windows"));
     }
     for (size_t u = 0; u < num_units; ++u) {
       absl::Status s = CheckNorms(r.units[u], /*per_rank=*/true,
@@ -84,8 +83,7 @@ const RankWindowStats* FindRank(const BaseIntervalStats& stats, int rank) {
 }
 
 absl::StatusOr<IntervalStats> SelectWindow(const BaseIntervalStats& base,
-                                           int window,
-                                           int64_t policy_interval,
+                                           int window, int64_t policy_interval,
                                            int rank) {
   if (window < 1) {
     return absl::InvalidArgumentError(
@@ -116,15 +114,15 @@ absl::StatusOr<IntervalStats> SelectWindow(const BaseIntervalStats& base,
       auto n = unit_norms(r.units[u], absl::StrCat(where, " unit ", u));
       if (!n.ok()) return n.status();
       ri.units.push_back(*n);
-      ri.dot_global.push_back(r.units[u].dot_global.size() > k
-                                  ? r.units[u].dot_global[k]
-                                  : 0.0);
+      ri.dot_global.push_back(
+          r.units[u].dot_global.size() > k ? r.units[u].dot_global[k] : 0.0);
     }
     out.ranks.push_back(std::move(ri));
   }
   if (rank == kGlobalRank) {
     for (size_t u = 0; u < base.global.size(); ++u) {
-      auto n = unit_norms(base.global[u], absl::StrCat(at, ": global unit ", u));
+      auto n =
+          unit_norms(base.global[u], absl::StrCat(at, ": global unit ", u));
       if (!n.ok()) return n.status();
       out.units.push_back(*n);
     }

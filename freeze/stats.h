@@ -42,8 +42,8 @@ struct WindowNorms {
 
 struct RankWindowStats {
   int rank = 0;
-  std::vector<int64_t> samples;  // [k-1]
-  std::vector<double> mean_loss;  // [k-1]
+  std::vector<int64_t> samples;    // [k-1]
+  std::vector<double> mean_loss;   // [k-1]
   std::vector<WindowNorms> units;  // per unit
 };
 
@@ -53,7 +53,7 @@ struct BaseIntervalStats {
   int64_t first_step = 0;
   int64_t last_step = 0;  // inclusive; decisions apply from last_step + 1
   int epoch = 0;
-  double progress = 0;  // (last_step + 1) / total steps of the run
+  double progress = 0;              // (last_step + 1) / total steps of the run
   std::vector<WindowNorms> global;  // per unit, of the averaged gradient
   std::vector<RankWindowStats> ranks;  // per rank; may be empty
 };
@@ -81,7 +81,7 @@ struct IntervalStats {
   int64_t interval = 0;  // index of this policy interval, from 0
   int64_t last_step = 0;
   int epoch = 0;
-  double progress = 0;  // elapsed fraction of training, in (0, 1]
+  double progress = 0;           // elapsed fraction of training, in (0, 1]
   std::vector<UnitNorms> units;  // the statistics this policy instance uses
   // All ranks' local statistics, when recorded (weights of the vote rules).
   std::vector<RankIntervalStats> ranks;
@@ -108,8 +108,8 @@ const RankWindowStats* FindRank(const BaseIntervalStats& stats, int rank);
 // InvalidArgument (naming --stats_window) when a needed window was not
 // recorded; NotFound when `rank` has no statistics in `base`.
 absl::StatusOr<IntervalStats> SelectWindow(const BaseIntervalStats& base,
-                                           int window,
-                                           int64_t policy_interval, int rank);
+                                           int window, int64_t policy_interval,
+                                           int rank);
 
 }  // namespace freezing::freeze
 

@@ -19,10 +19,8 @@ BaseIntervalStats TwoWindows() {
   s.epoch = 1;
   s.progress = 0.4;
   for (int u = 0; u < 2; ++u) {
-    s.global.push_back(WindowNorms{{1.0 + u, 10.0 + u},
-                                   {2.0 + u, 20.0 + u},
-                                   {},
-                                   {10, 20}});
+    s.global.push_back(
+        WindowNorms{{1.0 + u, 10.0 + u}, {2.0 + u, 20.0 + u}, {}, {10, 20}});
   }
   for (int r = 0; r < 2; ++r) {
     RankWindowStats rs;
@@ -68,7 +66,8 @@ TEST(SelectWindowTest, MissingWindowNamesTheFlag) {
   auto s = SelectWindow(TwoWindows(), 3, 0, kGlobalRank);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.status().message()), HasSubstr("--stats_window >= 3"));
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("--stats_window >= 3"));
 }
 
 TEST(SelectWindowTest, MissingRankIsNotFound) {

@@ -14,8 +14,8 @@ PolicyContext MakeContext(int units, int base_interval_steps, int max_window,
                           int64_t steps_per_epoch) {
   PolicyContext c;
   for (int u = 0; u < units; ++u) {
-    c.units.push_back(UnitInfo{absl::StrCat("unit", u), 100 * (u + 1),
-                               u == units - 1});
+    c.units.push_back(
+        UnitInfo{absl::StrCat("unit", u), 100 * (u + 1), u == units - 1});
   }
   c.total_steps = total_steps;
   c.steps_per_epoch = steps_per_epoch;
@@ -72,10 +72,12 @@ BaseIntervalStats RandomBaseInterval(Rng& rng, const StreamOptions& o,
       const double level =
           (1.0 + u) * (0.2 + std::exp(-0.15 * index / (1.0 + u)));
       const double noise = 1 + 0.05 * (u + 1) * (rng.Uniform() - 0.5);
-      const double l2 = frozen[u] ? 0.0 : degenerate(level * noise * std::sqrt(k));
+      const double l2 =
+          frozen[u] ? 0.0 : degenerate(level * noise * std::sqrt(k));
       n.l2.push_back(l2);
       n.l1.push_back(frozen[u] ? 0.0 : l2 * (3 + rng.Uniform()));
-      n.trained_steps.push_back(frozen[u] ? 0 : int64_t{k} * o.base_interval_steps);
+      n.trained_steps.push_back(frozen[u] ? 0
+                                          : int64_t{k} * o.base_interval_steps);
     }
     s.global.push_back(std::move(n));
   }
@@ -98,7 +100,8 @@ BaseIntervalStats RandomBaseInterval(Rng& rng, const StreamOptions& o,
         n.l2.push_back(l2);
         n.l1.push_back(frozen[u] ? 0.0 : l2 * (3 + rng.Uniform()));
         n.dot_global.push_back(frozen[u] ? 0.0 : cosine * l2 * g);
-        n.trained_steps.push_back(frozen[u] ? 0 : int64_t{k} * o.base_interval_steps);
+        n.trained_steps.push_back(
+            frozen[u] ? 0 : int64_t{k} * o.base_interval_steps);
       }
       rs.units.push_back(std::move(n));
     }
@@ -117,8 +120,8 @@ std::string DecisionText(const FreezeDecision& d) {
   return absl::StrCat("interval=", d.interval, " step=", d.apply_step,
                       " epoch=", d.epoch, " freeze=[",
                       absl::StrJoin(d.decision.freeze, ","), "] unfreeze=[",
-                      absl::StrJoin(d.decision.unfreeze, ","), "] votes=",
-                      votes, " reason=", d.decision.reason);
+                      absl::StrJoin(d.decision.unfreeze, ","),
+                      "] votes=", votes, " reason=", d.decision.reason);
 }
 
 }  // namespace freezing::freeze::testing
