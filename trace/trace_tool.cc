@@ -92,6 +92,7 @@ absl::Status Dump(const std::string& path, const TraceToolOptions& options,
       },
       err));
   if (absl::IsOutOfRange(status)) return absl::OkStatus();
+  if (records == 0) return status;  // nothing usable, not even a Header
   TraceContents partial;
   partial.status = status;
   partial.valid_bytes = valid;

@@ -163,6 +163,18 @@ TEST_F(TraceToolTest, CutTraceUsesThePrefixAndFails) {
   EXPECT_THAT(err_.str(), HasSubstr("warning: used the first"));
 }
 
+TEST_F(TraceToolTest, NotATraceFailsEvenWithAllowPartial) {
+  const std::string text = TempDir() + "/notes.txt";
+  std::ofstream(text) << "not a trace\n";
+  TraceToolOptions partial;
+  partial.allow_partial = true;
+  for (const char* command : {"info", "dump", "to-csv", "to-chrome"}) {
+    const absl::Status status = Run(command, text, partial);
+    EXPECT_TRUE(absl::IsInvalidArgument(status)) << command << ": " << status;
+    EXPECT_THAT(status.message(), HasSubstr("bad magic"));
+  }
+}
+
 TEST(TraceToolPathsTest, ResolveAndCsvNames) {
   EXPECT_EQ(ResolvePath("a/t.pb", "/home/me"), "/home/me/a/t.pb");
   EXPECT_EQ(ResolvePath("/abs/t.pb", "/home/me"), "/abs/t.pb");
