@@ -1,0 +1,259 @@
+#include "train/models/resnet.h"
+
+#include <torch/nn/init.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/pooling.h>
+
+#include <utility>
+
+namespace freezing::train {
+namespace {
+
+namespace nn = torch::nn;
+
+// Spatial size after a convolution or pooling.
+int OutSize(int in, int kernel, int stride, int padding) {
+  return (in + 2 * padding - kernel) / stride + 1;
+}
+
+nn::Conv2d Conv(int in, int out, int kernel, int stride, int padding) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
+                        .stride(stride)
+                        .padding(padding)
+                        .bias(false));
+}
+
+// 2 x multiply-adds of a bias-free convolution with a square output.
+double ConvFlops(int in, int out, int kernel, int out_size) {
+  return 2.0 * in * out * kernel * kernel * out_size * out_size;
+}
+
+// A residual block; `size` is its input's spatial size.
+class ResidualBlockImpl : public nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  double flops() const { return flops_; }
+  int out_size() const { return out_size_; }
+
+ protected:
+  // torchvision's downsample: 1x1 conv with the block's stride + BatchNorm.
+  void MaybeDownsample(int in, int out, int stride, int size) {
+    if (stride == 1 && in == out) return;
+    downsample_ = register_module(
+        "downsample",
+        nn::Sequential(Conv(in, out, 1, stride, 0), nn::BatchNorm2d(out)));
+    const int o = OutSize(size, 1, stride, 0);
+    flops_ += ConvFlops(in, out, 1, o) + 2.0 * out * o * o;
+  }
+  torch::Tensor Identity(const torch::Tensor& x) {
+    return downsample_.is_empty() ? x : downsample_->forward(x);
+  }
+
+  nn::Sequential downsample_{nullptr};
+  double flops_ = 0;
+  int out_size_ = 0;
+};
+
+class BasicBlockImpl : public ResidualBlockImpl {
+ public:
+  static constexpr int kExpansion = 1;
+
+  BasicBlockImpl(int in, int planes, int stride, int size) {
+    conv1_ = register_module("conv1", Conv(in, planes, 3, stride, 1));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+    relu_ = register_module("relu", nn::ReLU(nn::ReLUOptions(true)));
+    conv2_ = register_module("conv2", Conv(planes, planes, 3, 1, 1));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+    const int o = OutSize(size, 3, stride, 1);
+    const double elements = static_cast<double>(planes) * o * o;
+    flops_ = ConvFlops(in, planes, 3, o) + ConvFlops(planes, planes, 3, o) +
+             2 * 2 * elements + 2 * elements + elements;
+    MaybeDownsample(in, planes, stride, size);
+    out_size_ = o;
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) override {
+    torch::Tensor out = relu_->forward(bn1_->forward(conv1_->forward(x)));
+    out = bn2_->forward(conv2_->forward(out));
+    out += Identity(x);
+    return relu_->forward(out);
+  }
+
+ private:
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  nn::ReLU relu_{nullptr};
+};
+
+class BottleneckImpl : public ResidualBlockImpl {
+ public:
+  static constexpr int kExpansion = 4;
+
+  BottleneckImpl(int in, int planes, int stride, int size) {
+    const int out = planes * kExpansion;
+    conv1_ = register_module("conv1", Conv(in, planes, 1, 1, 0));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+    conv2_ = register_module("conv2", Conv(planes, planes, 3, stride, 1));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+    conv3_ = register_module("conv3", Conv(planes, out, 1, 1, 0));
+    bn3_ = register_module("bn3", nn::BatchNorm2d(out));
+    relu_ = register_module("relu", nn::ReLU(nn::ReLUOptions(true)));
+    const int o = OutSize(size, 3, stride, 1);
+    const double in_elements = static_cast<double>(planes) * size * size;
+    const double mid_elements = static_cast<double>(planes) * o * o;
+    const double out_elements = static_cast<double>(out) * o * o;
+    flops_ = ConvFlops(in, planes, 1, size) + ConvFlops(planes, planes, 3, o) +
+             ConvFlops(planes, out, 1, o) + 3 * in_elements + 3 * mid_elements +
+             2 * out_elements + 2 * out_elements;
+    MaybeDownsample(in, out, stride, size);
+    out_size_ = o;
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) override {
+    torch::Tensor out = relu_->forward(bn1_->forward(conv1_->forward(x)));
+    out = relu_->forward(bn2_->forward(conv2_->forward(out)));
+    out = bn3_->forward(conv3_->forward(out));
+    out += Identity(x);
+    return relu_->forward(out);
+  }
+
+ private:
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  nn::ReLU relu_{nullptr};
+};
+
+}  // namespace
+
+ResNet::ResNet(const ResNetOptions& o)
+    : UnitModel(o.name, {o.in_channels, o.image_size, o.image_size}) {
+  TORCH_CHECK(o.layers.size() == 4 && o.widths.size() == 4,
+              "a ResNet has 4 stages");
+  // Stem.
+  auto conv1 = register_module(
+      "conv1", o.cifar_stem ? Conv(o.in_channels, o.stem_width, 3, 1, 1)
+                            : Conv(o.in_channels, o.stem_width, 7, 2, 3));
+  auto bn1 = register_module("bn1", nn::BatchNorm2d(o.stem_width));
+  auto relu = register_module("relu", nn::ReLU(nn::ReLUOptions(true)));
+  std::shared_ptr<nn::MaxPool2dImpl> maxpool;
+  int size = o.image_size;
+  const int conv1_size =
+      o.cifar_stem ? OutSize(size, 3, 1, 1) : OutSize(size, 7, 2, 3);
+  const double conv1_flops =
+      ConvFlops(o.in_channels, o.stem_width, o.cifar_stem ? 3 : 7, conv1_size);
+  size = conv1_size;
+  double bn1_flops = 3.0 * o.stem_width * size * size;  // BatchNorm + ReLU
+  if (!o.cifar_stem) {
+    maxpool = register_module(
+        "maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    size = OutSize(size, 3, 2, 1);
+    bn1_flops += 8.0 * o.stem_width * size * size;
+  }
+
+  // Stages.
+  std::vector<std::vector<std::shared_ptr<ResidualBlockImpl>>> stages;
+  std::vector<std::shared_ptr<nn::ModuleListImpl>> stage_modules;
+  int in = o.stem_width;
+  for (int s = 0; s < 4; ++s) {
+    nn::ModuleList list;
+    std::vector<std::shared_ptr<ResidualBlockImpl>> blocks;
+    for (int b = 0; b < o.layers[s]; ++b) {
+      const int stride = (s > 0 && b == 0) ? 2 : 1;
+      std::shared_ptr<ResidualBlockImpl> block;
+      if (o.bottleneck) {
+        block = std::make_shared<BottleneckImpl>(in, o.widths[s], stride, size);
+        in = o.widths[s] * BottleneckImpl::kExpansion;
+      } else {
+        block = std::make_shared<BasicBlockImpl>(in, o.widths[s], stride, size);
+        in = o.widths[s] * BasicBlockImpl::kExpansion;
+      }
+      size = block->out_size();
+      list->push_back(block);
+      blocks.push_back(block);
+    }
+    stage_modules.push_back(
+        register_module("layer" + std::to_string(s + 1), list));
+    stages.push_back(std::move(blocks));
+  }
+  auto avgpool = register_module(
+      "avgpool", nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
+  auto fc = register_module("fc", nn::Linear(in, o.num_classes));
+  const double fc_flops =
+      static_cast<double>(in) * size * size + 2.0 * in * o.num_classes;
+
+  // torchvision's initialisation: Kaiming normal (fan_out, ReLU) for
+  // convolutions; BatchNorm weight 1, bias 0 and Linear's default (kept from
+  // the constructors, which match PyTorch's).
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (auto* conv = module->as<nn::Conv2d>()) {
+      nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = module->as<nn::BatchNorm2d>()) {
+      nn::init::ones_(bn->weight);
+      nn::init::zeros_(bn->bias);
+    }
+  }
+
+  // Units.
+  auto stem_forward = [conv1, bn1, relu, maxpool](const torch::Tensor& x) {
+    torch::Tensor h = relu->forward(bn1->forward(conv1->forward(x)));
+    return maxpool == nullptr ? h : maxpool->forward(h);
+  };
+  std::vector<std::shared_ptr<nn::Module>> stem_tail = {bn1, relu};
+  if (maxpool != nullptr) stem_tail.push_back(maxpool);
+  std::vector<UnitDef> units;
+  if (o.block_units) {
+    std::vector<std::shared_ptr<nn::Module>> stem = {conv1};
+    stem.insert(stem.end(), stem_tail.begin(), stem_tail.end());
+    units.push_back({"stem", stem, stem_forward, conv1_flops + bn1_flops});
+    for (int s = 0; s < 4; ++s) {
+      for (size_t b = 0; b < stages[s].size(); ++b) {
+        auto block = stages[s][b];
+        units.push_back(
+            {"layer" + std::to_string(s + 1) + "." + std::to_string(b),
+             {block},
+             [block](const torch::Tensor& x) { return block->forward(x); },
+             block->flops()});
+      }
+    }
+  } else {
+    units.push_back(
+        {"conv1",
+         {conv1},
+         [conv1](const torch::Tensor& x) { return conv1->forward(x); },
+         conv1_flops});
+    units.push_back({"bn1", stem_tail,
+                     [bn1, relu, maxpool](const torch::Tensor& x) {
+                       torch::Tensor h = relu->forward(bn1->forward(x));
+                       return maxpool == nullptr ? h : maxpool->forward(h);
+                     },
+                     bn1_flops});
+    for (int s = 0; s < 4; ++s) {
+      auto blocks = stages[s];
+      double flops = 0;
+      for (const auto& block : blocks) flops += block->flops();
+      units.push_back({"layer" + std::to_string(s + 1),
+                       {stage_modules[s]},
+                       [blocks](const torch::Tensor& x) {
+                         torch::Tensor h = x;
+                         for (const auto& block : blocks) h = block->forward(h);
+                         return h;
+                       },
+                       flops});
+    }
+  }
+  units.push_back({"fc",
+                   {avgpool, fc},
+                   [avgpool, fc](const torch::Tensor& x) {
+                     return fc->forward(avgpool->forward(x).flatten(1));
+                   },
+                   fc_flops,
+                   /*is_classifier=*/true});
+  SetUnits(std::move(units));
+}
+
+}  // namespace freezing::train

@@ -1,0 +1,170 @@
+#include "train/models/weights.h"
+
+#include <c10/util/Exception.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "train/models/unit_model.h"
+
+namespace freezing::train {
+namespace {
+
+// Named tensors in file order.
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+std::string Shape(const torch::Tensor& t) {
+  return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]");
+}
+
+bool Excluded(const std::string& name, const LoadWeightsOptions& options) {
+  for (const std::string& prefix : options.exclude_prefixes) {
+    if (absl::StartsWith(name, prefix)) return true;
+  }
+  return false;
+}
+
+std::string FirstLine(const char* text) {
+  std::string s = text;
+  const size_t end = s.find('\n');
+  return end == std::string::npos ? s : s.substr(0, end);
+}
+
+// Checks that `file` fits `model`, then copies; `source` names the file in
+// messages.
+absl::Status Apply(const NamedTensors& file, UnitModel& model,
+                   const LoadWeightsOptions& options,
+                   const std::string& source) {
+  std::map<std::string, torch::Tensor> by_name;
+  std::vector<std::string> order;
+  for (const auto& [raw_name, tensor] : file) {
+    if (!absl::StartsWith(raw_name, options.source_prefix)) continue;
+    const std::string name = raw_name.substr(options.source_prefix.size());
+    if (Excluded(name, options)) continue;
+    if (by_name.emplace(name, tensor).second) order.push_back(name);
+  }
+  NamedTensors targets;
+  for (const auto& item : model.named_parameters()) {
+    targets.emplace_back(item.key(), item.value());
+  }
+  for (const auto& item : model.named_buffers()) {
+    targets.emplace_back(item.key(), item.value());
+  }
+  const std::string context =
+      absl::StrCat(source, " does not fit model ", model.model_name(), ": ");
+  std::map<std::string, bool> in_model;
+  for (const auto& [name, target] : targets) {
+    in_model[name] = true;
+    if (Excluded(name, options)) continue;
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(context, "tensor '", name, "' ", Shape(target),
+                       " of the model is missing from the file"));
+    }
+    if (!it->second.sizes().equals(target.sizes())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          context, "tensor '", name, "' has shape ", Shape(it->second),
+          " in the file but ", Shape(target),
+          " in the model (exclude it to keep the model's initialisation, "
+          "e.g. prefix \"fc.\" for another number of classes)"));
+    }
+  }
+  for (const std::string& name : order) {
+    if (!in_model.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(context, "tensor '", name, "' ", Shape(by_name[name]),
+                       " of the file is not in the model"));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : targets) {
+    if (Excluded(name, options)) continue;
+    target.copy_(by_name[name]);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LoadWeights(const std::string& path, UnitModel& model,
+                         const LoadWeightsOptions& options) {
+  if (access(path.c_str(), R_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "weights file ", path, " does not exist or is not readable"));
+  }
+  try {
+    torch::jit::Module module = torch::jit::load(path, torch::kCPU);
+    NamedTensors file;
+    for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+      file.emplace_back(p.name, p.value);
+    }
+    for (const auto& b : module.named_buffers(/*recurse=*/true)) {
+      file.emplace_back(b.name, b.value);
+    }
+    return Apply(file, model, options, path);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weights file ", path,
+                     " is not a TorchScript or torch::serialize archive: ",
+                     FirstLine(e.what_without_backtrace())));
+  }
+}
+
+absl::Status ReadWeights(torch::serialize::InputArchive& archive,
+                         UnitModel& model, const LoadWeightsOptions& options) {
+  try {
+    NamedTensors file;
+    for (const std::string& key : archive.keys()) {
+      torch::Tensor t;
+      if (archive.try_read(key, t, /*is_buffer=*/false) ||
+          archive.try_read(key, t, /*is_buffer=*/true)) {
+        file.emplace_back(key, t);
+      }
+    }
+    return Apply(file, model, options, "weights archive");
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reading weights archive: ", FirstLine(e.what_without_backtrace())));
+  }
+}
+
+void WriteWeights(const UnitModel& model,
+                  torch::serialize::OutputArchive& archive) {
+  for (const auto& item : model.named_parameters()) {
+    archive.write(item.key(), item.value(), /*is_buffer=*/false);
+  }
+  for (const auto& item : model.named_buffers()) {
+    archive.write(item.key(), item.value(), /*is_buffer=*/true);
+  }
+}
+
+absl::Status SaveWeights(const std::string& path, const UnitModel& model) {
+  const std::string temporary = absl::StrCat(path, ".tmp.", getpid());
+  try {
+    torch::serialize::OutputArchive archive;
+    WriteWeights(model, archive);
+    archive.save_to(temporary);
+  } catch (const c10::Error& e) {
+    std::remove(temporary.c_str());
+    return absl::InternalError(
+        absl::StrCat("writing weights to ", temporary, ": ",
+                     FirstLine(e.what_without_backtrace())));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    return absl::InternalError(
+        absl::StrCat("renaming ", temporary, " to ", path, " failed"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace freezing::train
