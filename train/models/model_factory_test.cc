@@ -273,6 +273,15 @@ TEST(ModelFactoryTest, FrozenUnitsNeedNoGradientAndKeepStatistics) {
   EXPECT_TRUE(params[m->unit(0).params[0]].requires_grad());
 }
 
+TEST(ModelFactoryTest, TinyResNetIsSmall) {
+  auto m = Make({"resnet_tiny", "imagenet", 10});
+  // 3*8*49 + 16 | 2*576 + 32 | 1152+2304+64+128+32 | 4608+9216+128+512+64 |
+  // 18432+36864+256+2048+128 | 650
+  EXPECT_THAT(UnitParams(*m),
+              ElementsAre(1176, 16, 1184, 3680, 14528, 57728, 650));
+  EXPECT_EQ(m->num_params(), 78962);
+}
+
 TEST(ModelFactoryTest, MlpHasOneUnitPerLinearLayerAndNoBatchNorm) {
   for (const std::string granularity : {"child", "block"}) {
     auto m = Make({"mlp", "imagenet", 10, 1, granularity});
