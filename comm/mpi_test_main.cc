@@ -20,13 +20,15 @@ MpiSession* g_session = nullptr;
 class RankFailurePrinter : public ::testing::EmptyTestEventListener {
  public:
   explicit RankFailurePrinter(int rank) : rank_(rank) {}
+  // (UnitTest::current_test_info() would deadlock inside OnTestPartResult:
+  // gtest holds its own mutex there.)
+  void OnTestStart(const ::testing::TestInfo& info) override {
+    test_ = std::string(info.test_suite_name()) + "." + info.name();
+  }
   void OnTestPartResult(const ::testing::TestPartResult& result) override {
     if (!result.failed()) return;
-    const ::testing::TestInfo* info =
-        ::testing::UnitTest::GetInstance()->current_test_info();
-    std::fprintf(stderr, "[rank %d] %s.%s: %s:%d: Failure\n%s\n", rank_,
-                 info != nullptr ? info->test_suite_name() : "?",
-                 info != nullptr ? info->name() : "?",
+    std::fprintf(stderr, "[rank %d] %s: %s:%d: Failure\n%s\n", rank_,
+                 test_.c_str(),
                  result.file_name() != nullptr ? result.file_name() : "?",
                  result.line_number(), result.message());
     std::fflush(stderr);
@@ -34,6 +36,7 @@ class RankFailurePrinter : public ::testing::EmptyTestEventListener {
 
  private:
   int rank_;
+  std::string test_;
 };
 
 int RanksFromEnv() {
