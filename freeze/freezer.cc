@@ -6,9 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
-#include "freeze/spec.h"
 #include "freeze/state_codec.h"
 
 namespace freezing::freeze {
@@ -28,6 +28,9 @@ const RuleName kRules[] = {
 std::string List(const std::vector<int>& units) {
   return absl::StrCat("[", absl::StrJoin(units, ","), "]");
 }
+
+// Numbers in reasons: fixed format, for humans (exact values are in votes).
+std::string Short(double v) { return absl::StrFormat("%.6g", v); }
 
 bool SameBits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
@@ -184,8 +187,8 @@ absl::StatusOr<Decision> CombineVotes(VoteRule rule, std::vector<Vote> votes,
     });
     const char* verb = is_frozen ? "unfreeze" : "freeze";
     std::string outcome = yes > no ? "yes" : yes == no ? "tie, kept" : "no";
-    tallies.push_back(absl::StrCat(verb, " ", u, " ", FormatDouble(yes), ":",
-                                   FormatDouble(no), " ", outcome));
+    tallies.push_back(absl::StrCat(verb, " ", u, " ", Short(yes), ":",
+                                   Short(no), " ", outcome));
     if (yes > no) (is_frozen ? d.unfreeze : d.freeze).push_back(u);
   }
   std::vector<std::string> ballot;
@@ -193,7 +196,7 @@ absl::StatusOr<Decision> CombineVotes(VoteRule rule, std::vector<Vote> votes,
     const Vote& v = votes[i];
     std::string b = absl::StrCat("r", v.rank, " ", List(v.freeze));
     if (!v.unfreeze.empty()) absl::StrAppend(&b, "-", List(v.unfreeze));
-    absl::StrAppend(&b, " w=", FormatDouble(v.weight));
+    absl::StrAppend(&b, " w=", Short(v.weight));
     ballot.push_back(std::move(b));
   }
   d.reason = absl::StrCat(
@@ -346,17 +349,21 @@ absl::StatusOr<std::optional<FreezeDecision>> Freezer::OnBaseInterval(
           absl::StrJoin(m.owned, ","), "} of ", m.context.ranks,
           " and needs a VoteExchange to gather the others' votes"));
     }
-    // Decide on copies of the instances' states, so that a failed exchange
-    // leaves this Freezer as it was and the interval can be retried.
+    // Online, the exchange can fail after the instances have decided: keep
+    // their states so that a failure leaves this Freezer as it was and the
+    // interval can be fed again. Offline nothing can fail from here on (the
+    // votes are the instances' own guarded decisions), so no copy is made.
     std::vector<std::string> saved;
-    for (const auto& p : m.instances) saved.push_back(p->SaveState());
+    if (!all_owned) {
+      for (const auto& p : m.instances) saved.push_back(p->SaveState());
+    }
     std::vector<Vote> mine;
     for (size_t i = 0; i < m.owned.size(); ++i) {
       Decision d = m.instances[i]->Decide(local[i], frozen);
       mine.push_back(Vote{m.owned[i], d.freeze, d.unfreeze, weights[i]});
     }
     auto restore = [&] {
-      for (size_t i = 0; i < m.instances.size(); ++i) {
+      for (size_t i = 0; i < saved.size(); ++i) {
         m.instances[i]->LoadState(saved[i]).IgnoreError();
       }
     };
