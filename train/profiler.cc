@@ -1,0 +1,186 @@
+#include "train/profiler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "train/sgd.h"
+
+namespace freezing::train {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Median duration of `fn` over `repeats` runs, after one warm-up run.
+int64_t MedianNs(int repeats, const std::function<void()>& fn) {
+  fn();
+  std::vector<int64_t> t;
+  for (int i = 0; i < repeats; ++i) {
+    const int64_t start = NowNs();
+    fn();
+    t.push_back(NowNs() - start);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void ClearGrads(UnitModel& model) {
+  for (at::Tensor& p : model.parameters()) p.mutable_grad().reset();
+}
+
+}  // namespace
+
+absl::StatusOr<trace::StartupProfile> ProfileStartup(
+    UnitModel& model, const at::Tensor& images, const at::Tensor& labels,
+    comm::Communicator& comm, const std::vector<int64_t>& bucket_bytes,
+    int repeats) {
+  trace::StartupProfile profile;
+  profile.set_batch_size(static_cast<int>(images.size(0)));
+  profile.set_repeats(repeats);
+  const int units = model.num_units();
+  std::vector<bool> was_frozen(units);
+  for (int u = 0; u < units; ++u) was_frozen[u] = model.unit_frozen(u);
+  // Profiling runs BatchNorm in training mode, which moves the running
+  // statistics: keep a copy to restore.
+  std::vector<at::Tensor> buffers = model.buffers();
+  std::vector<at::Tensor> saved;
+  for (const at::Tensor& b : buffers) saved.push_back(b.detach().clone());
+
+  try {
+    for (int u = 0; u < units; ++u) model.SetUnitFrozen(u, false);
+    model.SetTraining(true);
+    // Inputs of every unit, from one forward pass.
+    std::vector<at::Tensor> inputs;
+    {
+      at::NoGradGuard no_grad;
+      at::Tensor x = images;
+      for (int u = 0; u < units; ++u) {
+        inputs.push_back(x);
+        x = model.ForwardUnit(u, x);
+      }
+      inputs.push_back(x);  // logits
+    }
+    for (int u = 0; u < units; ++u) {
+      trace::UnitProfile* p = profile.add_units();
+      p->set_unit(u);
+      const at::Tensor& in = inputs[u];
+      p->set_forward_ns(MedianNs(repeats, [&] { model.ForwardUnit(u, in); }));
+      auto backward = [&](bool input_grad) {
+        at::Tensor x = in.detach().requires_grad_(input_grad);
+        at::Tensor y = model.ForwardUnit(u, x);
+        at::Tensor g = at::ones_like(y);
+        const int64_t start = NowNs();
+        y.backward(g);
+        const int64_t ns = NowNs() - start;
+        ClearGrads(model);
+        return ns;
+      };
+      std::vector<int64_t> with, without;
+      backward(true);
+      for (int r = 0; r < repeats; ++r) {
+        with.push_back(backward(true));
+        without.push_back(backward(false));
+      }
+      std::sort(with.begin(), with.end());
+      std::sort(without.begin(), without.end());
+      p->set_backward_ns(with[with.size() / 2]);
+      p->set_backward_no_input_grad_ns(without[without.size() / 2]);
+      model.SetUnitFrozen(u, true);
+      p->set_forward_nograd_ns(MedianNs(repeats, [&] {
+        at::NoGradGuard no_grad;
+        model.ForwardUnit(u, in);
+      }));
+      model.SetUnitFrozen(u, false);
+    }
+    // Loss forward and backward on the logits.
+    profile.set_loss_ns(MedianNs(repeats, [&] {
+      at::Tensor logits = inputs[units].detach().requires_grad_(true);
+      at::cross_entropy_loss(logits, labels).backward();
+    }));
+
+    // Optimizer: all parameters, then the classifier alone; a line through
+    // both gives the cost per parameter and the fixed cost.
+    const std::vector<at::Tensor> model_params = model.parameters();
+    auto time_sgd = [&](int first_unit) {
+      std::vector<at::Tensor> params;
+      int64_t numel = 0;
+      for (int u = first_unit; u < units; ++u) {
+        for (int i : model.unit(u).params) {
+          at::Tensor p = model_params[i].detach().clone();
+          p.mutable_grad() = at::randn_like(p);
+          numel += p.numel();
+          params.push_back(p);
+        }
+      }
+      Sgd sgd(params, {});
+      const int64_t ns = MedianNs(repeats, [&] {
+        sgd.Step(1e-3);
+        for (at::Tensor& p : params) p.mutable_grad().zero_();
+      });
+      return std::make_pair(numel, ns);
+    };
+    const auto all = time_sgd(0);
+    const auto last = time_sgd(units - 1);
+    double per_param = 0;
+    if (all.first > last.first) {
+      per_param = static_cast<double>(all.second - last.second) /
+                  static_cast<double>(all.first - last.first);
+    }
+    per_param = std::max(0.0, per_param);
+    profile.set_optimizer_ns_per_param(per_param);
+    profile.set_optimizer_fixed_ns(std::max<int64_t>(
+        0, last.second - static_cast<int64_t>(per_param * last.first)));
+
+    // Copying a cached activation: the cost per element of a cache read.
+    {
+      const at::Tensor& act = inputs[std::min(units - 1, 3)];
+      at::Tensor dst = at::empty_like(act);
+      const int64_t ns = MedianNs(repeats, [&] { dst.copy_(act); });
+      profile.set_cache_read_ns_per_element(
+          static_cast<double>(ns) / static_cast<double>(act.numel()));
+    }
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("start-up profile failed: ",
+                                            e.what_without_backtrace()));
+  }
+  {
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
+  }
+  ClearGrads(model);
+  for (int u = 0; u < units; ++u) model.SetUnitFrozen(u, was_frozen[u]);
+  model.SetTraining(true);
+
+  // All-reduce times for this run's bucket sizes (collective).
+  if (comm.size() > 1) {
+    std::vector<int64_t> sizes = bucket_bytes;
+    std::sort(sizes.begin(), sizes.end());
+    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+    for (int64_t bytes : sizes) {
+      std::vector<float> buf(static_cast<size_t>(std::max<int64_t>(1, bytes / 4)), 1.0f);
+      absl::Status status;
+      const int64_t ns = MedianNs(repeats, [&] {
+        absl::Status s = comm.AllReduceSum(buf.data(), buf.size(),
+                                           comm::DType::kFloat32);
+        if (status.ok()) status = s;
+      });
+      RETURN_IF_ERROR(status);
+      trace::AllReducePoint* point = profile.add_allreduce();
+      point->set_bytes(bytes);
+      point->set_ns(ns);
+    }
+  }
+  return profile;
+}
+
+}  // namespace freezing::train

@@ -1,0 +1,36 @@
+// The start-up profile (trace.proto StartupProfile): measured on a real batch
+// before training, on every rank at once (so ranks compete for cores as they
+// will in training). It tells the simulator what the recorded run never
+// executed: a frozen unit's no-grad forward, the backward of a unit that was
+// frozen from the start, the first trainable unit's backward without its input
+// gradient, the optimizer's cost per parameter, all-reduce times per bucket
+// size on this run's ranks.
+//
+// The model's state is left as it was (BatchNorm running statistics are
+// restored, gradients cleared); the reducer must not exist yet, since its
+// gradient hooks would see the profile's backward passes.
+#ifndef FREEZING_TRAIN_PROFILER_H_
+#define FREEZING_TRAIN_PROFILER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/statusor.h"
+#include "comm/communicator.h"
+#include "train/models/unit_model.h"
+#include "trace/trace.pb.h"
+
+namespace freezing::train {
+
+// `bucket_bytes`: the all-reduce message sizes to measure (with more than one
+// rank). Medians of `repeats` measurements after one warm-up each.
+absl::StatusOr<trace::StartupProfile> ProfileStartup(
+    UnitModel& model, const at::Tensor& images, const at::Tensor& labels,
+    comm::Communicator& comm, const std::vector<int64_t>& bucket_bytes,
+    int repeats);
+
+}  // namespace freezing::train
+
+#endif  // FREEZING_TRAIN_PROFILER_H_

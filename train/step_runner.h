@@ -1,0 +1,90 @@
+// StepRunner: one data-parallel training step with freezing that really saves
+// work, and the mechanics of freezing itself.
+//
+// A frozen unit: requires_grad off, BatchNorm in eval mode (UnitModel), out of
+// the optimizer (Sgd) and out of the all-reduce buckets (GradientReducer,
+// whose plan every rank rebuilds at the same step). The frozen prefix runs
+// under no-grad, so backward stops at the first trainable unit: it computes
+// no input gradient there. Frozen units after a trainable one (possible only
+// with policies that unfreeze) still pass gradients through.
+//
+// Per step it measures what the trace needs without extra passes: phase
+// times, per-unit forward times (clocks around each unit) and per-unit
+// backward times (hooks on the activations at unit boundaries fire when the
+// gradient reaches them), and, through the reducer's observer, feeds each
+// local gradient to GradientStatistics.
+#ifndef FREEZING_TRAIN_STEP_RUNNER_H_
+#define FREEZING_TRAIN_STEP_RUNNER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "comm/reducer.h"
+#include "train/grad_stats.h"
+#include "train/models/unit_model.h"
+#include "train/sgd.h"
+
+namespace freezing::train {
+
+struct StepReport {
+  double loss = 0;  // this rank's mean loss over its batch
+  int64_t forward_ns = 0;  // units and loss
+  int64_t backward_ns = 0;  // without statistics accumulation
+  int64_t comm_exposed_ns = 0;
+  int64_t comm_total_ns = 0;
+  int64_t optimizer_ns = 0;  // update and gradient reset
+  int64_t stats_ns = 0;  // accumulation of local gradients
+  std::vector<int64_t> unit_forward_ns;  // per unit, 0 when not run
+  std::vector<int64_t> unit_backward_ns;  // per unit, 0 when not run
+  comm::ReducerStepStats comm;
+  // Output of the last unit of the frozen prefix, when this step computed it
+  // (for the activation cache); undefined otherwise.
+  at::Tensor prefix_output;
+};
+
+class StepRunner {
+ public:
+  // All pointers must outlive the runner; `stats` may be null.
+  StepRunner(UnitModel* model, comm::GradientReducer* reducer, Sgd* sgd,
+             GradientStatistics* stats);
+
+  // Collective: freezes exactly the units with frozen[u] (and unfreezes the
+  // others) on every rank. The classifier must stay trainable.
+  absl::Status SetFrozen(const std::vector<bool>& frozen);
+  const std::vector<bool>& frozen() const { return frozen_; }
+  // First unit that is not part of the frozen prefix.
+  int first_trainable() const { return first_trainable_; }
+  // Per parameter: trainable now.
+  const std::vector<bool>& param_trainable() const { return param_trainable_; }
+  int64_t trainable_bytes() const;
+
+  // One training step. `input` is the image batch when start_unit == 0, or
+  // the output of unit start_unit - 1 (a cached activation of the frozen
+  // prefix); start_unit <= first_trainable(). Labels are int64 [B].
+  absl::StatusOr<StepReport> Step(const at::Tensor& input, int start_unit,
+                                  const at::Tensor& labels, double lr);
+
+  // Runs units [0, end) in eval mode under no-grad (the frozen prefix's
+  // function, for caching). Does not change the model's mode.
+  at::Tensor ForwardPrefix(const at::Tensor& images, int end);
+
+ private:
+  UnitModel* model_;
+  comm::GradientReducer* reducer_;
+  Sgd* sgd_;
+  GradientStatistics* stats_;
+  std::vector<bool> frozen_;
+  std::vector<bool> param_trainable_;
+  std::vector<int> param_unit_;
+  std::vector<at::Tensor> params_;
+  int first_trainable_ = 0;
+};
+
+}  // namespace freezing::train
+
+#endif  // FREEZING_TRAIN_STEP_RUNNER_H_
