@@ -170,6 +170,24 @@ TEST_F(FashionMnistTest, CorruptGzipIsDataLoss) {
               HasSubstr(Path("train-labels-idx1-ubyte.gz")));
 }
 
+TEST_F(FashionMnistTest, TruncatedGzipIsDataLoss) {
+  // A valid compressed stream cut short.
+  const std::string full = Path("full.gz");
+  WriteGz(full, Images(5));
+  FILE* f = std::fopen(full.c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  std::vector<uint8_t> bytes(1 << 16);
+  bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
+  std::fclose(f);
+  ASSERT_GT(bytes.size(), 100u);
+  bytes.resize(bytes.size() / 2);
+  WritePlain(Path("train-images-idx3-ubyte.gz"), bytes);
+  absl::StatusOr<Dataset> data = LoadFashionMnist(dir_);
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(data.status().message(),
+              HasSubstr(Path("train-images-idx3-ubyte.gz")));
+}
+
 // The real files, when Debian's dataset-fashion-mnist is installed.
 TEST(FashionMnistRealTest, DebianPackage) {
   FILE* f = std::fopen(
