@@ -41,6 +41,9 @@ struct TrainConfig {
   double weight_decay = 1e-4;
   std::string lr_schedule = "constant";
   int64_t max_steps = 0;  // 0: all steps of all epochs (tests cut runs short)
+  // Stop (as if killed) after this many epochs, leaving the checkpoint for
+  // --resume; 0: run to the end. Not part of the resume fingerprint.
+  int stop_after_epochs = 0;
 
   // Freezing and statistics.
   std::string policy = "none";

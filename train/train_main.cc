@@ -44,6 +44,8 @@ ABSL_FLAG(int, augment_variants, 0,
 ABSL_FLAG(int, epochs, 1, "epochs");
 ABSL_FLAG(int, batch_size, 64, "batch size per rank");
 ABSL_FLAG(int64_t, max_steps, 0, "stop after this many steps (0: all)");
+ABSL_FLAG(int, stop_after_epochs, 0,
+          "stop as if killed after this many epochs (then use --resume)");
 ABSL_FLAG(double, lr, 0.1, "learning rate");
 ABSL_FLAG(double, momentum, 0.9, "SGD momentum");
 ABSL_FLAG(double, weight_decay, 1e-4, "SGD weight decay");
@@ -135,6 +137,7 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   c.epochs = absl::GetFlag(FLAGS_epochs);
   c.batch_size = absl::GetFlag(FLAGS_batch_size);
   c.max_steps = absl::GetFlag(FLAGS_max_steps);
+  c.stop_after_epochs = absl::GetFlag(FLAGS_stop_after_epochs);
   c.lr = absl::GetFlag(FLAGS_lr);
   c.momentum = absl::GetFlag(FLAGS_momentum);
   c.weight_decay = absl::GetFlag(FLAGS_weight_decay);

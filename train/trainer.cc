@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -303,8 +304,14 @@ absl::Status Trainer::Impl::SetupModel() {
   mc.in_channels = config.in_channels;
   mc.granularity = config.freeze_unit;
   mc.image_size = 32;
-  at::manual_seed(config.seed);
-  ASSIGN_OR_RETURN(model, MakeModel(mc));
+  {
+    // Initialisation draws from libtorch's global generator; ranks that are
+    // threads of one process (tests) must not interleave their draws.
+    static std::mutex init_mu;
+    std::lock_guard<std::mutex> lock(init_mu);
+    at::manual_seed(config.seed);
+    ASSIGN_OR_RETURN(model, MakeModel(mc));
+  }
   if (!config.init.empty()) {
     std::string path = config.init;
     if (::access((path + "/model.pt").c_str(), R_OK) == 0) {
@@ -824,6 +831,14 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
     }
     if (!stop || epoch + 1 == config.epochs) {
       RETURN_IF_ERROR(Checkpoint(epoch + 1, global_step));
+    }
+    if (config.stop_after_epochs > 0 && epoch + 1 >= config.stop_after_epochs &&
+        epoch + 1 < config.epochs) {
+      // As if the run died here: no final model, summary or footer.
+      Log(absl::StrCat("stopping after epoch ", epoch + 1,
+                       " (--stop_after_epochs); continue with --resume"));
+      if (recorder != nullptr) recorder.reset();
+      return summary;
     }
   }
 

@@ -1,0 +1,210 @@
+// End-to-end runs of the trainer on ranks that are threads: outputs, the
+// trace's agreement with the summary, resume equals an uninterrupted run, and
+// configuration errors.
+#include "train/trainer.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "comm/fake_communicator.h"
+#include "gtest/gtest.h"
+#include "trace/trace_reader.h"
+
+namespace freezing::train {
+namespace {
+
+std::string TempDir(const std::string& name) {
+  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+}
+
+TrainConfig SmallConfig(const std::string& out) {
+  TrainConfig c;
+  c.model = "resnet_tiny";
+  c.data = "synthetic:n=384,test_n=128,classes=4";
+  c.epochs = 3;
+  c.batch_size = 16;
+  c.ranks = 2;
+  c.threads = 1;
+  c.policy = "gradnorm:variant=prefix";
+  c.stats_interval = 5;  // intervals straddle epoch ends (12 steps/epoch)
+  c.stats_window = 2;
+  c.profile_repeats = 1;
+  c.out = out;
+  return c;
+}
+
+struct RunResult {
+  std::vector<at::Tensor> params;
+  RunSummary summary;
+};
+
+RunResult RunOnTwoRanks(const TrainConfig& config) {
+  RunResult result;
+  RunEnvironment env;
+  env.quiet = true;
+  env.hostname = "test";
+  std::vector<absl::Status> st = comm::RunOnFakeRanks(
+      config.ranks, [&](comm::Communicator& comm) -> absl::Status {
+        auto trainer = Trainer::Create(config, comm, env);
+        if (!trainer.ok()) return trainer.status();
+        auto summary = (*trainer)->Run();
+        if (!summary.ok()) return summary.status();
+        if (comm.rank() == 0) {
+          for (const at::Tensor& p : (*trainer)->parameters()) {
+            result.params.push_back(p.detach().clone());
+          }
+          result.summary = *summary;
+        }
+        return absl::OkStatus();
+      });
+  for (const absl::Status& s : st) EXPECT_TRUE(s.ok()) << s;
+  return result;
+}
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(TrainerTest, WritesSummaryConfigTraceAndModel) {
+  const std::string out = TempDir("full");
+  const RunResult r = RunOnTwoRanks(SmallConfig(out));
+  EXPECT_EQ(r.summary.steps, 36);
+  EXPECT_EQ(r.summary.test_accuracy_per_epoch.size(), 3u);
+  const std::string json = Read(out + "/summary.json");
+  EXPECT_NE(json.find("\"total_time_s\""), std::string::npos);
+  EXPECT_NE(json.find("\"ranks\": 2"), std::string::npos);
+  EXPECT_NE(Read(out + "/config.json").find("\"stats_interval\": 5"),
+            std::string::npos);
+  EXPECT_FALSE(Read(out + "/model.pt").empty());
+
+  trace::TraceContents t = trace::ReadTrace(out + "/trace.pb");
+  ASSERT_TRUE(t.complete()) << t.status;
+  EXPECT_EQ(t.steps.size(), 36u);
+  EXPECT_EQ(t.intervals.size(), 7u);  // 36 steps / T = 5
+  EXPECT_EQ(t.epochs.size(), 3u);
+  ASSERT_TRUE(t.profile.has_value());
+  EXPECT_EQ(t.profile->units_size(), t.header->units_size());
+  EXPECT_EQ(t.profile->allreduce_size() > 0, true);
+  EXPECT_EQ(t.footer->total_time_ns(), r.summary.phases.total_ns);
+  // Every freeze in the summary is in the trace, at the same step.
+  int64_t freezes = 0;
+  for (const trace::FreezeEvent& e : t.freeze_events) freezes += e.freeze_size();
+  EXPECT_EQ(freezes, static_cast<int64_t>(r.summary.freeze_events.size()));
+  // Intervals carry both ranks' statistics.
+  for (const trace::Interval& i : t.intervals) {
+    EXPECT_EQ(i.ranks_size(), 2);
+    EXPECT_EQ(i.global_size(), t.header->units_size());
+  }
+  // Trainable flags in the steps follow the freeze events.
+  for (const trace::Step& s : t.steps) {
+    int frozen_before = 0;
+    for (const trace::FreezeEvent& e : t.freeze_events) {
+      if (e.step() <= s.step()) frozen_before += e.freeze_size();
+    }
+    int frozen = 0;
+    for (bool tr : s.trainable()) frozen += tr ? 0 : 1;
+    EXPECT_EQ(frozen, frozen_before) << "step " << s.step();
+  }
+}
+
+TEST(TrainerTest, ResumeGivesTheParametersOfAnUninterruptedRun) {
+  const RunResult full = RunOnTwoRanks(SmallConfig(TempDir("uninterrupted")));
+
+  TrainConfig first = SmallConfig(TempDir("interrupted"));
+  first.stop_after_epochs = 1;
+  RunOnTwoRanks(first);
+  TrainConfig second = SmallConfig(TempDir("interrupted"));
+  second.resume = true;
+  const RunResult resumed = RunOnTwoRanks(second);
+
+  ASSERT_EQ(full.params.size(), resumed.params.size());
+  for (size_t i = 0; i < full.params.size(); ++i) {
+    EXPECT_TRUE(at::equal(full.params[i], resumed.params[i])) << "param " << i;
+  }
+  ASSERT_EQ(full.summary.freeze_events.size(),
+            resumed.summary.freeze_events.size());
+  for (size_t i = 0; i < full.summary.freeze_events.size(); ++i) {
+    EXPECT_EQ(full.summary.freeze_events[i].step,
+              resumed.summary.freeze_events[i].step);
+    EXPECT_EQ(full.summary.freeze_events[i].unit,
+              resumed.summary.freeze_events[i].unit);
+  }
+  EXPECT_EQ(resumed.summary.steps, 36);
+  EXPECT_EQ(full.summary.test_accuracy_per_epoch,
+            resumed.summary.test_accuracy_per_epoch);
+
+  // The resumed trace reads like one run.
+  trace::TraceContents t =
+      trace::ReadTrace(TempDir("interrupted") + "/trace.pb");
+  ASSERT_TRUE(t.complete()) << t.status;
+  EXPECT_TRUE(t.footer->resumed());
+  ASSERT_EQ(t.steps.size(), 36u);
+  for (size_t i = 0; i < t.steps.size(); ++i) {
+    EXPECT_EQ(t.steps[i].step(), static_cast<int64_t>(i));
+  }
+  EXPECT_EQ(t.intervals.size(), 7u);
+}
+
+TEST(TrainerTest, ResumeRefusesAnotherConfiguration) {
+  TrainConfig first = SmallConfig(TempDir("mismatch"));
+  first.stop_after_epochs = 1;
+  RunOnTwoRanks(first);
+  TrainConfig other = SmallConfig(TempDir("mismatch"));
+  other.resume = true;
+  other.batch_size = 8;
+  RunEnvironment env;
+  env.quiet = true;
+  std::vector<absl::Status> st = comm::RunOnFakeRanks(
+      2, [&](comm::Communicator& comm) -> absl::Status {
+        auto trainer = Trainer::Create(other, comm, env);
+        if (!trainer.ok()) return trainer.status();
+        return (*trainer)->Run().status();
+      });
+  EXPECT_EQ(st[0].code(), absl::StatusCode::kFailedPrecondition) << st[0];
+  EXPECT_NE(st[0].message().find("batch_size=16"), std::string::npos) << st[0];
+}
+
+TEST(TrainerTest, BadConfigurationsAreRefusedWithTheFix) {
+  RunEnvironment env;
+  env.quiet = true;
+  auto check = [&](TrainConfig c, absl::string_view needle) {
+    std::vector<absl::Status> st = comm::RunOnFakeRanks(
+        1, [&](comm::Communicator& comm) -> absl::Status {
+          return Trainer::Create(c, comm, env).status();
+        });
+    EXPECT_FALSE(st[0].ok());
+    EXPECT_NE(st[0].message().find(needle), absl::string_view::npos)
+        << st[0];
+  };
+  TrainConfig c = SmallConfig(TempDir("bad"));
+  c.ranks = 1;
+  TrainConfig wrong_ranks = c;
+  wrong_ranks.ranks = 2;
+  check(wrong_ranks, "mpiexec");
+  TrainConfig bad_policy = c;
+  bad_policy.policy = "gradnrom";
+  check(bad_policy, "gradnorm");  // the list of valid names
+  TrainConfig bad_model = c;
+  bad_model.model = "resnet19";
+  check(bad_model, "resnet18");
+  TrainConfig bad_rule = c;
+  bad_rule.vote_rule = "median";
+  check(bad_rule, "majority");
+  TrainConfig no_out = c;
+  no_out.out = "";
+  check(no_out, "--out");
+  TrainConfig bad_data = c;
+  bad_data.data = "cifar10:/nonexistent";
+  check(bad_data, "/nonexistent");
+}
+
+}  // namespace
+}  // namespace freezing::train
