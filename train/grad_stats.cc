@@ -226,11 +226,16 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
   at::NoGradGuard no_grad;
   const int ranks = comm_->size();
   // Global sum of this interval: all-reduce the local sums of the units
-  // trained in it (the same units on every rank), in maximal runs.
+  // trained in it (the same units on every rank), in maximal runs. The
+  // global buffers hold sums over ranks; norms are scaled by 1/ranks.
   at::Tensor& g = global_[head_];
-  g.zero_();
   for (int u = 0; u < num_units_;) {
-    if (trained_steps_[head_][u] == 0 || unit_begin_[u] == unit_end_[u]) {
+    if (unit_begin_[u] == unit_end_[u]) {
+      ++u;
+      continue;
+    }
+    if (trained_steps_[head_][u] == 0) {
+      g.narrow(0, unit_begin_[u], unit_end_[u] - unit_begin_[u]).zero_();
       ++u;
       continue;
     }
@@ -243,10 +248,10 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
     if (ranks > 1) {
       RETURN_IF_ERROR(
           comm_->AllReduceSum(seg.data_ptr<float>(), n, comm::DType::kFloat32));
-      seg.mul_(1.0 / ranks);
     }
     u = v + 1;
   }
+  const double inv_ranks = 1.0 / ranks;
 
   const int k = static_cast<int>(
       std::min<int64_t>(window_, intervals_done_ + 1));
@@ -293,12 +298,12 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
     freeze::WindowNorms& gn = stats.global[u];
     freeze::WindowNorms& ln = mine.units[u];
     for (int w = 0; w < k; ++w) {
-      gn.l2.push_back(std::sqrt(sums.global_l2[w]));
-      gn.l1.push_back(sums.global_l1[w]);
+      gn.l2.push_back(std::sqrt(sums.global_l2[w]) * inv_ranks);
+      gn.l1.push_back(sums.global_l1[w] * inv_ranks);
       gn.trained_steps.push_back(trained[w]);
       ln.l2.push_back(std::sqrt(sums.local_l2[w]));
       ln.l1.push_back(sums.local_l1[w]);
-      ln.dot_global.push_back(sums.dot[w]);
+      ln.dot_global.push_back(sums.dot[w] * inv_ranks);
       ln.trained_steps.push_back(trained[w]);
     }
   }
@@ -319,7 +324,6 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
   ++intervals_done_;
   head_ = (head_ + 1) % window_;
   local_[head_].zero_();
-  global_[head_].zero_();
   std::fill(trained_steps_[head_].begin(), trained_steps_[head_].end(), 0);
   samples_[head_] = 0;
   loss_sum_[head_] = 0;

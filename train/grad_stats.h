@@ -7,7 +7,8 @@
 // steps the accumulator Delta_i holds this rank's gradient summed over the
 // interval; the global (averaged) sum is its all-reduce divided by the number
 // of ranks, since the averaged gradient of a step is the mean of the local
-// ones. The last W interval sums are kept (local and global) so that for
+// ones (the buffers keep the sum over ranks; norms are divided afterwards,
+// which saves a pass). The last W interval sums are kept (local and global) so that for
 // every window of k = 1..W base intervals the norms of
 // Delta_{i-k+1} + ... + Delta_i are exact, in one fused pass per interval.
 //

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -37,6 +38,37 @@ int64_t Sgd::trainable_numel() const {
   return n;
 }
 
+namespace {
+
+// One fused pass over a float32 parameter: weight decay, momentum, update
+// and clearing the gradient for the next backward. ATen's unfused version
+// (PyTorch's torch.optim.SGD on CPU) makes five passes over memory.
+void FusedSgdFloat(float* p, float* g, float* buf, int64_t n, float lr,
+                   float momentum, float weight_decay, bool first) {
+  at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
+    if (first) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) {
+        const float d = g[i] + weight_decay * p[i];
+        buf[i] = d;
+        p[i] -= lr * d;
+        g[i] = 0.0f;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) {
+        const float d = g[i] + weight_decay * p[i];
+        const float b = momentum * buf[i] + d;
+        buf[i] = b;
+        p[i] -= lr * b;
+        g[i] = 0.0f;
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void Sgd::Step(double lr) {
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -44,6 +76,20 @@ void Sgd::Step(double lr) {
     at::Tensor& p = params_[i];
     at::Tensor& grad = p.mutable_grad();
     if (!grad.defined()) continue;
+    const bool fusable = options_.momentum != 0 &&
+                         p.scalar_type() == at::kFloat &&
+                         grad.scalar_type() == at::kFloat &&
+                         p.is_contiguous() && grad.is_contiguous();
+    if (fusable) {
+      at::Tensor& buf = buffers_[i];
+      const bool first = !buf.defined();
+      if (first) buf = at::empty_like(p);
+      FusedSgdFloat(p.data_ptr<float>(), grad.data_ptr<float>(),
+                    buf.data_ptr<float>(), p.numel(), static_cast<float>(lr),
+                    static_cast<float>(options_.momentum),
+                    static_cast<float>(options_.weight_decay), first);
+      continue;
+    }
     if (options_.weight_decay != 0) grad.add_(p, options_.weight_decay);
     if (options_.momentum != 0) {
       at::Tensor& buf = buffers_[i];
@@ -56,6 +102,7 @@ void Sgd::Step(double lr) {
     } else {
       p.add_(grad, -lr);
     }
+    grad.zero_();
   }
 }
 

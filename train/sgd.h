@@ -36,9 +36,11 @@ class Sgd {
   const std::vector<bool>& trainable() const { return trainable_; }
   int64_t trainable_numel() const;
 
-  // One update of every trainable parameter that has a gradient. Gradients
-  // are modified in place (weight decay is added to them); clearing them for
-  // the next backward is the caller's job.
+  // One update of every trainable parameter that has a gradient, which is
+  // then cleared (zeroed in place, ready to accumulate the next backward).
+  // float32 parameters take one fused pass; the result equals PyTorch's
+  // within float rounding (the fused loop may contract a*b+c into one
+  // rounding where ATen rounds twice).
   void Step(double lr);
 
   // Momentum buffers (undefined tensors for parameters never updated), for

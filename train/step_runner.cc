@@ -134,18 +134,10 @@ absl::StatusOr<StepReport> StepRunner::Step(const at::Tensor& input,
       if (begin > 0 && end >= begin) report.unit_backward_ns[u] = end - begin;
     }
 
-    // Optimizer: update the trainable parameters, then clear their gradients
-    // (they are views of the reducer's buckets, which accumulate).
+    // Optimizer: update the trainable parameters and clear their gradients
+    // (views of the reducer's buckets, which accumulate) in one pass.
     const int64_t opt_start = NowNs();
     sgd_->Step(lr);
-    {
-      at::NoGradGuard no_grad;
-      for (size_t p = 0; p < params_.size(); ++p) {
-        if (param_trainable_[p] && params_[p].grad().defined()) {
-          params_[p].mutable_grad().zero_();
-        }
-      }
-    }
     report.optimizer_ns = NowNs() - opt_start;
   } catch (const c10::Error& e) {
     return absl::InternalError(
