@@ -1,0 +1,247 @@
+// The cost of gradient-statistics collection per training step, as a
+// fraction of the step time (issue 4: target < 2% for ResNet-18 at batch 64).
+//
+//   bazel run -c opt //benchmarks:stats_cost_benchmark
+//   bazel run //benchmarks:stats_cost_benchmark -- --stats_model=resnet_tiny \
+//       --stats_batch=4 --stats_intervals=1 --stats_threads=1   (smoke mode)
+//
+// Two identical harnesses (model, GradientReducer over a one-rank
+// FakeCommunicator, Sgd, StepRunner) train side by side, one step each in
+// turn, on the same fixed batch: A without GradientStatistics (StepRunner's
+// stats pointer null), B with it (AccumulateLocal from the reducer's
+// observer on every step, EndStep, and FinishInterval every T steps; T is the
+// benchmark argument). Alternating the two keeps the machine's load the same
+// for both on a shared machine. Counters (milliseconds, fractions):
+//   step_ms_plain      median step of A
+//   step_ms_stats      median step of B, without FinishInterval
+//   accumulate_ms      median of B's in-step accumulation (StepReport.stats_ns)
+//   interval_ms        mean FinishInterval time
+//   fraction_direct    (accumulate_ms + interval_ms / T) / step_ms_plain:
+//                      the timed statistics code itself
+//   fraction_ab        (step_ms_stats + interval_ms / T - step_ms_plain) /
+//                      step_ms_plain: the A/B difference, which also sees
+//                      indirect costs (caches) but carries the noise of two
+//                      step medians
+// With one rank FinishInterval all-reduces nothing; on R ranks it adds one
+// all-reduce of the trained units' interval sums per T steps (see
+// docs/PERFORMANCE.md for the trainer's own per-step statistics share).
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "benchmark/benchmark.h"
+#include "comm/fake_communicator.h"
+#include "comm/reducer.h"
+#include "train/grad_stats.h"
+#include "train/models/model_factory.h"
+#include "train/models/unit_model.h"
+#include "train/sgd.h"
+#include "train/step_runner.h"
+
+ABSL_FLAG(std::string, stats_model, "resnet18", "model (train/models names)");
+ABSL_FLAG(int, stats_batch, 64, "batch size");
+ABSL_FLAG(int, stats_threads, 2, "torch threads");
+ABSL_FLAG(int, stats_intervals, 2,
+          "measured statistics intervals per benchmark (2*T steps each of A "
+          "and B at T=10 and 2 intervals)");
+ABSL_FLAG(int, stats_warmup, 2, "unmeasured step pairs first");
+ABSL_FLAG(int, stats_window, 4, "statistics window W (the trainer's default)");
+
+namespace freezing::benchmarks {
+namespace {
+
+using train::GradientStatistics;
+using train::StepReport;
+using train::StepRunner;
+using train::UnitModel;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double MedianMs(std::vector<int64_t> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  const double mid = n % 2 == 1 ? static_cast<double>(v[n / 2])
+                                : 0.5 * static_cast<double>(v[n / 2 - 1] +
+                                                            v[n / 2]);
+  return mid * 1e-6;
+}
+
+// One model with its reducer, optimizer, optional statistics and runner.
+struct Harness {
+  std::shared_ptr<UnitModel> model;
+  std::unique_ptr<comm::GradientReducer> reducer;
+  std::unique_ptr<train::Sgd> sgd;
+  std::unique_ptr<GradientStatistics> stats;  // null for A
+  std::unique_ptr<StepRunner> runner;
+};
+
+Harness MakeHarnessOrDie(comm::Communicator& comm, int num_classes,
+                         bool with_stats, int window) {
+  Harness h;
+  at::manual_seed(1);
+  train::ModelConfig mc;
+  mc.name = absl::GetFlag(FLAGS_stats_model);
+  mc.num_classes = num_classes;
+  auto model = train::MakeModel(mc);
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+    std::abort();
+  }
+  h.model = *model;
+  const std::vector<at::Tensor> params = h.model->parameters();
+  auto reducer = comm::GradientReducer::Create(
+      &comm, params, h.model->parameter_names(), comm::ReducerOptions());
+  if (!reducer.ok()) {
+    std::fprintf(stderr, "%s\n", reducer.status().ToString().c_str());
+    std::abort();
+  }
+  h.reducer = std::move(*reducer);
+  h.sgd = std::make_unique<train::Sgd>(params, train::SgdOptions{0.9, 1e-4});
+  if (with_stats) {
+    train::StatsLayout layout;
+    layout.num_units = h.model->num_units();
+    layout.param_unit.assign(params.size(), 0);
+    for (int u = 0; u < h.model->num_units(); ++u) {
+      for (int p : h.model->unit(u).params) layout.param_unit[p] = u;
+    }
+    for (const at::Tensor& p : params) layout.param_numel.push_back(p.numel());
+    auto stats = GradientStatistics::Create(layout, window, &comm);
+    if (!stats.ok()) {
+      std::fprintf(stderr, "%s\n", stats.status().ToString().c_str());
+      std::abort();
+    }
+    h.stats = std::move(*stats);
+  }
+  h.runner = std::make_unique<StepRunner>(h.model.get(), h.reducer.get(),
+                                          h.sgd.get(), h.stats.get());
+  return h;
+}
+
+StepReport StepOrDie(Harness& h, const at::Tensor& images,
+                     const at::Tensor& labels) {
+  auto report = h.runner->Step(images, 0, labels, 0.01);
+  if (!report.ok()) {
+    std::fprintf(stderr, "%s\n", report.status().ToString().c_str());
+    std::abort();
+  }
+  return *std::move(report);
+}
+
+void BM_StatsCost(benchmark::State& state) {
+  const int interval = static_cast<int>(state.range(0));
+  const int batch = absl::GetFlag(FLAGS_stats_batch);
+  const int pairs =
+      interval * std::max(1, absl::GetFlag(FLAGS_stats_intervals));
+  const int warmup = std::max(0, absl::GetFlag(FLAGS_stats_warmup));
+  at::set_num_threads(absl::GetFlag(FLAGS_stats_threads));
+  constexpr int kClasses = 5;
+
+  auto world = comm::FakeCommunicator::CreateWorld(1);
+  Harness plain = MakeHarnessOrDie(*world[0], kClasses, false, 1);
+  Harness with = MakeHarnessOrDie(*world[0], kClasses, true,
+                                  absl::GetFlag(FLAGS_stats_window));
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(42);
+  const at::Tensor images = at::randn({batch, 3, 32, 32}, gen);
+  const at::Tensor labels = at::randint(0, kClasses, {batch}, gen);
+  const std::vector<bool> trained(with.model->num_units(), true);
+
+  int64_t interval_index = 0;
+  int64_t step = 0;
+  auto finish_interval = [&]() {
+    auto s = with.stats->FinishInterval(interval_index, step + 1 - interval,
+                                        step, 0, 0.5);
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", s.status().ToString().c_str());
+      std::abort();
+    }
+    ++interval_index;
+    benchmark::DoNotOptimize(s->global.data());
+  };
+
+  for (auto _ : state) {
+    std::vector<int64_t> plain_ns, with_ns, accumulate_ns, interval_ns;
+    for (int i = 0; i < warmup; ++i) {
+      StepOrDie(plain, images, labels);
+      const StepReport r = StepOrDie(with, images, labels);
+      with.stats->EndStep(batch, r.loss * batch, trained);
+    }
+    if (warmup > 0) finish_interval();  // measured intervals start afresh
+    const int64_t start = NowNs();
+    for (int i = 0; i < pairs; ++i, ++step) {
+      // Alternate which harness goes first, so neither always follows the
+      // other's cache footprint.
+      for (int turn = 0; turn < 2; ++turn) {
+        const bool run_plain = (turn == 0) == (i % 2 == 0);
+        if (run_plain) {
+          const int64_t t0 = NowNs();
+          StepOrDie(plain, images, labels);
+          plain_ns.push_back(NowNs() - t0);
+        } else {
+          const int64_t t0 = NowNs();
+          const StepReport r = StepOrDie(with, images, labels);
+          with.stats->EndStep(batch, r.loss * batch, trained);
+          with_ns.push_back(NowNs() - t0);
+          accumulate_ns.push_back(r.stats_ns);
+        }
+      }
+      if ((i + 1) % interval == 0) {
+        const int64_t t0 = NowNs();
+        finish_interval();
+        interval_ns.push_back(NowNs() - t0);
+      }
+    }
+    state.SetIterationTime(static_cast<double>(NowNs() - start) * 1e-9);
+
+    const double plain_ms = MedianMs(plain_ns);
+    const double with_ms = MedianMs(with_ns);
+    const double acc_ms = MedianMs(accumulate_ns);
+    double interval_ms = 0;
+    for (int64_t ns : interval_ns) interval_ms += static_cast<double>(ns);
+    interval_ms =
+        interval_ns.empty() ? 0 : interval_ms * 1e-6 / interval_ns.size();
+    state.counters["step_ms_plain"] = plain_ms;
+    state.counters["step_ms_stats"] = with_ms;
+    state.counters["accumulate_ms"] = acc_ms;
+    state.counters["interval_ms"] = interval_ms;
+    state.counters["fraction_direct"] =
+        plain_ms > 0 ? (acc_ms + interval_ms / interval) / plain_ms : 0;
+    state.counters["fraction_ab"] =
+        plain_ms > 0
+            ? (with_ms + interval_ms / interval - plain_ms) / plain_ms
+            : 0;
+    state.counters["steps_each"] = static_cast<double>(pairs);
+  }
+}
+
+// One iteration is the whole paired run (2 * T * stats_intervals steps).
+BENCHMARK(BM_StatsCost)
+    ->Arg(10)
+    ->Arg(20)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace freezing::benchmarks
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);  // removes the --benchmark_* flags
+  absl::ParseCommandLine(argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
