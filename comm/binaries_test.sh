@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs comm/'s binaries the way users do, on 2 ranks (each relaunches itself
+# under mpiexec), in a minimal mode, so that they keep working:
+#   smoke                 README's first command; must print "smoke: OK"
+#   calibrate             small size range; must write a valid JSON file
+#   allreduce_benchmark   one iteration of two sizes
+#   reducer_benchmark     the smoke-sized (tiny model) cases
+# Usage: binaries_test.sh smoke|calibrate|allreduce_benchmark|reducer_benchmark
+set -euo pipefail
+
+# Bound every job below Bazel's timeout: mpiexec kills its ranks when this
+# expires, so a hang fails the test and leaves nothing behind.
+export MPIEXEC_TIMEOUT=$(( ${TEST_TIMEOUT:-120} > 30 ? ${TEST_TIMEOUT:-120} - 15 : 20 ))
+out="${TEST_TMPDIR:-$(mktemp -d)}"
+
+run() {
+  echo "+ $*"
+  "$@" 2>&1 | tee "$out/log"
+}
+
+case "$1" in
+  smoke)
+    run comm/smoke --ranks=2
+    grep -q "smoke: OK" "$out/log"
+    ;;
+  calibrate)
+    run comm/calibrate --ranks=2 --max_bytes=262144 --min_repeats=3 \
+      --seconds_per_size=0.01 --out="$out/calibration.json"
+    grep -q '"worldSize": 2' "$out/calibration.json"
+    grep -q '"betaSPerByte"' "$out/calibration.json"
+    grep -q "R^2" "$out/log"
+    ;;
+  allreduce_benchmark)
+    run comm/allreduce_benchmark --ranks=2 --benchmark_min_time=0 \
+      --benchmark_filter='BM_AllReduce/4096/|BM_IAllReduce/65536/'
+    grep -q "BM_AllReduce/4096/manual_time.*bus_bw=" "$out/log"
+    grep -q "BM_IAllReduce/65536/manual_time.*bus_bw=" "$out/log"
+    ;;
+  reducer_benchmark)
+    run comm/reducer_benchmark --ranks=2 --benchmark_filter='model:1'
+    test "$(grep -c 'BM_ReducerStep/.*model:1.*exposed_ms=' "$out/log")" -eq 3
+    ;;
+  *)
+    echo "unknown binary $1" >&2
+    exit 2
+    ;;
+esac
+echo "PASS: $1"

@@ -1,0 +1,60 @@
+// Calibration of the ring all-reduce model: the least-squares fit of
+// T(n) = 2(p-1)·alpha + 2(p-1)/p·n·beta to measured all-reduce times, and the
+// calibration file (JSON of comm/calibration.proto) that `comm:calibrate`
+// writes and the simulator reads. Pure: no MPI, no libtorch.
+#ifndef FREEZING_COMM_CALIBRATION_H_
+#define FREEZING_COMM_CALIBRATION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "comm/calibration.pb.h"
+
+namespace freezing::comm {
+
+enum class FitWeighting {
+  // Ordinary least squares on times: the largest messages weigh most, and
+  // they are the buckets that dominate a training step's communication. The
+  // default. When the data favour a negative intercept (per-byte cost that
+  // grows with size, e.g. out of cache on one host), alpha is 0.
+  kAbsolute,
+  // Least squares on relative errors (weights 1/T²): every size counts
+  // alike, which fits latency-bound small messages well but large ones
+  // poorly when the per-byte cost is not constant (low R²).
+  kRelative,
+};
+
+// ParseFitWeighting: "relative" or "absolute".
+absl::StatusOr<FitWeighting> ParseFitWeighting(const std::string& text);
+const char* FitWeightingName(FitWeighting weighting);
+
+// FitRingModel: fits alpha and beta (both kept >= 0) to `points` (their
+// median_s) for `world_size` ranks; returns a Calibration with world_size,
+// alpha_s, beta_s_per_byte, r_squared, max_relative_error, fit and the
+// points. InvalidArgument for world_size < 2, fewer than two distinct sizes,
+// or non-positive times.
+absl::StatusOr<Calibration> FitRingModel(
+    const std::vector<CalibrationPoint>& points, int world_size,
+    FitWeighting weighting);
+
+// RingAllReduceSeconds: the model's time for an all-reduce of `bytes` over
+// `calibration.world_size()` ranks.
+double RingAllReduceSeconds(const Calibration& calibration, int64_t bytes);
+
+// WriteCalibration: `calibration` as JSON (proto field names in
+// lowerCamelCase) to `path`, atomically (temp file + rename).
+absl::Status WriteCalibration(const Calibration& calibration,
+                              const std::string& path);
+
+// ReadCalibration: parses and validates a calibration file: NotFound when it
+// cannot be opened, DataLoss when it is not a Calibration in JSON,
+// InvalidArgument when its values are impossible (world_size < 2, negative
+// alpha or beta, no bandwidth term).
+absl::StatusOr<Calibration> ReadCalibration(const std::string& path);
+
+}  // namespace freezing::comm
+
+#endif  // FREEZING_COMM_CALIBRATION_H_

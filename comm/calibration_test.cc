@@ -1,0 +1,155 @@
+#include "comm/calibration.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace freezing::comm {
+namespace {
+
+using ::testing::DoubleNear;
+using ::testing::HasSubstr;
+
+std::vector<CalibrationPoint> Points(int p, double alpha, double beta,
+                                     double noise = 0) {
+  std::vector<CalibrationPoint> points;
+  int k = 0;
+  for (int64_t n = 4096; n <= (int64_t{64} << 20); n *= 2, ++k) {
+    CalibrationPoint pt;
+    pt.set_bytes(n);
+    const double t = 2 * (p - 1) * alpha + 2.0 * (p - 1) / p * n * beta;
+    // Deterministic +-noise, alternating.
+    pt.set_median_s(t * (1 + (k % 2 == 0 ? noise : -noise)));
+    pt.set_repeats(5);
+    points.push_back(pt);
+  }
+  return points;
+}
+
+struct FitCase {
+  std::string name;
+  int world_size;
+  FitWeighting weighting;
+  double noise;
+  // Ordinary least squares cannot see a 20 us latency under 5% noise on
+  // 100 ms times: that is why kRelative is the default.
+  bool alpha_recoverable = true;
+};
+
+class FitTest : public ::testing::TestWithParam<FitCase> {};
+
+TEST_P(FitTest, RecoversAlphaAndBeta) {
+  const FitCase& c = GetParam();
+  const double alpha = 20e-6;            // 20 us per step
+  const double beta = 1 / 1.25e9;        // 10 Gbit/s
+  auto fit = FitRingModel(Points(c.world_size, alpha, beta, c.noise),
+                          c.world_size, c.weighting);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  const double tolerance = c.noise == 0 ? 1e-9 : 0.1;
+  if (c.alpha_recoverable) {
+    EXPECT_THAT(fit->alpha_s(), DoubleNear(alpha, alpha * tolerance));
+    EXPECT_LE(fit->max_relative_error(), 1.5 * c.noise + 1e-9);
+  }
+  EXPECT_THAT(fit->beta_s_per_byte(), DoubleNear(beta, beta * tolerance));
+  EXPECT_GE(fit->r_squared(), c.noise == 0 ? 1 - 1e-12 : 0.95);
+  EXPECT_EQ(fit->world_size(), c.world_size);
+  EXPECT_EQ(fit->points_size(), 15);
+  EXPECT_EQ(fit->fit(), FitWeightingName(c.weighting));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, FitTest,
+    ::testing::Values(FitCase{"Exact2Relative", 2, FitWeighting::kRelative, 0},
+                      FitCase{"Exact2Absolute", 2, FitWeighting::kAbsolute, 0},
+                      FitCase{"Exact8Relative", 8, FitWeighting::kRelative, 0},
+                      FitCase{"Noisy2Relative", 2, FitWeighting::kRelative,
+                              0.05},
+                      FitCase{"Noisy4Absolute", 4, FitWeighting::kAbsolute,
+                              0.05, /*alpha_recoverable=*/false}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(FitRingModelTest, NeverFitsNegativeLatency) {
+  // Super-linear times (cache effects) would give OLS a negative intercept.
+  std::vector<CalibrationPoint> points;
+  for (int64_t n : {1 << 20, 4 << 20, 16 << 20}) {
+    CalibrationPoint pt;
+    pt.set_bytes(n);
+    pt.set_median_s(1e-9 * n * (1 + n / double{16 << 20}));
+    points.push_back(pt);
+  }
+  auto fit = FitRingModel(points, 2, FitWeighting::kAbsolute);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_EQ(fit->alpha_s(), 0);
+  EXPECT_GT(fit->beta_s_per_byte(), 0);
+}
+
+TEST(FitRingModelTest, RejectsBadInput) {
+  auto points = Points(2, 1e-5, 1e-9);
+  EXPECT_EQ(FitRingModel(points, 1, FitWeighting::kRelative).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FitRingModel({points[0], points[0]}, 2, FitWeighting::kRelative)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  points[3].set_median_s(0);
+  EXPECT_EQ(FitRingModel(points, 2, FitWeighting::kRelative).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FitWeightingTest, Parses) {
+  EXPECT_EQ(*ParseFitWeighting("relative"), FitWeighting::kRelative);
+  EXPECT_EQ(*ParseFitWeighting("absolute"), FitWeighting::kAbsolute);
+  EXPECT_THAT(std::string(ParseFitWeighting("l1").status().message()),
+              HasSubstr("relative, absolute"));
+}
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
+}
+
+TEST(CalibrationFileTest, RoundTripsThroughJson) {
+  auto fit = FitRingModel(Points(2, 3e-5, 1e-9), 2, FitWeighting::kRelative);
+  ASSERT_TRUE(fit.ok());
+  fit->add_hosts("a");
+  fit->add_hosts("a");
+  fit->set_ranks_per_host(2);
+  fit->set_transport("default");
+  const std::string path = TempPath("calibration.json");
+  ASSERT_TRUE(WriteCalibration(*fit, path).ok());
+  auto read = ReadCalibration(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->SerializeAsString(), fit->SerializeAsString());
+  EXPECT_DOUBLE_EQ(RingAllReduceSeconds(*read, 1 << 20),
+                   2 * 3e-5 + (1 << 20) * 1e-9);
+  std::ifstream in(path);
+  std::string json((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  EXPECT_THAT(json, HasSubstr("\"alphaS\""));
+  EXPECT_THAT(json, HasSubstr("\"betaSPerByte\""));
+  EXPECT_THAT(json, HasSubstr("\"rSquared\""));
+}
+
+TEST(CalibrationFileTest, ErrorsSayWhatIsWrong) {
+  EXPECT_EQ(ReadCalibration(TempPath("missing.json")).status().code(),
+            absl::StatusCode::kNotFound);
+  const std::string garbage = TempPath("garbage.json");
+  std::ofstream(garbage) << "{\"alphaS\": \"fast\"";
+  EXPECT_EQ(ReadCalibration(garbage).status().code(),
+            absl::StatusCode::kDataLoss);
+  const std::string impossible = TempPath("impossible.json");
+  std::ofstream(impossible) << "{\"worldSize\": 2, \"alphaS\": -1, "
+                               "\"betaSPerByte\": 1e-9}";
+  auto bad = ReadCalibration(impossible);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("alpha_s=-1"));
+}
+
+}  // namespace
+}  // namespace freezing::comm
