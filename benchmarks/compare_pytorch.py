@@ -86,6 +86,8 @@ def parse_args(argv=None):
                  help="the //benchmarks:trace_json binary")
   p.add_argument("--python", default="/usr/bin/python3",
                  help="python with torch and torchvision for the baseline")
+  p.add_argument("--train_args", default="",
+                 help="extra flags for //train (space separated)")
   p.add_argument("--baseline_args", default="",
                  help="extra flags for ddp_baseline.py (space separated)")
   p.add_argument("--timeout_s", type=int, default=900, help="per run")
@@ -156,7 +158,7 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir):
       f"--batch_size={args.batch_size}", f"--ranks={ranks}",
       f"--threads={threads}", f"--model={args.model}",
       f"--policy=static:{k}", f"--seed={args.seed}", f"--out={run_dir}",
-  ]
+  ] + [a for a in args.train_args.split() if a]
   os.makedirs(run_dir, exist_ok=True)
   run_cmd(cmd, os.path.join(run_dir, "log.txt"), args.timeout_s)
   res = subprocess.run([bins["trace_json"], os.path.join(run_dir, "trace.pb")],

@@ -20,10 +20,10 @@ What the study's stack does, and the choices made here (docs/PERFORMANCE.md):
 - Not crippled: batches are augmented vectorised in numpy in the main process
   (one gather + crop + flip per batch, no per-sample PIL transforms, no
   DataLoader workers that would compete with the 2 cores);
-  zero_grad(set_to_none=True); SGD's foreach implementation when it is faster
-  (--foreach=auto measures both on the first steps... no: it is a flag, and
-  compare_pytorch.py uses the default, which was measured faster here);
-  one process runs DDP too (the study's stack) unless --ddp_single=false.
+  zero_grad(set_to_none=True); torch.optim.SGD's default for-loop update
+  (--foreach=true was measured slower here); with one process the model is
+  not wrapped in DDP (--ddp_single=true wraps it: measured 1.3-1.8x slower
+  steps here, so the default is the faster plain model).
 - Timing per step (rank 0's clocks, as the trainer records rank 0's):
   data (batch assembly), forward (model + loss + loss.item()), backward
   (loss.backward(); with DDP it includes the all-reduce it could not hide:
@@ -81,7 +81,7 @@ def parse_args(argv=None):
                  help="BatchNorm of frozen groups in eval mode")
   p.add_argument("--foreach", default="false", choices=["true", "false"],
                  help="torch.optim.SGD(foreach=...)")
-  p.add_argument("--ddp_single", default="true", choices=["true", "false"],
+  p.add_argument("--ddp_single", default="false", choices=["true", "false"],
                  help="wrap in DDP also with one process")
   p.add_argument("--bucket_cap_mb", type=float, default=25.0,
                  help="DDP bucket_cap_mb (PyTorch's default 25)")

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Runs every performance benchmark of docs/PERFORMANCE.md once in a minimal
+# mode, so that they keep working: the statistics-cost Google Benchmark on a
+# tiny model, and the side-by-side driver (our trainer, the PyTorch DDP
+# baseline on 1 and 2 ranks, trace_json, the efficiency table) with 2 steps
+# at batch 4. Asserts that the outputs exist and hold the expected rows; the
+# numbers themselves are not checked (a test is no benchmark).
+set -euo pipefail
+runfiles="${RUNFILES_DIR:-$0.runfiles}/freezing"
+out="${TEST_TMPDIR:-$(mktemp -d)}/perf_smoke"
+mkdir -p "${out}"
+
+"${runfiles}/benchmarks/stats_cost_benchmark" --stats_model=resnet_tiny \
+  --stats_batch=4 --stats_threads=1 --stats_intervals=1 --stats_warmup=1 \
+  --benchmark_filter='BM_StatsCost/10/' \
+  --benchmark_out="${out}/stats.json" --benchmark_out_format=json \
+  > "${out}/stats.txt"
+grep -q '"fraction_direct"' "${out}/stats.json" || {
+  echo "stats_cost_benchmark wrote no fraction_direct counter" >&2
+  cat "${out}/stats.txt" >&2
+  exit 1
+}
+
+/usr/bin/python3 "${runfiles}/benchmarks/compare_pytorch.py" \
+  --out="${out}/compare" --ranks=1,2 --frozen=0,2 --rounds=1 --steps=2 \
+  --warmup=1 --batch_size=4 --train_args=--profile_repeats=1 \
+  --train_bin="${runfiles}/train/train" \
+  --trace_json_bin="${runfiles}/benchmarks/trace_json" > "${out}/compare.txt"
+for f in ratios.csv efficiency.csv results.json; do
+  [[ -s "${out}/compare/${f}" ]] || { echo "missing ${f}" >&2; exit 1; }
+done
+# Header + 4 configurations; efficiency rows for K=0 and K=2 on 2 rank counts.
+[[ "$(wc -l < "${out}/compare/ratios.csv")" == 5 ]] || {
+  cat "${out}/compare.txt" >&2; exit 1; }
+[[ "$(wc -l < "${out}/compare/efficiency.csv")" == 5 ]] || {
+  cat "${out}/compare.txt" >&2; exit 1; }
+echo "PASS"
