@@ -8,7 +8,10 @@ machine: --rounds rounds, each visiting every configuration once, with the
 order of the two stacks alternating between rounds (ours, theirs | theirs,
 ours). Per-step times come from rank 0 of each run (our trace's steps table,
 the baseline's own clocks); the first --warmup steps of every run are
-dropped and medians are taken over the remaining steps of all rounds.
+dropped and medians are taken over the remaining steps of all rounds. Our
+trainer's step clock stops before its end-of-step all-gather and trace write:
+their mean per step (epoch wall time - evaluation - step totals, / steps) is
+added to every step of ours, so both stacks are timed start to start.
 
 Prints and writes (under --out):
   ratios.csv       median step time ours / PyTorch per (ranks, K)
@@ -181,8 +184,22 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir):
         "bytes_allreduced": i64(s["bytes_allreduced"]),
     })
   header = trace["header"]
+  # Per step, the trainer's clocks stop before the step's end-of-step
+  # all-gather (loss, times), the trace write and the progress line; the
+  # epoch's wall time minus evaluation minus the step totals is that time,
+  # spread over the steps (its mean is added to our step times below, so
+  # that both stacks are timed from one step's start to the next's).
+  untimed_s = 0.0
+  if trace.get("epochs") and steps:
+    e = trace["epochs"][0]
+    untimed_s = max(0.0, (i64(e["wall_ns"]) - i64(e["eval_ns"]) -
+                          i64(e["train_ns"])) * 1e-9 / len(steps))
+  for st in steps:
+    st["timed_total_s"] = st["total_s"]
+    st["total_s"] = st["timed_total_s"] + untimed_s
   return {
       "command": " ".join(cmd),
+      "untimed_per_step_s": untimed_s,
       "steps": steps,
       "profile": trace["profile"],
       "units": [{"name": u["name"], "params": i64(u["params"])}
@@ -344,6 +361,9 @@ def main(argv=None):
           pooled_median(o, phase, args.warmup) * 1e3 if o else float("nan"))
       row["pytorch_" + phase[:-2] + "_ms"] = (
           pooled_median(p, phase, args.warmup) * 1e3 if p else float("nan"))
+    row["ours_untimed_ms"] = (
+        median([r["untimed_per_step_s"] for r in o]) * 1e3 if o
+        else float("nan"))
     row["ours_comm_exposed_ms"] = (
         pooled_median(o, "comm_exposed_s", args.warmup) * 1e3 if o
         else float("nan"))
@@ -421,17 +441,18 @@ def main(argv=None):
           f"{'<= 0.9' if r['K'] == 0 else '< 1'}: {ok} | "
           f"{fmt(100 * r['ours_stats_mean_frac'], '.2f')}% |")
   print()
-  print("Phases (median ms): ours fwd/bwd/comm-exposed/opt/data vs PyTorch "
-        "fwd/bwd(incl. DDP wait)/opt/data")
+  print("Phases (median ms): ours fwd/bwd/comm-exposed/opt/data/untimed "
+        "(mean) vs PyTorch fwd/bwd(incl. DDP wait)/opt/data")
   print("| ranks | K | ours fwd | ours bwd | ours comm | ours opt | ours data "
-        "| PT fwd | PT bwd | PT opt | PT data |")
-  print("|---|---|---|---|---|---|---|---|---|---|---|")
+        "| ours untimed | PT fwd | PT bwd | PT opt | PT data |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|---|")
   for r in ratio_rows:
     print(f"| {r['ranks']} | {r['K']} | {fmt(r['ours_forward_ms'], '.1f')} | "
           f"{fmt(r['ours_backward_ms'], '.1f')} | "
           f"{fmt(r['ours_comm_exposed_ms'], '.1f')} | "
           f"{fmt(r['ours_optimizer_ms'], '.1f')} | "
           f"{fmt(r['ours_data_ms'], '.1f')} | "
+          f"{fmt(r['ours_untimed_ms'], '.1f')} | "
           f"{fmt(r['pytorch_forward_ms'], '.1f')} | "
           f"{fmt(r['pytorch_backward_ms'], '.1f')} | "
           f"{fmt(r['pytorch_optimizer_ms'], '.1f')} | "

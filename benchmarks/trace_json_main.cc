@@ -1,7 +1,8 @@
 // trace_json FILE: the parts of a trace that the performance scripts read
-// (header, start-up profile, steps, footer), as one JSON object on stdout, so
-// that Python scripts need no protobuf module:
-//   {"header": {...}, "profile": {...}, "steps": [{...}, ...], "footer": {...}}
+// (header, start-up profile, steps, epochs, footer), as one JSON object on
+// stdout, so that Python scripts need no protobuf module:
+//   {"header": {...}, "profile": {...}, "steps": [{...}, ...],
+//    "epochs": [{...}, ...], "footer": {...}}
 // Field names are the proto's (trace/trace.proto); 64-bit integers are JSON
 // strings, as protobuf's JSON mapping writes them.
 #include <cstdio>
@@ -42,6 +43,10 @@ int RealMain(int argc, char** argv) {
             << ",\n\"steps\": [";
   for (size_t i = 0; i < t.steps.size(); ++i) {
     std::cout << (i == 0 ? "\n" : ",\n") << ToJson(t.steps[i]);
+  }
+  std::cout << "],\n\"epochs\": [";
+  for (size_t i = 0; i < t.epochs.size(); ++i) {
+    std::cout << (i == 0 ? "\n" : ",\n") << ToJson(t.epochs[i]);
   }
   std::cout << "],\n\"footer\": "
             << (t.footer.has_value() ? ToJson(*t.footer) : "null") << "}\n";
