@@ -65,6 +65,15 @@ int main(int argc, char** argv) {
   // output file flags (one file, from rank 0).
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
+    // Each rank would shuffle with its own seed and run different
+    // benchmarks at the same time: mismatched collectives, a hang.
+    if (absl::StartsWith(argv[i], "--benchmark_enable_random_interleaving") &&
+        !absl::EndsWith(argv[i], "=false")) {
+      MpiSession::AbortJob(absl::InvalidArgumentError(
+          "--benchmark_enable_random_interleaving would run different "
+          "benchmarks on different ranks; interleave with repeated runs "
+          "instead"));
+    }
     if (absl::StartsWith(argv[i], "--ranks=")) continue;
     if (!reporter && absl::StartsWith(argv[i], "--benchmark_out")) continue;
     args.push_back(argv[i]);
