@@ -1,0 +1,20 @@
+// ChromeTraceJson: the simulated steps of one replay case as Chrome
+// trace-event JSON (chrome://tracing, Perfetto): phases, per-unit compute
+// and the all-reduce buckets on separate tracks (Perfetto does not nest
+// overlapping events on one track), times in microseconds.
+#ifndef FREEZING_REPLAY_CHROME_EXPORT_H_
+#define FREEZING_REPLAY_CHROME_EXPORT_H_
+
+#include <string>
+
+#include "replay/replay.h"
+#include "sim/trace_model.h"
+
+namespace freezing::replay {
+
+std::string ChromeTraceJson(const CaseResult& result,
+                            const sim::TraceModel& model);
+
+}  // namespace freezing::replay
+
+#endif  // FREEZING_REPLAY_CHROME_EXPORT_H_

@@ -1,0 +1,515 @@
+#include "replay/replay.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "sim/network.h"
+
+namespace freezing::replay {
+namespace {
+
+std::string Seconds(int64_t ns) {
+  // Exact: nanoseconds as a decimal number of seconds.
+  const char* sign = ns < 0 ? "-" : "";
+  const int64_t a = ns < 0 ? -ns : ns;
+  return absl::StrFormat("%s%d.%09d", sign, a / 1000000000, a % 1000000000);
+}
+
+std::string Fixed(double v, int digits) {
+  if (!std::isfinite(v)) return "null";
+  return absl::StrFormat("%.*f", digits, v);
+}
+
+// Shortest text that reads back as exactly `v` (for the golden CSV).
+std::string Exact(double v) {
+  if (!std::isfinite(v)) return "nan";
+  char buf[64];
+  for (int p = 1; p <= 17; ++p) {
+    std::snprintf(buf, sizeof(buf), "%.*g", p, v);
+    if (std::strtod(buf, nullptr) == v) return buf;
+  }
+  return buf;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string UnitNames(const std::vector<int>& units,
+                      const sim::TraceModel& model) {
+  std::vector<std::string> names;
+  for (int u : units) names.push_back(JsonString(model.units[u].name));
+  return absl::StrCat("[", absl::StrJoin(names, ", "), "]");
+}
+
+double SafeRatio(int64_t a, int64_t b) {
+  return b != 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0;
+}
+
+}  // namespace
+
+std::string DefaultNetworks(const sim::TraceModel& model) {
+  return model.world_size > 1 && !model.network_context.recorded.empty()
+             ? "recorded"
+             : "1gbe";
+}
+
+std::string ScheduleText(const sim::FreezeSchedule& schedule,
+                         const sim::TraceModel& model) {
+  std::vector<std::string> parts;
+  for (const sim::ScheduleEvent& e : schedule.events) {
+    const std::string mark = e.extrapolated ? "*" : "";
+    for (int u : e.freeze) {
+      parts.push_back(absl::StrCat(model.units[u].name, "@", e.step, mark));
+    }
+    for (int u : e.unfreeze) {
+      parts.push_back(absl::StrCat("-", model.units[u].name, "@", e.step, mark));
+    }
+  }
+  return parts.empty() ? "none" : absl::StrJoin(parts, " ");
+}
+
+absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
+                                       const ReplayOptions& options) {
+  ReplayReport report;
+  report.trace_path = model.path;
+  report.model = model.header.config().model();
+  report.recorded_policy = model.policy;
+  report.recorded_vote_rule = model.vote_rule;
+  report.recorded_world_size = model.world_size;
+  report.steps = model.num_steps();
+  report.measured_total_ns = model.measured_total_ns;
+  report.final_accuracy = model.final_accuracy;
+  report.notes = model.notes;
+
+  // Networks, checked against every world size first: bad input fails
+  // before any work.
+  std::vector<std::unique_ptr<sim::NetworkModel>> networks;
+  for (const std::string& spec : options.networks) {
+    auto net = sim::MakeNetworkModel(spec, model.network_context);
+    if (!net.ok()) return net.status();
+    networks.push_back(*std::move(net));
+  }
+  std::vector<int> world_sizes;
+  for (int w : options.world_sizes) {
+    world_sizes.push_back(w > 0 ? w : model.world_size);
+  }
+  for (const auto& net : networks) {
+    for (int w : world_sizes) {
+      if (absl::Status s = net->CheckWorldSize(w); !s.ok()) return s;
+    }
+  }
+
+  // Schedules depend only on the policy and rule.
+  std::map<std::pair<std::string, std::string>,
+           std::shared_ptr<const sim::FreezeSchedule>>
+      schedules;
+  auto schedule_for = [&](const std::string& spec, const std::string& rule)
+      -> absl::StatusOr<std::shared_ptr<const sim::FreezeSchedule>> {
+    auto key = std::make_pair(spec, rule);
+    auto it = schedules.find(key);
+    if (it != schedules.end()) return it->second;
+    auto s = sim::ComputeSchedule(model, spec, rule);
+    if (!s.ok()) return s.status();
+    auto shared = std::make_shared<const sim::FreezeSchedule>(*std::move(s));
+    schedules.emplace(key, shared);
+    return shared;
+  };
+  for (const PolicyCase& p : options.policies) {
+    auto s = schedule_for(p.spec, p.vote_rule);
+    if (!s.ok()) return s.status();
+  }
+  auto baseline_schedule = schedule_for("none", "");
+  if (!baseline_schedule.ok()) return baseline_schedule.status();
+
+  sim::TimingOptions timing;
+  timing.cache = options.cache;
+  timing.augment_variants = options.augment_variants;
+  std::map<std::pair<size_t, int>, int64_t> baseline;
+  for (const PolicyCase& p : options.policies) {
+    std::shared_ptr<const sim::FreezeSchedule> schedule =
+        *schedule_for(p.spec, p.vote_rule);
+    for (size_t ni = 0; ni < networks.size(); ++ni) {
+      for (int w : world_sizes) {
+        auto key = std::make_pair(ni, w);
+        if (baseline.count(key) == 0) {
+          sim::TimingOptions base_options = timing;
+          base_options.world_size = w;
+          auto b = sim::SimulateTiming(model, **baseline_schedule,
+                                       *networks[ni], base_options);
+          if (!b.ok()) return b.status();
+          baseline[key] = b->phases.total_ns;
+        }
+        sim::TimingOptions case_options = timing;
+        case_options.world_size = w;
+        if (static_cast<int>(report.results.size()) == options.timeline_case) {
+          case_options.timeline_steps = options.timeline_steps;
+        }
+        auto t = sim::SimulateTiming(model, *schedule, *networks[ni],
+                                     case_options);
+        if (!t.ok()) {
+          return absl::Status(
+              t.status().code(),
+              absl::StrCat("policy '", p.given, "', network '",
+                           networks[ni]->spec(), "', world size ", w, ": ",
+                           t.status().message()));
+        }
+        CaseResult c;
+        c.policy = p;
+        c.policy_spec = schedule->policy_spec;
+        c.vote_rule = schedule->vote_rule;
+        c.network = networks[ni]->spec();
+        c.world_size = w;
+        c.schedule = schedule;
+        c.timing = *std::move(t);
+        c.baseline_total_ns = baseline[key];
+        c.speedup = SafeRatio(c.baseline_total_ns, c.timing.phases.total_ns);
+        c.saved_fraction =
+            c.baseline_total_ns > 0
+                ? 1.0 - SafeRatio(c.timing.phases.total_ns, c.baseline_total_ns)
+                : 0.0;
+        if (schedule->same_as_recorded && w == model.world_size) {
+          c.recorded_accuracy = model.final_accuracy;
+        }
+        c.notes = c.timing.notes;
+        if (schedule->extrapolated_from_step.has_value()) {
+          c.notes.push_back(absl::StrCat(
+              "extrapolated from step ", *schedule->extrapolated_from_step,
+              ": the schedule trains a unit the recorded run had frozen; its ",
+              "statistics and timings after that step were never recorded"));
+        }
+        report.results.push_back(std::move(c));
+      }
+    }
+  }
+  if (options.validate) {
+    Validation v;
+    v.policy = model.policy;
+    v.vote_rule = model.vote_rule;
+    v.world_size = model.world_size;
+    std::unique_ptr<sim::NetworkModel> net;
+    if (model.world_size > 1) {
+      auto n = sim::MakeNetworkModel("recorded", model.network_context);
+      if (!n.ok()) {
+        return absl::Status(n.status().code(),
+                            absl::StrCat("--validate: ", n.status().message()));
+      }
+      net = *std::move(n);
+    } else {
+      auto n = sim::MakeNetworkModel("1gbe", model.network_context);
+      if (!n.ok()) return n.status();
+      net = *std::move(n);
+    }
+    v.network = model.world_size > 1 ? net->spec() : "none (1 rank)";
+    auto s = sim::ComputeSchedule(model, model.policy, model.vote_rule);
+    if (!s.ok()) {
+      return absl::Status(s.status().code(),
+                          absl::StrCat("--validate: ", s.status().message()));
+    }
+    v.schedule_matches = s->same_as_recorded;
+    sim::TimingOptions vo;
+    vo.world_size = model.world_size;
+    auto t = sim::SimulateTiming(model, *s, *net, vo);
+    if (!t.ok()) return t.status();
+    v.predicted_ns = t->phases.total_ns;
+    v.measured_ns = model.measured_total_ns;
+    v.error_fraction =
+        v.measured_ns > 0 ? SafeRatio(v.predicted_ns - v.measured_ns, v.measured_ns)
+                          : 0.0;
+    trace::PhaseTimes m;
+    for (const sim::RecordedStep& rs : model.steps) {
+      const trace::PhaseTimes& p = rs.phases;
+      m.set_data_ns(m.data_ns() + p.data_ns());
+      m.set_forward_ns(m.forward_ns() + p.forward_ns());
+      m.set_backward_ns(m.backward_ns() + p.backward_ns());
+      m.set_comm_exposed_ns(m.comm_exposed_ns() + p.comm_exposed_ns());
+      m.set_optimizer_ns(m.optimizer_ns() + p.optimizer_ns());
+      m.set_stats_ns(m.stats_ns() + p.stats_ns());
+      m.set_other_ns(m.other_ns() + p.other_ns());
+      m.set_total_ns(m.total_ns() + p.total_ns());
+    }
+    const sim::PhaseTotals& pr = t->phases;
+    auto add = [&](const char* name, int64_t predicted, int64_t measured) {
+      PhaseError e;
+      e.phase = name;
+      e.predicted_ns = predicted;
+      e.measured_ns = measured;
+      e.error_fraction =
+          measured != 0 ? SafeRatio(predicted - measured, measured) : 0.0;
+      v.phases.push_back(e);
+    };
+    add("data", pr.data_ns, m.data_ns());
+    add("forward", pr.forward_ns, m.forward_ns());
+    add("backward", pr.backward_ns, m.backward_ns());
+    add("comm_exposed", pr.comm_exposed_ns, m.comm_exposed_ns());
+    add("optimizer", pr.optimizer_ns, m.optimizer_ns());
+    add("stats", pr.stats_ns, m.stats_ns());
+    add("other", pr.other_ns, m.other_ns());
+    add("total", pr.total_ns, m.total_ns());
+    report.validation = v;
+  }
+  return report;
+}
+
+std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
+  std::string out = absl::StrFormat(
+      "trace %s: %s, %d rank(s), %d steps, policy %s (rule %s), measured "
+      "%s s\n",
+      r.trace_path, r.model, r.recorded_world_size, r.steps, r.recorded_policy,
+      r.recorded_vote_rule, Fixed(r.measured_total_ns * 1e-9, 3));
+  for (const std::string& n : r.notes) absl::StrAppend(&out, "note: ", n, "\n");
+  const char* fmt = "%-28s %-12s %6s %11s %8s %7s %10s %9s %6s  %s\n";
+  absl::StrAppend(&out, "\n",
+                  absl::StrFormat(fmt, "policy", "network", "world",
+                                  "predicted_s", "speedup", "saved", "exposed_s",
+                                  "GB/rank", "risk", "freeze schedule"));
+  for (const CaseResult& c : r.results) {
+    std::string net = c.network;
+    if (net.size() > 12) net = net.substr(0, 11) + "~";
+    std::string policy = c.policy.given;
+    if (policy.size() > 28) policy = policy.substr(0, 27) + "~";
+    std::string schedule = ScheduleText(*c.schedule, model);
+    if (c.schedule->extrapolated_from_step.has_value()) {
+      absl::StrAppend(&schedule, "  [extrapolated from step ",
+                      *c.schedule->extrapolated_from_step, "]");
+    }
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(fmt, policy, net, absl::StrCat(c.world_size),
+                        Fixed(c.timing.phases.total_ns * 1e-9, 3),
+                        Fixed(c.speedup, 3),
+                        absl::StrCat(Fixed(100 * c.saved_fraction, 1), "%"),
+                        Fixed(c.timing.phases.comm_exposed_ns * 1e-9, 3),
+                        Fixed(static_cast<double>(c.timing.bytes_allreduced) * 1e-9, 3),
+                        Fixed(c.schedule->accuracy_risk, 3), schedule));
+  }
+  bool any_note = false;
+  for (size_t i = 0; i < r.results.size(); ++i) {
+    for (const std::string& n : r.results[i].notes) {
+      if (!any_note) absl::StrAppend(&out, "\n");
+      any_note = true;
+      absl::StrAppend(&out, "case ", i, " (", r.results[i].policy.given, ", ",
+                      r.results[i].network, ", ", r.results[i].world_size,
+                      "): ", n, "\n");
+    }
+  }
+  if (r.validation.has_value()) {
+    const Validation& v = *r.validation;
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "\nvalidation: policy %s (rule %s), %d rank(s), network %s: "
+            "predicted %s s, measured %s s, error %s%%%s\n",
+            v.policy, v.vote_rule, v.world_size, v.network,
+            Fixed(v.predicted_ns * 1e-9, 3), Fixed(v.measured_ns * 1e-9, 3),
+            Fixed(100 * v.error_fraction, 2),
+            v.schedule_matches ? "" : " (the replayed schedule differs from the recorded one!)"));
+    absl::StrAppend(&out, absl::StrFormat("  %-13s %12s %12s %8s\n", "phase",
+                                          "predicted_s", "measured_s",
+                                          "error"));
+    for (const PhaseError& e : v.phases) {
+      absl::StrAppend(
+          &out, absl::StrFormat("  %-13s %12s %12s %7s%%\n", e.phase,
+                                Fixed(e.predicted_ns * 1e-9, 3),
+                                Fixed(e.measured_ns * 1e-9, 3),
+                                Fixed(100 * e.error_fraction, 2)));
+    }
+  }
+  return out;
+}
+
+std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
+  std::string out = "{\n";
+  absl::StrAppend(&out, "  \"trace\": {\"path\": ", JsonString(r.trace_path),
+                  ", \"model\": ", JsonString(r.model),
+                  ", \"policy\": ", JsonString(r.recorded_policy),
+                  ", \"vote_rule\": ", JsonString(r.recorded_vote_rule),
+                  ", \"world_size\": ", r.recorded_world_size,
+                  ", \"steps\": ", r.steps,
+                  ", \"measured_total_s\": ", Seconds(r.measured_total_ns),
+                  ", \"final_test_accuracy\": ",
+                  r.final_accuracy.has_value() ? Fixed(*r.final_accuracy, 6)
+                                               : "null",
+                  "},\n");
+  std::vector<std::string> notes;
+  for (const std::string& n : r.notes) notes.push_back(JsonString(n));
+  absl::StrAppend(&out, "  \"notes\": [", absl::StrJoin(notes, ", "), "],\n");
+  absl::StrAppend(&out, "  \"results\": [");
+  for (size_t i = 0; i < r.results.size(); ++i) {
+    const CaseResult& c = r.results[i];
+    const sim::PhaseTotals& p = c.timing.phases;
+    const sim::FreezeSchedule& s = *c.schedule;
+    absl::StrAppend(&out, i == 0 ? "\n" : ",\n", "    {");
+    absl::StrAppend(&out, "\"policy\": ", JsonString(c.policy.given),
+                    ", \"policy_spec\": ", JsonString(c.policy_spec),
+                    ", \"vote_rule\": ", JsonString(c.vote_rule),
+                    ", \"network\": ", JsonString(c.network),
+                    ", \"world_size\": ", c.world_size, ",\n");
+    absl::StrAppend(&out, "     \"predicted_total_s\": ", Seconds(p.total_ns),
+                    ", \"baseline_total_s\": ", Seconds(c.baseline_total_ns),
+                    ", \"speedup\": ", Fixed(c.speedup, 6),
+                    ", \"saved_fraction\": ", Fixed(c.saved_fraction, 6),
+                    ",\n");
+    absl::StrAppend(
+        &out, "     \"phases_s\": {\"data\": ", Seconds(p.data_ns),
+        ", \"forward\": ", Seconds(p.forward_ns),
+        ", \"backward\": ", Seconds(p.backward_ns),
+        ", \"comm_exposed\": ", Seconds(p.comm_exposed_ns),
+        ", \"comm_total\": ", Seconds(p.comm_total_ns),
+        ", \"optimizer\": ", Seconds(p.optimizer_ns),
+        ", \"stats\": ", Seconds(p.stats_ns), ", \"other\": ", Seconds(p.other_ns),
+        "},\n");
+    absl::StrAppend(&out, "     \"comm_exposed_s\": ", Seconds(p.comm_exposed_ns),
+                    ", \"bytes_allreduced_per_rank\": ", c.timing.bytes_allreduced,
+                    ", \"accuracy_risk\": ", Fixed(s.accuracy_risk, 6),
+                    ", \"accuracy_risk_partial\": ",
+                    s.accuracy_risk_partial ? "true" : "false",
+                    ", \"recorded_accuracy\": ",
+                    c.recorded_accuracy.has_value()
+                        ? Fixed(*c.recorded_accuracy, 6)
+                        : "null",
+                    ",\n");
+    absl::StrAppend(&out, "     \"extrapolated_from_step\": ",
+                    s.extrapolated_from_step.has_value()
+                        ? absl::StrCat(*s.extrapolated_from_step)
+                        : "null",
+                    ", \"same_schedule_as_recorded\": ",
+                    s.same_as_recorded ? "true" : "false", ",\n");
+    const int64_t compute = c.timing.cost_by_source[0] +
+                            c.timing.cost_by_source[1] +
+                            c.timing.cost_by_source[2];
+    absl::StrAppend(
+        &out, "     \"unit_compute_sources\": {\"same_step\": ",
+        Fixed(SafeRatio(c.timing.cost_by_source[0], compute), 6),
+        ", \"other_steps\": ",
+        Fixed(SafeRatio(c.timing.cost_by_source[1], compute), 6),
+        ", \"profile\": ",
+        Fixed(SafeRatio(c.timing.cost_by_source[2], compute), 6), "},\n");
+    if (c.timing.cache_ns > 0 || c.timing.cache_hit_share > 0) {
+      absl::StrAppend(&out, "     \"cache\": {\"mean_hit_share\": ",
+                      Fixed(c.timing.cache_hit_share, 6),
+                      ", \"read_write_s\": ", Seconds(c.timing.cache_ns),
+                      "},\n");
+    }
+    absl::StrAppend(&out, "     \"freeze_schedule\": [");
+    for (size_t e = 0; e < s.events.size(); ++e) {
+      const sim::ScheduleEvent& ev = s.events[e];
+      absl::StrAppend(&out, e == 0 ? "" : ", ", "{\"step\": ", ev.step,
+                      ", \"epoch\": ", ev.epoch,
+                      ", \"freeze\": ", UnitNames(ev.freeze, model),
+                      ", \"unfreeze\": ", UnitNames(ev.unfreeze, model),
+                      ", \"extrapolated\": ", ev.extrapolated ? "true" : "false",
+                      "}");
+    }
+    absl::StrAppend(&out, "],\n");
+    std::vector<std::string> cn;
+    for (const std::string& n : c.notes) cn.push_back(JsonString(n));
+    absl::StrAppend(&out, "     \"notes\": [", absl::StrJoin(cn, ", "), "]}");
+  }
+  absl::StrAppend(&out, r.results.empty() ? "]" : "\n  ]");
+  if (r.validation.has_value()) {
+    const Validation& v = *r.validation;
+    absl::StrAppend(&out, ",\n  \"validation\": {\"policy\": ",
+                    JsonString(v.policy), ", \"vote_rule\": ",
+                    JsonString(v.vote_rule), ", \"network\": ",
+                    JsonString(v.network), ", \"world_size\": ", v.world_size,
+                    ",\n    \"predicted_total_s\": ", Seconds(v.predicted_ns),
+                    ", \"measured_total_s\": ", Seconds(v.measured_ns),
+                    ", \"error_fraction\": ", Fixed(v.error_fraction, 6),
+                    ", \"schedule_matches\": ",
+                    v.schedule_matches ? "true" : "false",
+                    ",\n    \"phases\": [");
+    for (size_t i = 0; i < v.phases.size(); ++i) {
+      const PhaseError& e = v.phases[i];
+      absl::StrAppend(&out, i == 0 ? "\n" : ",\n", "      {\"phase\": ",
+                      JsonString(e.phase),
+                      ", \"predicted_s\": ", Seconds(e.predicted_ns),
+                      ", \"measured_s\": ", Seconds(e.measured_ns),
+                      ", \"error_fraction\": ", Fixed(e.error_fraction, 6), "}");
+    }
+    absl::StrAppend(&out, "\n    ]}");
+  }
+  absl::StrAppend(&out, "\n}\n");
+  return out;
+}
+
+std::vector<std::string> CsvHeader() {
+  return {"policy",          "policy_spec",      "vote_rule",
+          "network",         "world_size",       "predicted_total_ns",
+          "baseline_total_ns", "speedup",        "saved_fraction",
+          "data_ns",         "forward_ns",       "backward_ns",
+          "comm_exposed_ns", "comm_total_ns",    "optimizer_ns",
+          "stats_ns",        "other_ns",         "bytes_allreduced_per_rank",
+          "accuracy_risk",   "accuracy_risk_partial", "recorded_accuracy",
+          "extrapolated_from_step", "freeze_schedule"};
+}
+
+std::string ToCsv(const ReplayReport& r, const sim::TraceModel& model) {
+  std::string out = absl::StrCat(absl::StrJoin(CsvHeader(), ","), "\n");
+  for (const CaseResult& c : r.results) {
+    const sim::PhaseTotals& p = c.timing.phases;
+    const sim::FreezeSchedule& s = *c.schedule;
+    std::vector<std::string> f = {
+        CsvField(c.policy.given),
+        CsvField(c.policy_spec),
+        c.vote_rule,
+        CsvField(c.network),
+        absl::StrCat(c.world_size),
+        absl::StrCat(p.total_ns),
+        absl::StrCat(c.baseline_total_ns),
+        Exact(c.speedup),
+        Exact(c.saved_fraction),
+        absl::StrCat(p.data_ns),
+        absl::StrCat(p.forward_ns),
+        absl::StrCat(p.backward_ns),
+        absl::StrCat(p.comm_exposed_ns),
+        absl::StrCat(p.comm_total_ns),
+        absl::StrCat(p.optimizer_ns),
+        absl::StrCat(p.stats_ns),
+        absl::StrCat(p.other_ns),
+        absl::StrCat(c.timing.bytes_allreduced),
+        Exact(s.accuracy_risk),
+        s.accuracy_risk_partial ? "true" : "false",
+        c.recorded_accuracy.has_value() ? Exact(*c.recorded_accuracy) : "",
+        s.extrapolated_from_step.has_value()
+            ? absl::StrCat(*s.extrapolated_from_step)
+            : "",
+        CsvField(ScheduleText(s, model))};
+    absl::StrAppend(&out, absl::StrJoin(f, ","), "\n");
+  }
+  return out;
+}
+
+}  // namespace freezing::replay

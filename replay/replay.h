@@ -1,0 +1,114 @@
+// Replay: a recorded trace against freezing policies × networks × world
+// sizes, with the reports: a table for people, replay.json, replay.csv (the
+// golden format of the regression test), and a validation of the model
+// against what the trace measured.
+//
+// Every case is compared with the `none` policy under the same network and
+// world size (speed-up, time saved). Outputs are deterministic: the same
+// trace and options give byte-identical text.
+#ifndef FREEZING_REPLAY_REPLAY_H_
+#define FREEZING_REPLAY_REPLAY_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "replay/case_list.h"
+#include "sim/schedule.h"
+#include "sim/simulator.h"
+#include "sim/trace_model.h"
+
+namespace freezing::replay {
+
+struct ReplayOptions {
+  std::vector<PolicyCase> policies;
+  std::vector<std::string> networks;  // specs as given
+  std::vector<int> world_sizes;       // 0: the recorded world size
+  bool cache = false;
+  int augment_variants = -1;  // -1: the trace's
+  bool validate = false;
+  // Keep the step timelines of case `timeline_case` (its first
+  // `timeline_steps` steps), for --chrome.
+  int timeline_case = -1;
+  int64_t timeline_steps = 0;
+};
+
+struct CaseResult {
+  PolicyCase policy;
+  std::string policy_spec;  // canonical
+  std::string vote_rule;
+  std::string network;  // canonical
+  int world_size = 0;
+  std::shared_ptr<const sim::FreezeSchedule> schedule;
+  sim::TimingResult timing;
+  int64_t baseline_total_ns = 0;  // `none`, same network and world size
+  double speedup = 1;             // baseline / predicted
+  double saved_fraction = 0;      // 1 - predicted / baseline
+  // The recorded run's accuracy, when this case is the recorded schedule at
+  // the recorded world size.
+  std::optional<double> recorded_accuracy;
+  std::vector<std::string> notes;
+};
+
+// One phase of the validation: predicted and measured sums.
+struct PhaseError {
+  std::string phase;
+  int64_t predicted_ns = 0;
+  int64_t measured_ns = 0;
+  double error_fraction = 0;  // (predicted - measured) / measured
+};
+
+struct Validation {
+  std::string policy;
+  std::string vote_rule;
+  std::string network;
+  int world_size = 0;
+  int64_t predicted_ns = 0;
+  int64_t measured_ns = 0;  // Footer.total_time_ns (= summary.json's)
+  double error_fraction = 0;
+  bool schedule_matches = false;  // the replayed schedule is the recorded one
+  std::vector<PhaseError> phases;
+};
+
+struct ReplayReport {
+  std::string trace_path;
+  std::string model;
+  std::string recorded_policy;
+  std::string recorded_vote_rule;
+  int recorded_world_size = 1;
+  int64_t steps = 0;
+  int64_t measured_total_ns = 0;
+  std::optional<double> final_accuracy;
+  std::vector<std::string> notes;
+  std::vector<CaseResult> results;
+  std::optional<Validation> validation;
+};
+
+// RunReplay: every policy × network × world size, in that nesting order.
+// Errors name the bad policy, network or world size.
+absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
+                                       const ReplayOptions& options);
+
+// The default network list for a trace: `recorded` when it has all-reduce
+// measurements, else `1gbe`.
+std::string DefaultNetworks(const sim::TraceModel& model);
+
+// Reports.
+std::string FormatTable(const ReplayReport& report,
+                        const sim::TraceModel& model);
+std::string ToJson(const ReplayReport& report, const sim::TraceModel& model);
+std::string ToCsv(const ReplayReport& report, const sim::TraceModel& model);
+// CsvHeader: the columns of ToCsv, in order.
+std::vector<std::string> CsvHeader();
+
+// ScheduleText: "conv1@40 bn1@80 -layer1@120" (units frozen at a step; '-'
+// marks an unfreeze, '*' an extrapolated decision), or "none".
+std::string ScheduleText(const sim::FreezeSchedule& schedule,
+                         const sim::TraceModel& model);
+
+}  // namespace freezing::replay
+
+#endif  // FREEZING_REPLAY_REPLAY_H_

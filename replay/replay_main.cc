@@ -1,0 +1,132 @@
+// bazel run //replay -- --trace=FILE [--policies=all|a,b,...]
+//   [--network=SPEC,...] [--world_size=N,...] [--out=DIR] [--chrome=FILE]
+//   [--validate] [--cache]
+//
+// Replays a recorded trace against freezing policies, networks and world
+// sizes; prints a table, and writes DIR/replay.json and DIR/replay.csv when
+// --out is given. See replay/README.md.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "base/user_path.h"
+#include "replay/case_list.h"
+#include "replay/chrome_export.h"
+#include "replay/output_files.h"
+#include "replay/replay.h"
+#include "sim/network.h"
+#include "sim/trace_model.h"
+#include "trace/trace_reader.h"
+
+ABSL_FLAG(std::string, trace, "", "the trace to replay (a run's trace.pb)");
+ABSL_FLAG(std::string, policies, "all",
+          "policies to replay: all, or freeze/ specs separated by commas "
+          "(POLICY@RULE picks a vote rule; ';' also separates)");
+ABSL_FLAG(std::string, network, "",
+          "network models or presets, comma-separated (default: recorded "
+          "when the trace has all-reduce measurements, else 1gbe)");
+ABSL_FLAG(std::string, world_size, "recorded",
+          "world sizes, comma-separated integers or 'recorded'");
+ABSL_FLAG(std::string, out, "", "folder for replay.json and replay.csv");
+ABSL_FLAG(std::string, chrome, "",
+          "write the simulated steps of one case as Chrome trace JSON here");
+ABSL_FLAG(int, chrome_case, 0, "the case (row of the table, from 0) --chrome shows");
+ABSL_FLAG(int64_t, chrome_steps, 200, "steps --chrome shows (0: all)");
+ABSL_FLAG(bool, validate, false,
+          "replay the recorded configuration and compare with the measured "
+          "times");
+ABSL_FLAG(bool, cache, false, "model the activation cache of the frozen prefix");
+ABSL_FLAG(int, augment_variants, -1,
+          "for --cache: fixed augmentation variants per sample to assume "
+          "(-1: the trace's)");
+ABSL_FLAG(bool, allow_partial, false,
+          "replay the valid prefix of a trace that is cut short or corrupt");
+
+namespace freezing::replay {
+namespace {
+
+absl::Status RealMain() {
+  const std::string trace_flag = absl::GetFlag(FLAGS_trace);
+  if (trace_flag.empty()) {
+    return absl::InvalidArgumentError("--trace=FILE is required");
+  }
+  const std::string trace_path = base::ResolveUserPath(trace_flag);
+  trace::TraceContents contents = trace::ReadTrace(trace_path);
+  ASSIGN_OR_RETURN(sim::TraceModel model,
+                   sim::TraceModel::Create(contents,
+                                           absl::GetFlag(FLAGS_allow_partial)));
+  ReplayOptions options;
+  ASSIGN_OR_RETURN(options.policies,
+                   ParsePolicies(absl::GetFlag(FLAGS_policies), model));
+  std::string networks = absl::GetFlag(FLAGS_network);
+  if (networks.empty()) networks = DefaultNetworks(model);
+  ASSIGN_OR_RETURN(options.networks, SplitSpecList(networks, "network"));
+  ASSIGN_OR_RETURN(options.world_sizes,
+                   ParseWorldSizes(absl::GetFlag(FLAGS_world_size)));
+  options.cache = absl::GetFlag(FLAGS_cache);
+  options.augment_variants = absl::GetFlag(FLAGS_augment_variants);
+  options.validate = absl::GetFlag(FLAGS_validate);
+  const std::string chrome = absl::GetFlag(FLAGS_chrome);
+  const int cases = static_cast<int>(options.policies.size() *
+                                     options.networks.size() *
+                                     options.world_sizes.size());
+  if (!chrome.empty()) {
+    const int chrome_case = absl::GetFlag(FLAGS_chrome_case);
+    if (chrome_case < 0 || chrome_case >= cases) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--chrome_case=", chrome_case, ": valid cases are 0..", cases - 1));
+    }
+    options.timeline_case = chrome_case;
+    const int64_t steps = absl::GetFlag(FLAGS_chrome_steps);
+    options.timeline_steps = steps > 0 ? steps : model.num_steps();
+  }
+  ASSIGN_OR_RETURN(ReplayReport report, RunReplay(model, options));
+  std::fputs(FormatTable(report, model).c_str(), stdout);
+
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (!out.empty()) {
+    const std::string dir = base::ResolveUserPath(out);
+    RETURN_IF_ERROR(MakeDirectories(dir));
+    RETURN_IF_ERROR(
+        WriteTextFile(absl::StrCat(dir, "/replay.json"), ToJson(report, model)));
+    RETURN_IF_ERROR(
+        WriteTextFile(absl::StrCat(dir, "/replay.csv"), ToCsv(report, model)));
+    std::printf("wrote %s/replay.json and %s/replay.csv\n", dir.c_str(),
+                dir.c_str());
+  }
+  if (!chrome.empty()) {
+    const std::string path = base::ResolveUserPath(chrome);
+    RETURN_IF_ERROR(WriteTextFile(
+        path, ChromeTraceJson(report.results[options.timeline_case], model)));
+    std::printf("wrote %s (case %d: %s, %s, world size %d)\n", path.c_str(),
+                options.timeline_case,
+                report.results[options.timeline_case].policy.given.c_str(),
+                report.results[options.timeline_case].network.c_str(),
+                report.results[options.timeline_case].world_size);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace freezing::replay
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "replay --trace=FILE [--policies=all|a,b] [--network=SPEC,...] "
+      "[--world_size=N,...] [--out=DIR] [--chrome=FILE] [--validate] "
+      "[--cache]");
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status status = freezing::replay::RealMain();
+  if (!status.ok()) {
+    std::fprintf(stderr, "replay: error: %s\n",
+                 std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

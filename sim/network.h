@@ -1,0 +1,96 @@
+// Network models for the simulator: how long one all-reduce of n bytes (per
+// rank) takes over p ranks. Every model is a pure function of (n, p), in
+// integer nanoseconds, so a replay is deterministic.
+//
+// Models (α = latency, β = seconds per byte, p = world size, n = bytes):
+//   ring          T = 2(p-1)·α + 2(p-1)/p·n·β  (reduce-scatter + all-gather;
+//                 NCCL/MPI's bandwidth-optimal all-reduce)
+//   tree          T = 2·⌈log2 p⌉·(α + n·β)  (binary-tree reduce, then
+//                 broadcast; whole message per hop, no pipelining)
+//   ps            parameter server, p workers and m server shards: push and
+//                 pull of n bytes, each shard's link carries p·n/m:
+//                 T = 2·α + 2·max(n, p·n/m)·β
+//   hier          nodes × G ranks per node: ring reduce-scatter and
+//                 all-gather inside the node (intra link), ring all-reduce of
+//                 n/G across the N = p/G nodes (inter link):
+//                 T = 2(G-1)·α_i + 2(G-1)/G·n·β_i
+//                     + 2(N-1)·α_e + 2(N-1)/N·(n/G)·β_e
+//   recorded      the recorded run's own all-reduce measurements (the
+//                 start-up profile's medians per bucket size), interpolated
+//                 in n; other world sizes scale it by the ring formula of its
+//                 fitted α, β
+//   calibration   a `comm:calibrate` file: ring with its α and β
+// T = 0 for p = 1. Specs: `ring:alpha_us=30,gbps=10`, `tree:...`,
+// `ps:servers=2,alpha_us=..,gbps=..`, `hier:ranks_per_node=4,intra_alpha_us=..,
+// intra_gbps=..,inter_alpha_us=..,inter_gbps=..`, `recorded`,
+// `calibration:FILE`, or a preset name (`NetworkPresets()`); gbps is the
+// effective bandwidth in 10^9 bits per second. sim/README.md documents the
+// presets' numbers and where they come from.
+#ifndef FREEZING_SIM_NETWORK_H_
+#define FREEZING_SIM_NETWORK_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace freezing::sim {
+
+class NetworkModel {
+ public:
+  virtual ~NetworkModel() = default;
+  // The canonical spec (every parameter spelled out), e.g.
+  // "ring:alpha_us=50,gbps=0.94"; for a preset, "1gbe".
+  virtual std::string spec() const = 0;
+  // CheckWorldSize: OK when the model can describe `world_size` ranks;
+  // InvalidArgument naming what would be valid otherwise.
+  virtual absl::Status CheckWorldSize(int world_size) const;
+  // AllReduceNs: time of one all-reduce of `bytes` per rank over
+  // `world_size` ranks (world_size already checked); 0 for one rank or no
+  // bytes.
+  virtual int64_t AllReduceNs(int64_t bytes, int world_size) const = 0;
+};
+
+// One measured all-reduce (bytes per rank, median nanoseconds).
+struct AllReduceSample {
+  int64_t bytes = 0;
+  int64_t ns = 0;
+};
+
+// What a spec may refer to besides its own text.
+struct NetworkContext {
+  // The recorded run's all-reduce measurements and world size (for
+  // `recorded`); empty / 1 when the trace has none.
+  std::vector<AllReduceSample> recorded;
+  int recorded_world_size = 1;
+};
+
+// A preset: a name and the spec it stands for, with where its numbers come
+// from.
+struct NetworkPreset {
+  std::string name;
+  std::string spec;
+  std::string description;
+};
+const std::vector<NetworkPreset>& NetworkPresets();
+
+// The model names and presets, for help texts and errors.
+std::string NetworkSpecHelp();
+
+// MakeNetworkModel: parses `spec`. InvalidArgument names the bad part and
+// lists the valid models, keys or presets; `recorded` on a trace without
+// measurements, or a calibration file that cannot be read, say so.
+absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
+    absl::string_view spec, const NetworkContext& context);
+
+// RingNs: 2(p-1)·alpha + 2(p-1)/p·n·beta, rounded to nanoseconds.
+int64_t RingNs(double alpha_s, double beta_s_per_byte, int64_t bytes,
+               int world_size);
+
+}  // namespace freezing::sim
+
+#endif  // FREEZING_SIM_NETWORK_H_

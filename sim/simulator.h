@@ -1,0 +1,122 @@
+// SimulateTiming: the discrete-event model of one data-parallel step after
+// another, for a freeze schedule on a recorded trace, a network model and a
+// world size.
+//
+// Per step (rank 0's view, as the trainer reports it):
+//   data      the recorded step's;
+//   forward   the loss's recorded part plus each unit's forward in its state
+//             (TraceModel's costs); with the cache, the frozen prefix's
+//             forward is replaced by cache reads (see below);
+//   backward  from the last unit down to the first trainable one, each in
+//             its state; the first trainable unit computes no input
+//             gradient; a unit's parameters' gradients are ready when its
+//             backward ends; the local-gradient accumulation for the
+//             statistics runs inside it and is reported under stats;
+//   comm      DDP buckets planned from the trainable parameters with
+//             comm::BucketPlan and the run's caps; each bucket's all-reduce
+//             starts when its last gradient is ready and the channel is
+//             free (one channel, launch order); exposed = what is left of it
+//             when backward ends;
+//   optimizer the recorded step's when its trainable set is the same, else
+//             the mean over recorded steps with the same set, else the
+//             start-up profile's fixed + per-parameter line, calibrated;
+//   stats     accumulation (∝ trainable parameters) and, at the end of each
+//             base interval, the interval work: the all-reduce of the
+//             accumulators of the units trained in it (float32, one per
+//             contiguous run of units, on the network model) plus the norms
+//             (∝ parameters trained in the window × window length);
+//   other     the recorded step's.
+// World sizes other than the recorded one keep the per-rank batch and the
+// per-rank compute; only communication changes.
+//
+// Cache (TimingOptions::cache): the frozen prefix's output is cached per
+// (sample, variant); reading one costs the profile's cache_read_ns_per_element
+// × the boundary unit's output elements per sample × batch, and so does
+// writing one. A step's samples hit with the cache's coverage at the start of
+// the epoch; coverage grows by (1 - c)·f/K per epoch (K variants per sample,
+// f the share of the epoch run with this boundary). When the boundary moves
+// deeper, entries of the old boundary are extended through the newly frozen
+// units instead of recomputed from the image. Only deterministic inputs can
+// hit (no augmentation, or K fixed variants).
+#ifndef FREEZING_SIM_SIMULATOR_H_
+#define FREEZING_SIM_SIMULATOR_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sim/network.h"
+#include "sim/schedule.h"
+#include "sim/trace_model.h"
+
+namespace freezing::sim {
+
+struct TimingOptions {
+  int world_size = 0;  // 0: the recorded world size
+  bool cache = false;
+  // Fixed augmentation variants per sample to assume for the cache; -1: the
+  // recorded run's (0 with augmentation on means nothing can be cached).
+  int augment_variants = -1;
+  // Keep per-step timelines for the first this many steps (for Chrome).
+  int64_t timeline_steps = 0;
+};
+
+// Phase sums, nanoseconds.
+struct PhaseTotals {
+  int64_t data_ns = 0;
+  int64_t forward_ns = 0;
+  int64_t backward_ns = 0;
+  int64_t comm_exposed_ns = 0;
+  int64_t comm_total_ns = 0;  // sum of all-reduce durations (in flight)
+  int64_t optimizer_ns = 0;
+  int64_t stats_ns = 0;
+  int64_t other_ns = 0;
+  int64_t total_ns = 0;
+};
+
+// One simulated step, offsets in nanoseconds from the step's start.
+struct StepTimeline {
+  int64_t step = 0;
+  int64_t start_ns = 0;  // from the start of training
+  int64_t data_ns = 0;
+  int64_t forward_ns = 0;
+  int64_t backward_ns = 0;  // wall time of the backward pass
+  int64_t comm_exposed_ns = 0;
+  int64_t optimizer_ns = 0;
+  int64_t stats_ns = 0;  // interval work only (accumulation is in backward)
+  int64_t other_ns = 0;
+  int64_t cache_ns = 0;  // cache reads and writes (inside forward)
+  std::vector<int64_t> unit_forward_ns;   // 0: skipped or cached
+  std::vector<int64_t> unit_backward_ns;  // 0: not run
+  // {bytes, start, done}, start and done from the start of backward.
+  std::vector<std::array<int64_t, 3>> buckets;
+};
+
+struct TimingResult {
+  int world_size = 0;
+  std::string network;
+  PhaseTotals phases;
+  int64_t bytes_allreduced = 0;  // per rank, gradients
+  // Unit compute time by where its cost came from (CostSource order).
+  std::array<int64_t, 3> cost_by_source = {0, 0, 0};
+  // Cache: mean share of samples that hit, over steps with a frozen prefix.
+  double cache_hit_share = 0;
+  int64_t cache_ns = 0;
+  std::vector<std::string> notes;
+  std::vector<StepTimeline> timeline;
+};
+
+// SimulateTiming: every step of `schedule` on `model`. InvalidArgument for a
+// world size the network cannot describe; FailedPrecondition when a unit
+// needs a cost the trace does not have (a state never executed and no
+// start-up profile).
+absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
+                                            const FreezeSchedule& schedule,
+                                            const NetworkModel& network,
+                                            const TimingOptions& options);
+
+}  // namespace freezing::sim
+
+#endif  // FREEZING_SIM_SIMULATOR_H_
