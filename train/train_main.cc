@@ -40,7 +40,9 @@ ABSL_FLAG(std::string, partition, "iid",
           "iid | sorted | dirichlet:alpha=A[,min_size=M]");
 ABSL_FLAG(bool, augment, true, "random crop 32 (padding 4) + horizontal flip");
 ABSL_FLAG(int, augment_variants, 0,
-          "K > 0: K fixed augmentations per sample (cacheable); 0: fresh");
+          "K > 0: K fixed augmentations per sample, an epoch uses one chosen "
+          "by (seed, epoch, sample) (cacheable); 0: a fresh one every epoch "
+          "(not cacheable)");
 ABSL_FLAG(int, epochs, 1, "epochs");
 ABSL_FLAG(int, batch_size, 64, "batch size per rank");
 ABSL_FLAG(int64_t, max_steps, 0, "stop after this many steps (0: all)");
@@ -85,8 +87,13 @@ ABSL_FLAG(double, first_bucket_mb, 1, "first all-reduce bucket cap, MiB");
 ABSL_FLAG(std::string, calibration, "",
           "comm:calibrate file to record in the trace header");
 ABSL_FLAG(int, profile_repeats, 3, "start-up profile repeats");
-ABSL_FLAG(bool, cache, false, "cache the frozen prefix's activations");
-ABSL_FLAG(int64_t, cache_mem_mb, 1024, "activation cache memory budget, MiB");
+ABSL_FLAG(bool, cache, false,
+          "cache the frozen prefix's output per (sample, augmentation "
+          "variant) and skip its forward; needs --augment_variants=K or "
+          "--augment=false (see train/README.md)");
+ABSL_FLAG(int64_t, cache_mem_mb, 1024,
+          "activation cache memory per rank, MiB; beyond it entries spill to "
+          "OUT/activation_cache.rank<R>.spill");
 ABSL_FLAG(std::string, out, "", "output folder (required unless demo)");
 ABSL_FLAG(bool, resume, false, "continue from OUT/checkpoint");
 ABSL_FLAG(int, log_every, 0, "steps between progress lines (0: automatic)");

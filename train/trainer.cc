@@ -32,6 +32,7 @@
 #include "comm/reducer.h"
 #include "freeze/freezer.h"
 #include "freeze/policy.h"
+#include "train/activation_cache.h"
 #include "train/atomic_file.h"
 #include "train/checkpoint.h"
 #include "train/data/data_source.h"
@@ -138,6 +139,36 @@ absl::Status DecodeVotes(const std::string& s, std::vector<freeze::Vote>& out) {
   return absl::OkStatus();
 }
 
+// No-grad forward time per sample of every unit, in eval mode (what the
+// start-up profile's forward_nograd_ns measures), for a resumed run, which
+// has no profile. Leaves the model's modes and buffers as they were.
+std::vector<double> MeasureForwardNoGradPerSample(UnitModel& model,
+                                                  const at::Tensor& images,
+                                                  int repeats) {
+  const int units = model.num_units();
+  std::vector<double> out(units, 0.0);
+  const double batch = static_cast<double>(images.size(0));
+  model.SetTraining(false);
+  {
+    at::NoGradGuard no_grad;
+    at::Tensor x = images;
+    for (int u = 0; u < units; ++u) {
+      at::Tensor y = model.ForwardUnit(u, x);  // warm-up
+      std::vector<int64_t> t;
+      for (int r = 0; r < repeats; ++r) {
+        const int64_t t0 = NowNs();
+        y = model.ForwardUnit(u, x);
+        t.push_back(NowNs() - t0);
+      }
+      std::sort(t.begin(), t.end());
+      out[u] = static_cast<double>(t[t.size() / 2]) / batch;
+      x = y;
+    }
+  }
+  model.SetTraining(true);
+  return out;
+}
+
 std::string UnitList(const std::vector<int>& units, const UnitModel& model) {
   std::vector<std::string> names;
   for (int u : units) names.push_back(model.unit(u).name);
@@ -165,6 +196,7 @@ struct Trainer::Impl {
   std::unique_ptr<freeze::Freezer> freezer;
   std::unique_ptr<StepRunner> runner;
   std::unique_ptr<TraceRecorder> recorder;
+  std::unique_ptr<ActivationCache> cache;  // with --cache
   std::optional<LrSchedule> schedule;
 
   int64_t steps_per_epoch = 0;
@@ -183,6 +215,7 @@ struct Trainer::Impl {
   absl::Status SetupFreezing();
   absl::Status Resume();
   absl::Status WriteHeaderAndProfile(int64_t startup_start);
+  absl::Status SetupCache(const trace::StartupProfile* profile);
   absl::StatusOr<RunSummary> Run();
   absl::Status RunStep(int epoch, int64_t step_in_epoch, int64_t global_step,
                        int64_t& epoch_train_ns, double& epoch_loss_sum);
@@ -206,6 +239,16 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     const TrainConfig& config, comm::Communicator& comm,
     const RunEnvironment& env) {
   RETURN_IF_ERROR(ValidateConfig(config));
+  if (config.cache && config.augment && config.augment_variants == 0) {
+    // Fresh random augmentation: no sample's input is ever seen twice, so a
+    // cache would only cost memory. Refused rather than silently off.
+    return absl::InvalidArgumentError(
+        "--cache: with --augment and --augment_variants=0 every epoch draws a "
+        "fresh random crop and flip, so no cached activation could ever be "
+        "used again. Use --augment_variants=K (K fixed augmentations per "
+        "sample, e.g. 4; see train/README.md for the trade-off), or "
+        "--augment=false, or drop --cache");
+  }
   if (config.ranks != comm.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--ranks=", config.ranks, " but the job has ", comm.size(),
@@ -418,6 +461,9 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
     RETURN_IF_ERROR(runner->SetFrozen(frozen));
     if (!initial.decision.empty()) RETURN_IF_ERROR(ApplyDecision(initial));
   }
+  if (config.cache) {
+    RETURN_IF_ERROR(SetupCache(need_profile ? &profile : nullptr));
+  }
 
   if (rank != 0 || !config.write_trace) return absl::OkStatus();
   const std::string trace_path = absl::StrCat(config.out, "/trace.pb");
@@ -475,6 +521,46 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
   return absl::OkStatus();
 }
 
+absl::Status Trainer::Impl::SetupCache(const trace::StartupProfile* profile) {
+  // Each rank caches its own shard, in memory up to the budget and in its own
+  // spill file beyond it. A resumed run starts with an empty cache and fills
+  // it again (the results do not depend on the cache).
+  ActivationCacheOptions o;
+  o.memory_budget_bytes = config.cache_mem_mb << 20;
+  o.spill_path =
+      absl::StrCat(config.out, "/activation_cache.rank", rank, ".spill");
+  const int r = rank;
+  const bool quiet = env.quiet;
+  o.warn = [r, quiet](const std::string& message) {
+    if (quiet) return;
+    std::fprintf(stderr, "warning (rank %d): %s\n", r, message.c_str());
+    std::fflush(stderr);
+  };
+  ASSIGN_OR_RETURN(cache, ActivationCache::Create(model.get(), std::move(o)));
+  std::vector<double> cost;
+  if (profile != nullptr && profile->batch_size() > 0) {
+    for (const trace::UnitProfile& u : profile->units()) {
+      cost.push_back(static_cast<double>(u.forward_nograd_ns()) /
+                     static_cast<double>(profile->batch_size()));
+    }
+  } else {
+    Batch first =
+        loader->MakeBatch(start_epoch < config.epochs ? start_epoch : 0, 0);
+    cost = MeasureForwardNoGradPerSample(*model, first.images,
+                                         config.profile_repeats);
+  }
+  cache->SetForwardCost(std::move(cost));
+  cache->SetPrefix(runner->first_trainable());
+  Log(absl::StrCat("activation cache on: ", config.cache_mem_mb,
+                   " MiB of memory per rank, then ", config.out,
+                   "/activation_cache.rank*.spill; ",
+                   config.augment ? absl::StrCat(config.augment_variants,
+                                                 " augmentation variant(s) "
+                                                 "per sample")
+                                  : std::string("no augmentation")));
+  return absl::OkStatus();
+}
+
 absl::Status Trainer::Impl::Resume() {
   ASSIGN_OR_RETURN(CheckpointInfo info, ReadCheckpointInfo(checkpoint_dir));
   const std::string expected = ResumeFingerprint(config);
@@ -512,6 +598,7 @@ absl::Status Trainer::Impl::Resume() {
 
 absl::Status Trainer::Impl::ApplyDecision(const freeze::FreezeDecision& d) {
   RETURN_IF_ERROR(runner->SetFrozen(frozen));
+  if (cache != nullptr) cache->SetPrefix(runner->first_trainable());
   std::string votes;
   for (const freeze::Vote& v : d.votes) {
     absl::StrAppend(&votes, votes.empty() ? "" : "; ", "rank ", v.rank, ": ",
@@ -646,8 +733,35 @@ absl::Status Trainer::Impl::RunStep(int epoch, int64_t step_in_epoch,
   std::vector<bool> trained(frozen.size());
   for (size_t u = 0; u < frozen.size(); ++u) trained[u] = !frozen[u];
 
+  // With the cache, the step starts after the frozen prefix when the cache
+  // provides (or computes) the prefix's output for the whole batch.
+  PreparedInput prepared;
+  if (cache != nullptr) {
+    prepared = cache->Prepare(batch.indices, batch.variants, batch.images);
+  } else {
+    prepared.input = batch.images;
+  }
   ASSIGN_OR_RETURN(StepReport report,
-                   runner->Step(batch.images, 0, batch.labels, lr));
+                   runner->Step(prepared.input, prepared.start_unit,
+                                batch.labels, lr));
+  CacheStepStats& cache_stats = prepared.stats;
+  if (cache != nullptr) {
+    int64_t store_ns = 0;
+    if (prepared.store_prefix_output) {
+      const int64_t ts = NowNs();
+      cache->Store(batch.indices, batch.variants, report.prefix_output,
+                   &cache_stats);
+      store_ns = NowNs() - ts;
+    }
+    // Cache reads and writes and the prefix forward of misses are forward
+    // time.
+    report.forward_ns += prepared.ns + store_ns;
+    for (size_t u = 0; u < prepared.unit_forward_ns.size() &&
+                       u < report.unit_forward_ns.size();
+         ++u) {
+      report.unit_forward_ns[u] += prepared.unit_forward_ns[u];
+    }
+  }
   const int64_t batch_size = batch.labels.size(0);
   stats->EndStep(batch_size, report.loss * static_cast<double>(batch_size),
                  trained);
@@ -682,16 +796,31 @@ absl::Status Trainer::Impl::RunStep(int epoch, int64_t step_in_epoch,
   }
   const int64_t total_ns = NowNs() - t0;
 
-  // Every rank's loss and step time, for the trace (one small all-gather).
+  // Every rank's loss and step time (and cache counts), for the trace and
+  // the summary (one small all-gather).
   std::vector<double> mine = {report.loss, static_cast<double>(total_ns)};
-  std::vector<double> all(2 * ranks);
-  RETURN_IF_ERROR(comm->AllGather(mine.data(), 2, comm::DType::kFloat64,
+  if (cache != nullptr) {
+    mine.push_back(static_cast<double>(cache_stats.hits));
+    mine.push_back(static_cast<double>(cache_stats.misses));
+    mine.push_back(cache_stats.disabled ? 1.0 : 0.0);
+  }
+  const int per_rank = static_cast<int>(mine.size());
+  std::vector<double> all(per_rank * ranks);
+  RETURN_IF_ERROR(comm->AllGather(mine.data(), per_rank, comm::DType::kFloat64,
                                   all.data()));
   double loss_mean = 0, max_total = 0;
+  bool cache_disabled_anywhere = false;
   for (int r = 0; r < ranks; ++r) {
-    loss_mean += all[2 * r] / ranks;
-    max_total = std::max(max_total, all[2 * r + 1]);
+    loss_mean += all[per_rank * r] / ranks;
+    max_total = std::max(max_total, all[per_rank * r + 1]);
+    if (cache != nullptr) {
+      summary.cache_hits += static_cast<int64_t>(all[per_rank * r + 2]);
+      summary.cache_misses += static_cast<int64_t>(all[per_rank * r + 3]);
+      cache_disabled_anywhere |= all[per_rank * r + 4] != 0;
+    }
   }
+  summary.cache_forward_saved_ns += cache_stats.forward_saved_ns;
+  summary.cache_disabled |= cache_disabled_anywhere;
 
   PhaseSums& p = summary.phases;
   p.data_ns += data_ns;
@@ -738,7 +867,16 @@ absl::Status Trainer::Impl::RunStep(int epoch, int64_t step_in_epoch,
       bt->set_start_ns(b.start_ns);
       bt->set_done_ns(b.done_ns);
     }
-    s.mutable_cache()->set_boundary_unit(-1);
+    // Rank 0's cache use (like the phases), disabled if any rank's cache is
+    // off.
+    trace::CacheStep* c = s.mutable_cache();
+    c->set_hits(cache_stats.hits);
+    c->set_misses(cache_stats.misses);
+    c->set_bytes_read(cache_stats.bytes_read);
+    c->set_bytes_written(cache_stats.bytes_written);
+    c->set_forward_saved_ns(cache_stats.forward_saved_ns);
+    c->set_boundary_unit(cache_stats.boundary_unit);
+    c->set_disabled(cache_disabled_anywhere);
     s.set_max_rank_total_ns(static_cast<int64_t>(max_total));
     s.set_lr(lr);
     RETURN_IF_ERROR(recorder->WriteStep(s));
@@ -805,6 +943,9 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
     if (global_step >= total_steps) stop = true;
     const int64_t eval_start = NowNs();
     ASSIGN_OR_RETURN(auto accuracy_loss, Evaluate());
+    // Evaluation broadcast rank 0's buffers, frozen BatchNorm statistics
+    // included: entries computed with this rank's old ones are stale.
+    if (cache != nullptr) cache->Revalidate();
     const int64_t eval_ns = NowNs() - eval_start;
     summary.eval_ns += eval_ns;
     summary.test_accuracy_per_epoch.push_back(accuracy_loss.first);
@@ -842,6 +983,16 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
     }
   }
 
+  if (cache != nullptr) {
+    Log(absl::StrFormat(
+        "activation cache: %d hits, %d misses (all ranks), %.2f s of prefix "
+        "forward saved on rank 0%s",
+        summary.cache_hits, summary.cache_misses,
+        static_cast<double>(summary.cache_forward_saved_ns) * 1e-9,
+        summary.cache_disabled ? "; turned off after a failure (see warnings)"
+                               : ""));
+    cache.reset();  // removes the spill file
+  }
   if (rank == 0) {
     RETURN_IF_ERROR(SaveWeights(absl::StrCat(config.out, "/model.pt"), *model));
     RETURN_IF_ERROR(
