@@ -1,16 +1,13 @@
 #include "comm/reducer.h"
 
-#include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
-#include <torch/csrc/autograd/function.h>
-#include <torch/csrc/autograd/function_hook.h>
-#include <torch/csrc/autograd/variable.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +15,12 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -164,6 +167,18 @@ absl::StatusOr<std::unique_ptr<GradientReducer>> GradientReducer::Create(
     std::vector<std::string> names, ReducerOptions options) {
   if (comm == nullptr) {
     return absl::InvalidArgumentError("GradientReducer: no communicator");
+  }
+  if (options.mode == ProgressMode::kAuto) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    ASSIGN_OR_RETURN(std::vector<std::string> hosts,
+                     comm->AllGatherBytes(host));
+    const bool one_host =
+        std::all_of(hosts.begin(), hosts.end(),
+                    [&](const std::string& h) { return h == hosts[0]; });
+    const char* ucx_tls = std::getenv("UCX_TLS");
+    options.mode =
+        ResolveAutoProgressMode(one_host, ucx_tls != nullptr ? ucx_tls : "");
   }
   const size_t num_names = names.size();
   std::unique_ptr<GradientReducer> reducer(new GradientReducer(
@@ -422,6 +437,7 @@ void GradientReducer::OnGradientReady(int index) {
         return;
       }
       [[fallthrough]];  // one rank: nothing to drive
+    case ProgressMode::kAuto:  // resolved in Create
     case ProgressMode::kHooks: {
       if (--bucket.pending == 0) {
         bucket.ready = true;

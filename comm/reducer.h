@@ -50,10 +50,12 @@ struct Node;
 namespace freezing::comm {
 
 // ReducerOptions: the bucket caps and how communication progresses. The
-// default mode is the one measured fastest on 2 ranks (comm/README.md).
+// default mode, auto, picks the mode measured fastest for where the job runs
+// (comm/progress_mode.h, comm/README.md): sync when all ranks share one
+// host's memory, hooks otherwise.
 struct ReducerOptions {
   BucketPlanOptions plan;
-  ProgressMode mode = ProgressMode::kHooks;
+  ProgressMode mode = ProgressMode::kAuto;
   // kThread: how often the communication thread tests in-flight all-reduces
   // (it sleeps in between, so it does not take a core from backward).
   std::chrono::microseconds thread_poll{50};
@@ -92,7 +94,8 @@ class GradientReducer {
   // Create: a reducer for `params` (leaf tensors on the CPU, float32 or
   // float64, one name each). The trainable set is the parameters'
   // requires_grad flags; like SetTrainable, Create is collective and fails
-  // when ranks plan differently. `comm` must outlive the reducer; kThread
+  // when ranks plan differently. kAuto is resolved here (ranks exchange
+  // their host names). `comm` must outlive the reducer; kThread
   // needs comm->thread_level() >= kSerialized.
   static absl::StatusOr<std::unique_ptr<GradientReducer>> Create(
       Communicator* comm, std::vector<at::Tensor> params,
@@ -129,6 +132,7 @@ class GradientReducer {
   absl::StatusOr<ReducerStepStats> FinishStep();
 
   const BucketPlan& plan() const { return plan_; }
+  // mode: the progress mode in use (never kAuto: Create resolves it).
   ProgressMode mode() const { return options_.mode; }
   int num_params() const;
 

@@ -28,7 +28,8 @@ TEST_P(ReducerMpiTest, MissingAndKeptGradients) {
 INSTANTIATE_TEST_SUITE_P(Modes, ReducerMpiTest,
                          ::testing::Values(ProgressMode::kHooks,
                                            ProgressMode::kThread,
-                                           ProgressMode::kSync),
+                                           ProgressMode::kSync,
+                                           ProgressMode::kAuto),
                          [](const auto& info) {
                            return std::string(ProgressModeName(info.param));
                          });

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdlib>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -58,7 +59,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(1, 2, 3),
                        ::testing::Values(ProgressMode::kHooks,
                                          ProgressMode::kThread,
-                                         ProgressMode::kSync)),
+                                         ProgressMode::kSync,
+                                         ProgressMode::kAuto)),
     [](const auto& info) {
       return std::to_string(std::get<0>(info.param)) + "ranks_" +
              ProgressModeName(std::get<1>(info.param));
@@ -126,14 +128,56 @@ TEST(ProgressModeTest, ParsesFlagValues) {
   EXPECT_EQ(*ParseProgressMode("hooks"), ProgressMode::kHooks);
   EXPECT_EQ(*ParseProgressMode("thread"), ProgressMode::kThread);
   EXPECT_EQ(*ParseProgressMode("sync"), ProgressMode::kSync);
+  EXPECT_EQ(*ParseProgressMode("auto"), ProgressMode::kAuto);
   const auto bad = ParseProgressMode("async");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()),
-              HasSubstr("hooks, thread, sync"));
+              HasSubstr("hooks, thread, sync, auto"));
+  EXPECT_EQ(RequiredThreadLevel(ProgressMode::kAuto), ThreadLevel::kFunneled);
   EXPECT_EQ(RequiredThreadLevel(ProgressMode::kThread),
             ThreadLevel::kSerialized);
   EXPECT_EQ(RequiredThreadLevel(ProgressMode::kHooks),
             ThreadLevel::kFunneled);
+}
+
+struct AutoCase {
+  bool one_host;
+  std::string ucx_tls;
+  ProgressMode want;
+};
+
+class AutoModeTest : public ::testing::TestWithParam<AutoCase> {};
+
+TEST_P(AutoModeTest, PicksSyncOnlyForSharedMemoryOnOneHost) {
+  EXPECT_EQ(ResolveAutoProgressMode(GetParam().one_host, GetParam().ucx_tls),
+            GetParam().want)
+      << "UCX_TLS=" << GetParam().ucx_tls;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, AutoModeTest,
+    ::testing::Values(AutoCase{true, "", ProgressMode::kSync},
+                      AutoCase{true, "sm,self", ProgressMode::kSync},
+                      AutoCase{true, "posix,tcp", ProgressMode::kSync},
+                      AutoCase{true, "all", ProgressMode::kSync},
+                      AutoCase{true, "^tcp", ProgressMode::kSync},
+                      AutoCase{true, "tcp,self", ProgressMode::kHooks},
+                      AutoCase{true, "^sm", ProgressMode::kHooks},
+                      AutoCase{true, "rc,ud", ProgressMode::kHooks},
+                      AutoCase{false, "", ProgressMode::kHooks},
+                      AutoCase{false, "sm,self", ProgressMode::kHooks}));
+
+TEST(ReducerAutoTest, DefaultResolvesOnCreate) {
+  // All fake ranks are threads of this process: one host.
+  OnRanks(2, [](Communicator& c) {
+    at::Tensor w = at::ones({3}).requires_grad_();
+    auto r = GradientReducer::Create(&c, {w}, {"w"}, ReducerOptions());
+    ASSERT_TRUE(r.ok()) << r.status();
+    const char* tls = std::getenv("UCX_TLS");
+    EXPECT_EQ((*r)->mode(),
+              ResolveAutoProgressMode(true, tls != nullptr ? tls : ""));
+    EXPECT_NE((*r)->mode(), ProgressMode::kAuto);
+  });
 }
 
 }  // namespace

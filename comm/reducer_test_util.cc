@@ -92,6 +92,8 @@ void CheckAveraging(Communicator& c, ProgressMode mode) {
   std::unique_ptr<GradientReducer> reducer = MakeReducer(c, m, mode);
   ASSERT_NE(reducer, nullptr);
   ASSERT_GE(reducer->plan().buckets().size(), 3u);
+  if (mode != ProgressMode::kAuto) EXPECT_EQ(reducer->mode(), mode);
+  mode = reducer->mode();  // auto resolved
   std::vector<int> observed(m.params.size(), 0);
   reducer->SetLocalGradientObserver([&](int i, const at::Tensor& g) {
     ++observed[i];

@@ -31,8 +31,9 @@
 #include "comm/reducer.h"
 
 ABSL_FLAG(int, ranks, 2, "MPI ranks; relaunches under mpiexec when > 1");
-ABSL_FLAG(std::string, progress, "hooks",
-          "how all-reduces progress during backward: hooks, thread or sync");
+ABSL_FLAG(std::string, progress, "auto",
+          "how all-reduces progress during backward: hooks, thread, sync or "
+          "auto (sync on one host with shared memory, hooks otherwise)");
 ABSL_FLAG(int, steps, 3, "training steps to reduce");
 
 namespace freezing::comm {
@@ -89,7 +90,7 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
   if (say) {
     std::printf(
         "smoke: %d rank(s) on %zu host(s), MPI thread level %s, %d torch "
-        "thread(s) per rank, progress mode %s\n",
+        "thread(s) per rank, --progress=%s\n",
         c.size(), std::set<std::string>(hosts.begin(), hosts.end()).size(),
         ThreadLevelName(session.provided_thread_level()), threads,
         ProgressModeName(mode));
@@ -154,6 +155,11 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
   options.plan.bucket_cap_bytes = 1 << 20;  // several buckets in a small model
   ASSIGN_OR_RETURN(std::unique_ptr<GradientReducer> reducer,
                    GradientReducer::Create(&c, params, names, options));
+  if (say) {
+    std::printf("reducer: %zu buckets, progress mode %s\n",
+                reducer->plan().buckets().size(),
+                ProgressModeName(reducer->mode()));
+  }
   std::vector<torch::Tensor> local(params.size());
   reducer->SetLocalGradientObserver([&](int i, const torch::Tensor& g) {
     local[i] = g.detach().clone();
