@@ -34,9 +34,10 @@ ABSL_FLAG(std::string, out, "",
           "was typed");
 ABSL_FLAG(int64_t, min_bytes, 4 << 10, "smallest message, bytes");
 ABSL_FLAG(int64_t, max_bytes, 64 << 20, "largest message, bytes");
-ABSL_FLAG(std::string, fit, "absolute",
-          "least-squares weighting: absolute (ordinary least squares, large "
-          "messages weigh most) or relative (each size alike)");
+ABSL_FLAG(std::string, fit, "hybrid",
+          "hybrid (alpha from the relative fit, beta by least squares on "
+          "the times), absolute (ordinary least squares) or relative (least "
+          "squares of relative errors)");
 ABSL_FLAG(int, warmup, 3, "untimed all-reduces per size");
 ABSL_FLAG(int, min_repeats, 7, "timed all-reduces per size, at least");
 ABSL_FLAG(double, seconds_per_size, 0.3,
@@ -49,7 +50,7 @@ struct Config {
   std::string out;
   int64_t min_bytes;
   int64_t max_bytes;
-  FitWeighting fit;
+  FitMethod fit;
   int warmup;
   int min_repeats;
   double seconds_per_size;
@@ -146,10 +147,10 @@ absl::Status Run(MpiSession& session, const Config& config) {
   calibration.set_transport(std::getenv("UCX_TLS") ? std::getenv("UCX_TLS")
                                                    : "default");
   std::printf(
-      "fit (%s least squares) of T(n) = 2(p-1)*alpha + 2(p-1)/p*n*beta, "
+      "fit (%s) of T(n) = 2(p-1)*alpha + 2(p-1)/p*n*beta, "
       "p=%d:\n  alpha = %.3f us\n  beta  = %.6f ns/byte (%.3f GB/s)\n"
       "  R^2   = %.4f\n  max relative error = %.1f%%\n",
-      FitWeightingName(config.fit), c.size(), calibration.alpha_s() * 1e6,
+      FitMethodName(config.fit), c.size(), calibration.alpha_s() * 1e6,
       calibration.beta_s_per_byte() * 1e9,
       calibration.beta_s_per_byte() > 0
           ? 1e-9 / calibration.beta_s_per_byte()
@@ -185,7 +186,7 @@ int main(int argc, char** argv) {
   config.warmup = absl::GetFlag(FLAGS_warmup);
   config.min_repeats = absl::GetFlag(FLAGS_min_repeats);
   config.seconds_per_size = absl::GetFlag(FLAGS_seconds_per_size);
-  auto fit = freezing::comm::ParseFitWeighting(absl::GetFlag(FLAGS_fit));
+  auto fit = freezing::comm::ParseFitMethod(absl::GetFlag(FLAGS_fit));
   if (!fit.ok() || config.min_bytes < 4 || config.max_bytes < config.min_bytes ||
       config.min_repeats < 1) {
     std::fprintf(stderr, "calibrate: %s\n",

@@ -20,20 +20,71 @@
 
 namespace freezing::comm {
 
-absl::StatusOr<FitWeighting> ParseFitWeighting(const std::string& text) {
-  if (text == "relative") return FitWeighting::kRelative;
-  if (text == "absolute") return FitWeighting::kAbsolute;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown fit weighting '", text, "'; valid: relative, absolute"));
+namespace {
+
+// Weight: kRelative weighs each point by 1/T²; the others weigh alike.
+double Weight(const CalibrationPoint& p, FitMethod method) {
+  return method == FitMethod::kRelative
+             ? 1 / (p.median_s() * p.median_s())
+             : 1;
 }
 
-const char* FitWeightingName(FitWeighting weighting) {
-  return weighting == FitWeighting::kRelative ? "relative" : "absolute";
+// FitLine: weighted least squares of T = a + b·n.
+void FitLine(const std::vector<CalibrationPoint>& points, FitMethod method,
+             double* a, double* b) {
+  double w_sum = 0, x_sum = 0, y_sum = 0, xx_sum = 0, xy_sum = 0;
+  for (const CalibrationPoint& p : points) {
+    const double x = static_cast<double>(p.bytes());
+    const double y = p.median_s();
+    const double w = Weight(p, method);
+    w_sum += w;
+    x_sum += w * x;
+    y_sum += w * y;
+    xx_sum += w * x * x;
+    xy_sum += w * x * y;
+  }
+  *b = (w_sum * xy_sum - x_sum * y_sum) / (w_sum * xx_sum - x_sum * x_sum);
+  *a = (y_sum - *b * x_sum) / w_sum;
+}
+
+// FitThroughOrigin: weighted least squares of T = b·n.
+void FitThroughOrigin(const std::vector<CalibrationPoint>& points,
+                      FitMethod method, double* b) {
+  double xx_sum = 0, xy_sum = 0;
+  for (const CalibrationPoint& p : points) {
+    const double x = static_cast<double>(p.bytes());
+    const double w = Weight(p, method);
+    xx_sum += w * x * x;
+    xy_sum += w * x * p.median_s();
+  }
+  *b = xy_sum / xx_sum;
+}
+
+}  // namespace
+
+absl::StatusOr<FitMethod> ParseFitMethod(const std::string& text) {
+  if (text == "hybrid") return FitMethod::kHybrid;
+  if (text == "absolute") return FitMethod::kAbsolute;
+  if (text == "relative") return FitMethod::kRelative;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown fit method '", text, "'; valid: hybrid, absolute, relative"));
+}
+
+const char* FitMethodName(FitMethod method) {
+  switch (method) {
+    case FitMethod::kHybrid:
+      return "hybrid";
+    case FitMethod::kAbsolute:
+      return "absolute";
+    case FitMethod::kRelative:
+      return "relative";
+  }
+  return "unknown";
 }
 
 absl::StatusOr<Calibration> FitRingModel(
     const std::vector<CalibrationPoint>& points, int world_size,
-    FitWeighting weighting) {
+    FitMethod method) {
   if (world_size < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the ring model needs at least 2 ranks, got ", world_size));
@@ -51,28 +102,37 @@ absl::StatusOr<Calibration> FitRingModel(
     return absl::InvalidArgumentError(
         "fitting needs at least two distinct message sizes");
   }
-  // Weighted least squares of T = a + b·n.
-  double w_sum = 0, x_sum = 0, y_sum = 0, xx_sum = 0, xy_sum = 0;
-  for (const CalibrationPoint& p : points) {
-    const double x = static_cast<double>(p.bytes());
-    const double y = p.median_s();
-    const double w = weighting == FitWeighting::kRelative ? 1 / (y * y) : 1;
-    w_sum += w;
-    x_sum += w * x;
-    y_sum += w * y;
-    xx_sum += w * x * x;
-    xy_sum += w * x * y;
+  double a = 0;
+  double b = 0;
+  if (method == FitMethod::kHybrid) {
+    double unused_b = 0;
+    FitLine(points, FitMethod::kRelative, &a, &unused_b);
+    a = std::max(a, 0.0);
+    double xy = 0;
+    double xx = 0;
+    for (const CalibrationPoint& p : points) {
+      const double x = static_cast<double>(p.bytes());
+      xy += x * (p.median_s() - a);
+      xx += x * x;
+    }
+    b = xy / xx;
+  } else {
+    FitLine(points, method, &a, &b);
   }
-  double b = (w_sum * xy_sum - x_sum * y_sum) /
-             (w_sum * xx_sum - x_sum * x_sum);
-  double a = (y_sum - b * x_sum) / w_sum;
   // Keep the model physical: no negative latency or bandwidth cost.
   if (a < 0) {
     a = 0;
-    b = xy_sum / xx_sum;
+    FitThroughOrigin(points, method, &b);
   }
   if (b < 0) {
     b = 0;
+    double w_sum = 0;
+    double y_sum = 0;
+    for (const CalibrationPoint& p : points) {
+      const double w = Weight(p, method);
+      w_sum += w;
+      y_sum += w * p.median_s();
+    }
     a = y_sum / w_sum;
   }
   const double p = world_size;
@@ -80,7 +140,7 @@ absl::StatusOr<Calibration> FitRingModel(
   c.set_world_size(world_size);
   c.set_alpha_s(a / (2 * (p - 1)));
   c.set_beta_s_per_byte(b * p / (2 * (p - 1)));
-  c.set_fit(FitWeightingName(weighting));
+  c.set_fit(FitMethodName(method));
   double mean = 0;
   for (const CalibrationPoint& pt : points) mean += pt.median_s();
   mean /= points.size();

@@ -15,30 +15,33 @@
 
 namespace freezing::comm {
 
-enum class FitWeighting {
-  // Ordinary least squares on times: the largest messages weigh most, and
-  // they are the buckets that dominate a training step's communication. The
-  // default. When the data favour a negative intercept (per-byte cost that
-  // grows with size, e.g. out of cache on one host), alpha is 0.
+enum class FitMethod {
+  // The default: alpha from the relative fit (small, latency-bound messages
+  // decide it), then beta by ordinary least squares on the times with that
+  // alpha (large messages, the buckets that dominate a training step, decide
+  // it). Both terms come out physical, and R² is close to the absolute fit's.
+  kHybrid,
+  // Ordinary least squares on times: the largest messages weigh most; the
+  // intercept, and so alpha, is at the mercy of their noise.
   kAbsolute,
   // Least squares on relative errors (weights 1/T²): every size counts
-  // alike, which fits latency-bound small messages well but large ones
-  // poorly when the per-byte cost is not constant (low R²).
+  // alike, which fits small messages well but large ones poorly when the
+  // per-byte cost is not constant (on one host, out of cache): low R².
   kRelative,
 };
 
-// ParseFitWeighting: "relative" or "absolute".
-absl::StatusOr<FitWeighting> ParseFitWeighting(const std::string& text);
-const char* FitWeightingName(FitWeighting weighting);
+// ParseFitMethod: "hybrid", "absolute" or "relative".
+absl::StatusOr<FitMethod> ParseFitMethod(const std::string& text);
+const char* FitMethodName(FitMethod method);
 
 // FitRingModel: fits alpha and beta (both kept >= 0) to `points` (their
-// median_s) for `world_size` ranks; returns a Calibration with world_size,
+// median_s) for `world_size` ranks by `method`; returns a Calibration with world_size,
 // alpha_s, beta_s_per_byte, r_squared, max_relative_error, fit and the
 // points. InvalidArgument for world_size < 2, fewer than two distinct sizes,
 // or non-positive times.
 absl::StatusOr<Calibration> FitRingModel(
     const std::vector<CalibrationPoint>& points, int world_size,
-    FitWeighting weighting);
+    FitMethod method);
 
 // RingAllReduceSeconds: the model's time for an all-reduce of `bytes` over
 // `calibration.world_size()` ranks.
