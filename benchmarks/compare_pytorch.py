@@ -52,6 +52,7 @@ import csv
 import datetime
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -70,8 +71,8 @@ def parse_args(argv=None):
   p.add_argument("--ranks", default="1,2")
   p.add_argument("--frozen", default="0,2,4,6", help="K values (0 needed "
                  "for the efficiency)")
-  p.add_argument("--rounds", type=int, default=2)
-  p.add_argument("--steps", type=int, default=20,
+  p.add_argument("--rounds", type=int, default=4)
+  p.add_argument("--steps", type=int, default=15,
                  help="measured steps per run")
   p.add_argument("--warmup", type=int, default=5,
                  help="steps dropped at the start of every run")
@@ -82,7 +83,9 @@ def parse_args(argv=None):
   p.add_argument("--model", default="resnet18")
   p.add_argument("--seed", type=int, default=1)
   p.add_argument("--stacks", default="ours,pytorch",
-                 help="which stacks to run (ours,pytorch)")
+                 help="which stacks to run: ours, pytorch, and ours_cache "
+                 "(our trainer with --cache over fixed augmentations, 2 "
+                 "epochs, the second measured; for the efficiency table)")
   p.add_argument("--train_bin", default="",
                  help="the //train binary (default: bazel build and copy)")
   p.add_argument("--trace_json_bin", default="",
@@ -94,6 +97,13 @@ def parse_args(argv=None):
   p.add_argument("--baseline_args", default="",
                  help="extra flags for ddp_baseline.py (space separated)")
   p.add_argument("--timeout_s", type=int, default=900, help="per run")
+  p.add_argument("--quiet_wait_s", type=float, default=60,
+                 help="before each pair of runs, wait at most this long for "
+                 "other processes to use less than --quiet_cores")
+  p.add_argument("--quiet_cores", type=float, default=0.5)
+  p.add_argument("--retries", type=int, default=2,
+                 help="times a group of runs is redone when other processes "
+                 "were busy during it")
   return p.parse_args(argv)
 
 
@@ -101,8 +111,42 @@ def log(msg):
   print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
 
 
+def cpu_busy_s():
+  """Seconds of CPU time the whole machine has spent busy (all cores)."""
+  with open("/proc/stat") as f:
+    fields = [int(x) for x in f.readline().split()[1:]]
+  # user nice system idle iowait irq softirq steal ...
+  busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + \
+      (fields[7] if len(fields) > 7 else 0)
+  return busy / os.sysconf("SC_CLK_TCK")
+
+
+def others_busy_cores(seconds):
+  """Cores kept busy by other processes over the next `seconds`."""
+  b0, t0 = cpu_busy_s(), time.time()
+  time.sleep(seconds)
+  return (cpu_busy_s() - b0) / (time.time() - t0)
+
+
+def wait_for_quiet(max_wait_s, threshold_cores):
+  """Waits (at most max_wait_s) until other processes use < threshold cores;
+  returns the last measured load and the time waited."""
+  start = time.time()
+  load = others_busy_cores(1.0)
+  while load >= threshold_cores and time.time() - start < max_wait_s:
+    load = others_busy_cores(2.0)
+  return load, time.time() - start
+
+
 def run_cmd(cmd, log_path, timeout_s, env=None):
-  """Runs `cmd` in its own process group; kills that group on timeout."""
+  """Runs `cmd` in its own process group; kills that group on timeout.
+
+  Returns the cores other processes kept busy meanwhile: the machine's busy
+  CPU time minus this command's (its whole process tree, from
+  RUSAGE_CHILDREN), divided by the wall time.
+  """
+  ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+  busy0, t0 = cpu_busy_s(), time.time()
   with open(log_path, "w") as logf:
     logf.write(" ".join(cmd) + "\n")
     logf.flush()
@@ -118,10 +162,15 @@ def run_cmd(cmd, log_path, timeout_s, env=None):
       os.killpg(proc.pid, signal.SIGKILL)
       proc.wait()
       raise
+  wall = time.time() - t0
+  ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+  ours = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+  others = max(0.0, (cpu_busy_s() - busy0 - ours) / wall) if wall > 0 else 0.0
   if rc != 0:
     with open(log_path) as f:
       tail = f.read()[-3000:]
     raise RuntimeError(f"exit {rc}: {' '.join(cmd)}\n{tail}")
+  return others
 
 
 def prepare_binaries(args, bin_dir):
@@ -153,17 +202,23 @@ def i64(x):
   return int(x) if x not in (None, "") else 0
 
 
-def run_ours(args, bins, ranks, k, threads, train_limit, run_dir):
+def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
+             cache=False):
+  """Our trainer; with `cache`, two epochs over fixed augmentations with the
+  activation cache on, of which the second (all hits) is measured."""
+  epochs = 2 if cache else 1
   cmd = [
       bins["train"], "--data=fashion_mnist", f"--classes={args.classes}",
-      f"--train_limit={train_limit}", "--test_limit=256", "--epochs=1",
-      f"--max_steps={args.warmup + args.steps}",
+      f"--train_limit={train_limit}", "--test_limit=256",
+      f"--epochs={epochs}",
+      f"--max_steps={epochs * (args.warmup + args.steps)}",
       f"--batch_size={args.batch_size}", f"--ranks={ranks}",
       f"--threads={threads}", f"--model={args.model}",
       f"--policy=static:{k}", f"--seed={args.seed}", f"--out={run_dir}",
-  ] + [a for a in args.train_args.split() if a]
+  ] + (["--cache", "--augment_variants=1"] if cache else []) + [
+      a for a in args.train_args.split() if a]
   os.makedirs(run_dir, exist_ok=True)
-  run_cmd(cmd, os.path.join(run_dir, "log.txt"), args.timeout_s)
+  others = run_cmd(cmd, os.path.join(run_dir, "log.txt"), args.timeout_s)
   res = subprocess.run([bins["trace_json"], os.path.join(run_dir, "trace.pb")],
                        capture_output=True, text=True, check=True)
   trace = json.loads(res.stdout)
@@ -172,6 +227,8 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir):
     ph = s["phases"]
     steps.append({
         "step": i64(s["step"]),
+        "epoch": i64(s["epoch"]),
+        "cache_hits": i64(s.get("cache", {}).get("hits", 0)),
         "data_s": i64(ph["data_ns"]) * 1e-9,
         "forward_s": i64(ph["forward_ns"]) * 1e-9,
         "backward_s": i64(ph["backward_ns"]) * 1e-9,
@@ -191,14 +248,16 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir):
   # that both stacks are timed from one step's start to the next's).
   untimed_s = 0.0
   if trace.get("epochs") and steps:
-    e = trace["epochs"][0]
+    e = trace["epochs"][-1]  # the measured epoch
+    n = sum(1 for st in steps if st["epoch"] == i64(e["epoch"]))
     untimed_s = max(0.0, (i64(e["wall_ns"]) - i64(e["eval_ns"]) -
-                          i64(e["train_ns"])) * 1e-9 / len(steps))
+                          i64(e["train_ns"])) * 1e-9 / max(1, n))
   for st in steps:
     st["timed_total_s"] = st["total_s"]
     st["total_s"] = st["timed_total_s"] + untimed_s
   return {
       "command": " ".join(cmd),
+      "others_busy_cores": others,
       "untimed_per_step_s": untimed_s,
       "steps": steps,
       "profile": trace["profile"],
@@ -219,79 +278,126 @@ def run_pytorch(args, ranks, k, threads, train_limit, run_dir):
       f"--warmup={args.warmup}", f"--seed={args.seed}", f"--out={out_json}",
       "--quiet",
   ] + [a for a in args.baseline_args.split() if a]
-  run_cmd(cmd, os.path.join(run_dir, "log.txt"), args.timeout_s)
+  others = run_cmd(cmd, os.path.join(run_dir, "log.txt"), args.timeout_s)
   with open(out_json) as f:
     r = json.load(f)
-  return {"command": " ".join(cmd), "steps": r["steps"], "config": r["config"]}
+  return {"command": " ".join(cmd), "others_busy_cores": others,
+          "steps": r["steps"], "config": r["config"]}
 
 
-def measured(run, warmup):
-  return [s for s in run["steps"] if s["step"] >= warmup]
+def measured(run, warmup=None):
+  """The steps of `run` after its warm-up (its own, when it has one)."""
+  w = run.get("warmup", warmup)
+  return [s for s in run["steps"] if s["step"] >= w]
 
 
 def pooled_median(runs, key, warmup):
   return median([s[key] for r in runs for s in measured(r, warmup)])
 
 
-def efficiency_rows(ours_runs, ranks_list, ks, warmup):
-  """Freezing efficiency of our trainer per (ranks, K); see the docstring."""
+def frozen_work(base, k):
+  """What the first k units cost in the K=0 run `base` (seconds per step).
+
+  Returns (W, V, parts): W = their forward + backward + optimizer and
+  exposed-communication shares; V = what freezing without caching can save
+  of it (W minus their no-grad forward, plus the input gradient of unit k).
+  """
+  steps0 = measured(base, base["warmup"])
+  units = base["units"]
+  n = len(units)
+  f_u = [median([s["unit_forward_s"][u] for s in steps0]) for u in range(n)]
+  b_u = [median([s["unit_backward_s"][u] for s in steps0]) for u in range(n)]
+  opt0 = median([s["optimizer_s"] for s in steps0])
+  comm0 = median([s["comm_exposed_s"] for s in steps0])
+  prof = base["profile"]["units"]
+
+  def prof_ratio(u, num, den):
+    d = i64(prof[u][den])
+    return i64(prof[u][num]) / d if d > 0 else 1.0
+
+  total_params = sum(u["params"] for u in units)
+  share_p = (sum(units[u]["params"] for u in range(k)) / total_params
+             if total_params else 0.0)
+  parts = {"fwd": sum(f_u[:k]), "bwd": sum(b_u[:k]), "opt": opt0 * share_p,
+           "comm": comm0 * share_p}
+  w = sum(parts.values())
+  fwd_kept = sum(f_u[u] * prof_ratio(u, "forward_nograd_ns", "forward_ns")
+                 for u in range(k))
+  input_grad = 0.0
+  if 0 < k < n:
+    input_grad = b_u[k] * max(0.0, 1.0 - prof_ratio(
+        k, "backward_no_input_grad_ns", "backward_ns"))
+  parts["fwd_kept"] = fwd_kept
+  parts["input_grad"] = input_grad
+  return w, w - fwd_kept + input_grad, parts
+
+
+def run_median(run):
+  return median([s["total_s"] for s in measured(run, run["warmup"])])
+
+
+def efficiency_rows(ours_runs, pt_runs, cache_runs, ranks_list, ks):
+  """Freezing efficiency of our trainer per (ranks, K), per round then the
+  median over rounds (K=0 and K of one round ran minutes apart at most)."""
   rows = []
   for ranks in ranks_list:
-    base = ours_runs.get((ranks, 0))
-    if not base:
+    base_runs = ours_runs.get((ranks, 0), [])
+    if not base_runs:
       continue
-    s0 = pooled_median(base, "total_s", warmup)
-    units = base[0]["units"]
-    n = len(units)
-    steps0 = [s for r in base for s in measured(r, warmup)]
-    f_u = [median([s["unit_forward_s"][u] for s in steps0]) for u in range(n)]
-    b_u = [median([s["unit_backward_s"][u] for s in steps0]) for u in range(n)]
-    opt0 = median([s["optimizer_s"] for s in steps0])
-    comm0 = median([s["comm_exposed_s"] for s in steps0])
-    # Profile ratios (medians over the K=0 runs' start-up profiles).
-    prof_units = [r["profile"]["units"] for r in base]
-    def prof_ratio(u, num, den):
-      vals = []
-      for pu in prof_units:
-        d = i64(pu[u][den])
-        if d > 0:
-          vals.append(i64(pu[u][num]) / d)
-      return median(vals) if vals else 1.0
-    total_params = sum(u["params"] for u in units)
+    units = base_runs[0]["units"]
     for k in ks:
-      runs = ours_runs.get((ranks, k))
-      if not runs:
+      runs = ours_runs.get((ranks, k), [])
+      per_round = []
+      for base, run in zip(base_runs, runs):
+        s0, sk = run_median(base), run_median(run)
+        w, v, parts = frozen_work(base, k)
+        per_round.append({
+            "s0": s0, "sk": sk, "saving": s0 - sk, "w": w, "v": v,
+            "parts": parts,
+            "eff": (s0 - sk) / w if w > 0 else float("nan"),
+            "eff_v": (s0 - sk) / v if v > 0 else float("nan")})
+      if not per_round:
         continue
-      sk = pooled_median(runs, "total_s", warmup)
-      frozen_params = sum(units[u]["params"] for u in range(k))
-      share_p = frozen_params / total_params if total_params else 0.0
-      fwd = sum(f_u[:k])
-      bwd = sum(b_u[:k])
-      opt = opt0 * share_p
-      comm = comm0 * share_p
-      w = fwd + bwd + opt + comm
-      fwd_kept = sum(f_u[u] * prof_ratio(u, "forward_nograd_ns", "forward_ns")
-                     for u in range(k))
-      input_grad = 0.0
-      if 0 < k < n:
-        input_grad = b_u[k] * max(
-            0.0, 1.0 - prof_ratio(k, "backward_no_input_grad_ns",
-                                  "backward_ns"))
-      v = w - fwd_kept + input_grad
-      saving = s0 - sk
+      cache_eff, cache_sk = [], []
+      for base, run in zip(base_runs, cache_runs.get((ranks, k), [])):
+        s0, sk = run_median(base), run_median(run)
+        w, _, _ = frozen_work(base, k)
+        cache_sk.append(sk)
+        cache_eff.append((s0 - sk) / w if w > 0 else float("nan"))
+      pt_sav = []
+      for p0, pk in zip(pt_runs.get((ranks, 0), []), pt_runs.get((ranks, k),
+                                                                   [])):
+        a, b = run_median(p0), run_median(pk)
+        pt_sav.append((a - b) / a)
+      med = lambda key: median([r[key] for r in per_round])
+      s0 = med("s0")
+      effs = [r["eff"] for r in per_round]
       rows.append({
           "ranks": ranks, "K": k,
           "frozen_units": "+".join(units[u]["name"] for u in range(k)) or "-",
-          "step_K0_ms": s0 * 1e3, "step_K_ms": sk * 1e3,
-          "saving_ms": saving * 1e3,
-          "saving_frac": saving / s0 if s0 else float("nan"),
-          "frozen_fwd_ms": fwd * 1e3, "frozen_bwd_ms": bwd * 1e3,
-          "frozen_opt_ms": opt * 1e3, "frozen_comm_ms": comm * 1e3,
-          "limit_frac": w / s0 if s0 else float("nan"),
-          "efficiency": saving / w if w > 0 else float("nan"),
-          "savable_ms": v * 1e3,
-          "savable_frac": v / s0 if s0 else float("nan"),
-          "efficiency_savable": saving / v if v > 0 else float("nan"),
+          "step_K0_ms": s0 * 1e3, "step_K_ms": med("sk") * 1e3,
+          "saving_ms": med("saving") * 1e3,
+          "saving_frac": median([r["saving"] / r["s0"] for r in per_round]),
+          "frozen_fwd_ms": median([r["parts"]["fwd"] for r in per_round]) * 1e3,
+          "frozen_bwd_ms": median([r["parts"]["bwd"] for r in per_round]) * 1e3,
+          "frozen_opt_ms": median([r["parts"]["opt"] for r in per_round]) * 1e3,
+          "frozen_comm_ms": median([r["parts"]["comm"]
+                                    for r in per_round]) * 1e3,
+          "nograd_fwd_kept_ms": median([r["parts"]["fwd_kept"]
+                                        for r in per_round]) * 1e3,
+          "input_grad_ms": median([r["parts"]["input_grad"]
+                                   for r in per_round]) * 1e3,
+          "limit_frac": median([r["w"] / r["s0"] for r in per_round]),
+          "efficiency": median(effs),
+          "efficiency_min": min(effs), "efficiency_max": max(effs),
+          "savable_frac": median([r["v"] / r["s0"] for r in per_round]),
+          "efficiency_savable": med("eff_v"),
+          "pytorch_saving_frac": median(pt_sav) if pt_sav else float("nan"),
+          "step_K_cache_ms": (median(cache_sk) * 1e3 if cache_sk
+                              else float("nan")),
+          "efficiency_cache": (median(cache_eff) if cache_eff
+                               else float("nan")),
+          "rounds": len(per_round),
       })
   return rows
 
@@ -300,20 +406,28 @@ def fmt(x, spec):
   return "n/a" if x != x else format(x, spec)
 
 
+def _exit_on_signal(signum, frame):
+  # SystemExit unwinds through run_cmd, which kills the running job's
+  # process group: no trainer or baseline is left behind.
+  raise SystemExit(128 + signum)
+
+
 def main(argv=None):
   args = parse_args(argv)
+  signal.signal(signal.SIGTERM, _exit_on_signal)
+  signal.signal(signal.SIGINT, _exit_on_signal)  # even when started with &
   out = os.path.abspath(args.out)
   os.makedirs(out, exist_ok=True)
   ranks_list = [int(x) for x in args.ranks.split(",") if x]
   ks = [int(x) for x in args.frozen.split(",") if x]
   stacks = [s for s in args.stacks.split(",") if s]
   cores = args.cores or len(os.sched_getaffinity(0))
-  bins = prepare_binaries(args, os.path.join(out, "bin")) if "ours" in stacks \
-      else {"revision": "n/a"}
+  bins = prepare_binaries(args, os.path.join(out, "bin")) \
+      if any(x.startswith("ours") for x in stacks) else {"revision": "n/a"}
   started = time.time()
   load_start = os.getloadavg()
   configs = [(r, k) for r in ranks_list for k in ks]
-  ours_runs, pt_runs, run_log = {}, {}, []
+  ours_runs, pt_runs, cache_runs, run_log = {}, {}, {}, []
   for rnd in range(args.rounds):
     order = stacks if rnd % 2 == 0 else list(reversed(stacks))
     for ranks, k in configs:
@@ -322,50 +436,83 @@ def main(argv=None):
       # IID shards differ by at most one sample).
       train_limit = args.batch_size * ranks * (args.warmup + args.steps) + \
           2 * ranks
-      for stack in order:
-        name = f"{stack}_r{ranks}_k{k}_round{rnd}"
-        run_dir = os.path.join(out, "runs", name)
-        load = os.getloadavg()
-        t0 = time.time()
-        if stack == "ours":
-          res = run_ours(args, bins, ranks, k, threads, train_limit, run_dir)
-          ours_runs.setdefault((ranks, k), []).append(res)
-        else:
-          res = run_pytorch(args, ranks, k, threads, train_limit, run_dir)
-          pt_runs.setdefault((ranks, k), []).append(res)
-        med = median([s["total_s"] for s in measured(res, args.warmup)])
-        run_log.append({"name": name, "stack": stack, "ranks": ranks, "K": k,
-                        "round": rnd, "loadavg_1m_before": load[0],
-                        "wall_s": time.time() - t0, "median_step_s": med,
-                        "command": res["command"]})
-        log(f"{name}: median step {med * 1e3:.1f} ms (load {load[0]:.2f}, "
-            f"{time.time() - t0:.0f} s)")
+      # A group (one run of each stack) is redone when other processes kept
+      # more than --quiet_cores busy during any of its runs: with 2 torch
+      # threads on 2 cores, one descheduled thread stalls every parallel
+      # region, and step times then vary 10-30x. After --retries, the last
+      # group is kept and marked loaded.
+      for attempt in range(args.retries + 1):
+        quiet, waited = wait_for_quiet(args.quiet_wait_s, args.quiet_cores)
+        group = []
+        for stack in order:
+          if stack == "ours_cache" and k == 0:
+            continue  # nothing to cache
+          name = f"{stack}_r{ranks}_k{k}_round{rnd}_try{attempt}"
+          run_dir = os.path.join(out, "runs", name)
+          t0 = time.time()
+          res_warmup = args.warmup
+          if stack == "ours":
+            res = run_ours(args, bins, ranks, k, threads, train_limit,
+                           run_dir)
+          elif stack == "ours_cache":
+            res = run_ours(args, bins, ranks, k, threads, train_limit,
+                           run_dir, cache=True)
+            res_warmup = args.warmup + args.steps + args.warmup  # 2nd epoch
+          else:
+            res = run_pytorch(args, ranks, k, threads, train_limit, run_dir)
+          res["warmup"] = res_warmup
+          med = run_median(res)
+          entry = {"name": name, "stack": stack, "ranks": ranks, "K": k,
+                   "round": rnd, "attempt": attempt,
+                   "others_cores_before": quiet, "waited_s": waited,
+                   "others_cores_during": res["others_busy_cores"],
+                   "wall_s": time.time() - t0, "median_step_s": med,
+                   "command": res["command"]}
+          run_log.append(entry)
+          group.append((stack, res, entry))
+          log(f"{name}: median step {med * 1e3:.1f} ms (other processes: "
+              f"{res['others_busy_cores']:.2f} cores during, {quiet:.2f} "
+              f"before after {waited:.0f} s wait; {time.time() - t0:.0f} s)")
+        loaded = max(e["others_cores_during"] for _, _, e in group) > \
+            args.quiet_cores
+        if loaded and attempt < args.retries:
+          for _, _, e in group:
+            e["discarded"] = True
+          log(f"r{ranks} K={k} round {rnd}: other processes were busy, "
+              "redoing the group")
+          continue
+        for stack, res, e in group:
+          e["discarded"] = False
+          e["loaded"] = loaded
+          res["loaded"] = loaded
+          {"ours": ours_runs, "ours_cache": cache_runs,
+           "pytorch": pt_runs}[stack].setdefault((ranks, k), []).append(res)
+        break
 
-  # Ratio table.
+  # Ratio table: per round, the two stacks ran next to each other; the ratio
+  # is the median over rounds of the per-round ratios of step medians.
   ratio_rows = []
   for ranks, k in configs:
     o = ours_runs.get((ranks, k), [])
     p = pt_runs.get((ranks, k), [])
     om = pooled_median(o, "total_s", args.warmup) if o else float("nan")
     pm = pooled_median(p, "total_s", args.warmup) if p else float("nan")
+    per_round = [run_median(a) / run_median(b) for a, b in zip(o, p)]
     row = {"ranks": ranks, "threads": max(1, cores // ranks), "K": k,
            "ours_ms": om * 1e3, "pytorch_ms": pm * 1e3,
-           "ratio": om / pm if pm == pm and pm > 0 else float("nan")}
-    # Per-round ratios (each round's pair ran next to each other).
-    row["ratio_per_round"] = [
-        median([s["total_s"] for s in measured(a, args.warmup)]) /
-        median([s["total_s"] for s in measured(b, args.warmup)])
-        for a, b in zip(o, p)]
+           "ratio": median(per_round) if per_round else float("nan"),
+           "ratio_pooled": om / pm if pm == pm and pm > 0 else float("nan"),
+           "ratio_per_round": per_round}
     for phase in ("data_s", "forward_s", "backward_s", "optimizer_s"):
       row["ours_" + phase[:-2] + "_ms"] = (
           pooled_median(o, phase, args.warmup) * 1e3 if o else float("nan"))
       row["pytorch_" + phase[:-2] + "_ms"] = (
           pooled_median(p, phase, args.warmup) * 1e3 if p else float("nan"))
-    row["ours_untimed_ms"] = (
-        median([r["untimed_per_step_s"] for r in o]) * 1e3 if o
-        else float("nan"))
     row["ours_comm_exposed_ms"] = (
         pooled_median(o, "comm_exposed_s", args.warmup) * 1e3 if o
+        else float("nan"))
+    row["ours_untimed_ms"] = (
+        median([r["untimed_per_step_s"] for r in o]) * 1e3 if o
         else float("nan"))
     if o:
       st = [s for r in o for s in measured(r, args.warmup)]
@@ -374,19 +521,7 @@ def main(argv=None):
     else:
       row["ours_stats_mean_frac"] = float("nan")
     ratio_rows.append(row)
-  eff_rows = efficiency_rows(ours_runs, ranks_list, ks, args.warmup)
-  # PyTorch's own saving per K, for comparison.
-  pt_saving = {}
-  for ranks in ranks_list:
-    if (ranks, 0) in pt_runs:
-      p0 = pooled_median(pt_runs[(ranks, 0)], "total_s", args.warmup)
-      for k in ks:
-        if (ranks, k) in pt_runs:
-          pk = pooled_median(pt_runs[(ranks, k)], "total_s", args.warmup)
-          pt_saving[(ranks, k)] = (p0 - pk) / p0
-  for r in eff_rows:
-    r["pytorch_saving_frac"] = pt_saving.get((r["ranks"], r["K"]),
-                                             float("nan"))
+  eff_rows = efficiency_rows(ours_runs, pt_runs, cache_runs, ranks_list, ks)
 
   with open(os.path.join(out, "ratios.csv"), "w", newline="") as f:
     cols = [c for c in ratio_rows[0] if c != "ratio_per_round"]
@@ -415,16 +550,25 @@ def main(argv=None):
       "runs": run_log,
       "ours": {f"r{r}_k{k}": v for (r, k), v in ours_runs.items()},
       "pytorch": {f"r{r}_k{k}": v for (r, k), v in pt_runs.items()},
+      "ours_cache": {f"r{r}_k{k}": v for (r, k), v in cache_runs.items()},
   }
   with open(os.path.join(out, "results.json"), "w") as f:
     json.dump(result, f, indent=1)
 
-  loads = [r["loadavg_1m_before"] for r in run_log]
+  kept = [r for r in run_log if not r.get("discarded")]
+  others = [r["others_cores_during"] for r in kept]
+  n_loaded = sum(1 for r in kept if r.get("loaded"))
+  n_discarded = len(run_log) - len(kept)
   print()
-  print(f"Median step time, ours vs PyTorch DDP (gloo), resnet18, batch "
+  print(f"Median step time, ours vs PyTorch DDP (gloo), {args.model}, batch "
         f"{args.batch_size}/rank, {args.rounds} rounds x {args.steps} steps "
-        f"(after {args.warmup} warm-up) per stack and configuration; "
-        f"1-min load before runs {min(loads):.2f}..{max(loads):.2f}")
+        f"(after {args.warmup} warm-up) per stack and configuration; other "
+        f"processes kept {min(others):.2f}..{max(others):.2f} cores busy "
+        f"during the kept runs (median {median(others):.2f}); "
+        f"{n_discarded} runs redone because of other load, {n_loaded} kept "
+        f"runs ran loaded")
+  print("ratio = median over rounds of (ours / PyTorch) of the two runs of "
+        "the round; ms = medians over all measured steps of all rounds")
   print("| ranks | threads/rank | K | ours ms | PyTorch ms | ours/PyTorch "
         "| per round | target | stats share (ours) |")
   print("|---|---|---|---|---|---|---|---|---|")
@@ -461,20 +605,25 @@ def main(argv=None):
     print()
     print("Freezing efficiency of our trainer (saving vs K=0 of the same run "
           "/ frozen units' share of the K=0 step)")
+    print("(medians over rounds; efficiency range over rounds in brackets)")
     print("| ranks | K | frozen | step K=0 ms | step K ms | saving | "
           "limit (frozen share) | efficiency | savable w/o cache | "
-          "efficiency vs savable | PyTorch saving |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "efficiency vs savable | PyTorch saving | step K with cache ms | "
+          "efficiency with cache |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in eff_rows:
       if r["K"] == 0:
         continue
       print(f"| {r['ranks']} | {r['K']} | {r['frozen_units']} | "
             f"{r['step_K0_ms']:.1f} | {r['step_K_ms']:.1f} | "
             f"{100 * r['saving_frac']:.1f}% | "
-            f"{100 * r['limit_frac']:.1f}% | {fmt(r['efficiency'], '.2f')} | "
+            f"{100 * r['limit_frac']:.1f}% | {fmt(r['efficiency'], '.2f')} "
+            f"[{r['efficiency_min']:.2f}..{r['efficiency_max']:.2f}] | "
             f"{100 * r['savable_frac']:.1f}% | "
             f"{fmt(r['efficiency_savable'], '.2f')} | "
-            f"{fmt(100 * r['pytorch_saving_frac'], '.1f')}% |")
+            f"{fmt(100 * r['pytorch_saving_frac'], '.1f')}% | "
+            f"{fmt(r['step_K_cache_ms'], '.1f')} | "
+            f"{fmt(r['efficiency_cache'], '.2f')} |")
   print()
   print(f"wrote {out}/ratios.csv, efficiency.csv, results.json "
         f"({(time.time() - started) / 60:.1f} min)")
