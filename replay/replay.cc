@@ -241,6 +241,8 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
     v.schedule_matches = s->same_as_recorded;
     sim::TimingOptions vo;
     vo.world_size = model.world_size;
+    // The recorded run's cache, if it had one.
+    vo.cache = model.header.config().cache();
     auto t = sim::SimulateTiming(model, *s, *net, vo);
     if (!t.ok()) return t.status();
     v.predicted_ns = t->phases.total_ns;

@@ -53,7 +53,12 @@ class SpecKeys {
         name_(std::move(name)),
         values_(std::move(values)) {}
 
-  absl::Status CheckKeys(const std::vector<std::string>& valid) const {
+  // `required` must all be given; `optional` may be.
+  absl::Status CheckKeys(const std::vector<std::string>& required,
+                         const std::vector<std::string>& optional = {
+                             "overlap"}) const {
+    std::vector<std::string> valid = required;
+    valid.insert(valid.end(), optional.begin(), optional.end());
     for (const auto& [key, value] : values_) {
       if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -61,11 +66,12 @@ class SpecKeys {
             "; valid keys: ", absl::StrJoin(valid, ", ")));
       }
     }
-    for (const std::string& key : valid) {
+    const std::vector<std::string>& need = required;
+    for (const std::string& key : need) {
       if (values_.count(key) == 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             "network '", spec_, "': ", name_, " needs ",
-            absl::StrJoin(valid, "=..., "), "=... (missing ", key, ")"));
+            absl::StrJoin(need, "=..., "), "=... (missing ", key, ")"));
       }
     }
     return absl::OkStatus();
@@ -100,6 +106,27 @@ class SpecKeys {
   std::string spec_;
   std::string name_;
   std::map<std::string, std::string> values_;
+};
+
+// Wraps a model with an overlap rate other than 1.
+class WithOverlap : public NetworkModel {
+ public:
+  WithOverlap(std::unique_ptr<NetworkModel> inner, double overlap,
+              std::string spec)
+      : inner_(std::move(inner)), overlap_(overlap), spec_(std::move(spec)) {}
+  std::string spec() const override { return spec_; }
+  absl::Status CheckWorldSize(int p) const override {
+    return inner_->CheckWorldSize(p);
+  }
+  int64_t AllReduceNs(int64_t bytes, int p) const override {
+    return inner_->AllReduceNs(bytes, p);
+  }
+  double Overlap() const override { return overlap_; }
+
+ private:
+  std::unique_ptr<NetworkModel> inner_;
+  double overlap_;
+  std::string spec_;
 };
 
 class RingModel : public NetworkModel {
@@ -202,8 +229,10 @@ class HierarchicalModel : public NetworkModel {
 // the ring formula (with the fitted alpha, beta) at p and at the recorded p.
 class RecordedModel : public NetworkModel {
  public:
-  RecordedModel(std::vector<AllReduceSample> points, int world_size)
-      : points_(std::move(points)), p_rec_(world_size) {
+  RecordedModel(std::vector<AllReduceSample> points, int world_size,
+                double overlap, std::string spec)
+      : points_(std::move(points)), p_rec_(world_size), overlap_(overlap),
+        spec_(std::move(spec)) {
     // Least squares t = a + b·n over the points; a, b >= 0.
     const size_t k = points_.size();
     double a = 0, b = 0;
@@ -241,7 +270,8 @@ class RecordedModel : public NetworkModel {
       beta_ = slope_ns_per_byte_ * 1e-9 * p_rec_ / (2.0 * (p_rec_ - 1));
     }
   }
-  std::string spec() const override { return "recorded"; }
+  std::string spec() const override { return spec_; }
+  double Overlap() const override { return overlap_; }
   int64_t AllReduceNs(int64_t bytes, int p) const override {
     if (p <= 1 || bytes <= 0) return 0;
     const double at_rec = AtRecorded(bytes);
@@ -278,6 +308,8 @@ class RecordedModel : public NetworkModel {
 
   std::vector<AllReduceSample> points_;  // ascending bytes, distinct
   int p_rec_;
+  double overlap_;
+  std::string spec_;
   double intercept_ns_ = 0;
   double slope_ns_per_byte_ = 0;
   double alpha_s_ = 0;
@@ -359,7 +391,7 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
                      ",inter_gbps=", Num(*eg))));
   }
   if (name == "recorded") {
-    if (auto s = keys.CheckKeys({}); !s.ok()) return s;
+    if (auto s = keys.CheckKeys({}, {"overlap"}); !s.ok()) return s;
     if (context.recorded_world_size <= 1 || context.recorded.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "network 'recorded': the trace has no all-reduce measurements (it ",
@@ -382,8 +414,17 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
           "network 'recorded': the trace's all-reduce measurements are all "
           "empty");
     }
-    return std::unique_ptr<NetworkModel>(
-        new RecordedModel(std::move(clean), context.recorded_world_size));
+    double overlap = context.recorded_overlap;
+    std::string canonical = "recorded";
+    if (values.count("overlap") > 0) {
+      auto o = keys.Positive("overlap", 0, 1, false);
+      if (!o.ok()) return o.status();
+      overlap = *o;
+      canonical = absl::StrCat("recorded:overlap=", Num(overlap));
+    }
+    return std::unique_ptr<NetworkModel>(new RecordedModel(
+        std::move(clean), context.recorded_world_size,
+        std::min(1.0, std::max(0.0, overlap)), canonical));
   }
   return absl::InvalidArgumentError(
       absl::StrCat("network '", spec, "': unknown model '", name, "'; ",
@@ -456,6 +497,7 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
         int64_t AllReduceNs(int64_t bytes, int p) const override {
           return inner_->AllReduceNs(bytes, p);
         }
+        double Overlap() const override { return inner_->Overlap(); }
 
        private:
         std::unique_ptr<NetworkModel> inner_;
@@ -503,7 +545,20 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
       }
     }
   }
-  return MakeFromParts(spec, name, values, context);
+  auto model = MakeFromParts(spec, name, values, context);
+  if (!model.ok() || name == "recorded" || values.count("overlap") == 0) {
+    return model;
+  }
+  const std::string& text = values.at("overlap");
+  double overlap = 0;
+  if (!absl::SimpleAtod(text, &overlap) || !(overlap >= 0 && overlap <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "network '", spec, "': overlap=", text, " must be a number in [0, 1]"));
+  }
+  const std::string canonical =
+      absl::StrCat((*model)->spec(), ",overlap=", Num(overlap));
+  return std::unique_ptr<NetworkModel>(
+      new WithOverlap(*std::move(model), overlap, canonical));
 }
 
 }  // namespace freezing::sim

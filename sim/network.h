@@ -20,7 +20,13 @@
 //                 in n; other world sizes scale it by the ring formula of its
 //                 fitted α, β
 //   calibration   a `comm:calibrate` file: ring with its α and β
-// T = 0 for p = 1. Specs: `ring:alpha_us=30,gbps=10`, `tree:...`,
+// T = 0 for p = 1. Every model also has an overlap rate: how fast an
+// all-reduce progresses while the backward pass computes, relative to its
+// speed on an idle machine (1: the network and its progress engine run
+// beside the computation, as with RDMA or a progress thread; less when they
+// compete for the cores). Models take it as an optional key `overlap=R`
+// (default 1); `recorded` measures it from the run's bucket timings (see
+// TraceModel). T = 0 for p = 1. Specs: `ring:alpha_us=30,gbps=10`, `tree:...`,
 // `ps:servers=2,alpha_us=..,gbps=..`, `hier:ranks_per_node=4,intra_alpha_us=..,
 // intra_gbps=..,inter_alpha_us=..,inter_gbps=..`, `recorded`,
 // `calibration:FILE`, or a preset name (`NetworkPresets()`); gbps is the
@@ -53,6 +59,9 @@ class NetworkModel {
   // `world_size` ranks (world_size already checked); 0 for one rank or no
   // bytes.
   virtual int64_t AllReduceNs(int64_t bytes, int world_size) const = 0;
+  // Overlap: the rate, in [0, 1], at which an all-reduce progresses while
+  // the backward pass runs (1 after it).
+  virtual double Overlap() const { return 1.0; }
 };
 
 // One measured all-reduce (bytes per rank, median nanoseconds).
@@ -67,6 +76,8 @@ struct NetworkContext {
   // `recorded`); empty / 1 when the trace has none.
   std::vector<AllReduceSample> recorded;
   int recorded_world_size = 1;
+  // The overlap rate measured from the recorded run's bucket timings.
+  double recorded_overlap = 1.0;
 };
 
 // A preset: a name and the spec it stands for, with where its numbers come

@@ -296,6 +296,7 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
     }
     const int64_t backward_wall = t;
     int64_t channel_free = 0, comm_total = 0;
+    const double overlap = network.Overlap();
     const size_t num_buckets = plan.bucket_ns.size();
     std::vector<std::array<int64_t, 3>>* timeline_buckets = nullptr;
     if (s < options.timeline_steps) {
@@ -308,7 +309,18 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
                             unit_bwd[g] * plan.bucket_ready_num[b] /
                                 plan.bucket_ready_den[b];
       const int64_t start = std::max(ready, channel_free);
-      channel_free = start + plan.bucket_ns[b];
+      const int64_t work = plan.bucket_ns[b];
+      if (start >= backward_wall || overlap >= 1.0) {
+        channel_free = start + work;
+      } else {
+        // Slower while backward computes, full speed after.
+        const double during =
+            overlap * static_cast<double>(backward_wall - start);
+        channel_free =
+            during >= static_cast<double>(work)
+                ? start + Round(static_cast<double>(work) / overlap)
+                : backward_wall + Round(static_cast<double>(work) - during);
+      }
       comm_total += plan.bucket_ns[b];
       if (timeline_buckets != nullptr && plan.bucket_ns[b] > 0) {
         timeline_buckets->push_back({plan.bucket_bytes[b], start, channel_free});

@@ -13,10 +13,14 @@
 //             backward ends; the local-gradient accumulation for the
 //             statistics runs inside it and is reported under stats;
 //   comm      DDP buckets planned from the trainable parameters with
-//             comm::BucketPlan and the run's caps; each bucket's all-reduce
-//             starts when its last gradient is ready and the channel is
-//             free (one channel, launch order); exposed = what is left of it
-//             when backward ends;
+//             comm::BucketPlan and the run's caps; a gradient is ready when
+//             its unit's backward has progressed past it (gradients in
+//             reverse registration order, spread over the unit's backward in
+//             proportion to their elements); each bucket's all-reduce starts
+//             when its last gradient is ready and the channel is free (one
+//             channel, launch order) and progresses at the network's overlap
+//             rate while backward runs, at full speed after; exposed = what
+//             is left of it when backward ends;
 //   optimizer the recorded step's when its trainable set is the same, else
 //             the mean over recorded steps with the same set, else the
 //             start-up profile's fixed + per-parameter line, calibrated;

@@ -177,6 +177,7 @@ absl::StatusOr<TraceModel> TraceModel::Create(
   std::vector<int64_t> opt_sum, opt_cnt;
   double accumulate_sum = 0, accumulate_params = 0;
   double opt_measured = 0, opt_profiled = 0;
+  std::vector<bool> cache_active;
   for (size_t i = 0; i < num_steps; ++i) {
     const trace::Step& st = trace.steps[i];
     if (st.step() != static_cast<int64_t>(i)) {
@@ -235,6 +236,10 @@ absl::StatusOr<TraceModel> TraceModel::Create(
       }
     }
     r.loss_forward_ns = std::max<int64_t>(0, ph.forward_ns() - unit_fwd);
+    // With the cache active, forward_ns also holds its reads and writes:
+    // such steps take the loss's share from the steps without (below).
+    cache_active.push_back(cache.boundary_unit() >= 0 &&
+                           cache.hits() + cache.misses() > 0);
     r.accumulate_ns = std::max<int64_t>(0, unit_bwd - ph.backward_ns());
     r.interval_ns = std::max<int64_t>(0, ph.stats_ns() - r.accumulate_ns);
     r.optimizer_ns = ph.optimizer_ns();
@@ -254,6 +259,20 @@ absl::StatusOr<TraceModel> TraceModel::Create(
                         static_cast<double>(r.trainable_params);
     m.measured_total_ns += ph.total_ns();
     m.steps.push_back(r);
+  }
+  {
+    int64_t sum = 0, count = 0;
+    for (size_t i = 0; i < num_steps; ++i) {
+      if (cache_active[i]) continue;
+      sum += m.steps[i].loss_forward_ns;
+      ++count;
+    }
+    for (size_t i = 0; i < num_steps; ++i) {
+      if (!cache_active[i] || count == 0) continue;
+      // The rest was the cache's reads, writes and misses, which the
+      // simulator models itself (TimingOptions::cache).
+      m.steps[i].loss_forward_ns = sum / count;
+    }
   }
   if (trace.footer.has_value() && trace.status.ok() &&
       trace.footer->total_time_ns() > 0) {
@@ -327,6 +346,51 @@ absl::StatusOr<TraceModel> TraceModel::Create(
         m.fallback_backward_available[k] = true;
       }
     }
+  }
+
+  // The overlap rate of the recorded network (see network.h): the idle-
+  // machine work of the all-reduces that ran during backward, over the time
+  // the channel was busy then. Work done after backward ends is taken to run
+  // at full speed, so it is what the time after backward could hold.
+  if (recorded_network != nullptr) {
+    double work_during = 0, busy = 0;
+    int64_t timed_steps = 0;
+    for (size_t i = 0; i < num_steps; ++i) {
+      const trace::Step& st = trace.steps[i];
+      int64_t wall = 0;
+      for (int u = 0; u < n; ++u) wall += m.backward_ns[i * n + u];
+      if (wall <= 0 || st.bucket_timings_size() == 0) continue;
+      ++timed_steps;
+      int64_t work = 0, last_done = 0;
+      std::vector<std::pair<int64_t, int64_t>> spans;
+      for (const trace::BucketTiming& b : st.bucket_timings()) {
+        if (b.start_ns() >= wall || b.done_ns() < b.start_ns()) continue;
+        work += recorded_network->AllReduceNs(b.bytes(), m.world_size);
+        last_done = std::max(last_done, b.done_ns());
+        spans.push_back({b.start_ns(), std::min(b.done_ns(), wall)});
+      }
+      std::sort(spans.begin(), spans.end());
+      int64_t covered = 0, reach = 0;
+      for (const auto& [a, b] : spans) {
+        const int64_t from = std::max(a, reach);
+        if (b > from) covered += b - from;
+        reach = std::max(reach, b);
+      }
+      const int64_t after = std::max<int64_t>(0, last_done - wall);
+      work_during += static_cast<double>(work - std::min(work, after));
+      busy += static_cast<double>(covered);
+    }
+    if (busy > 0) {
+      m.recorded_overlap = std::min(1.0, std::max(0.0, work_during / busy));
+    } else if (timed_steps > 0) {
+      // Every all-reduce started after backward (e.g. comm mode sync).
+      m.recorded_overlap = 0;
+    } else {
+      m.notes.push_back(
+          "the trace has no bucket timings: the recorded network's overlap "
+          "rate is taken as 1");
+    }
+    m.network_context.recorded_overlap = m.recorded_overlap;
   }
 
   // Intervals.

@@ -157,8 +157,10 @@ struct TraceModel {
   // Cache: cost of copying one element of a cached activation.
   double cache_read_ns_per_element = 0;
 
-  // Network measurements (start-up profile), for `recorded`.
+  // Network measurements (start-up profile) and the overlap rate measured
+  // from the steps' bucket timings, for `recorded`.
   NetworkContext network_context;
+  double recorded_overlap = 1.0;
 
   // Statistics per base interval, in freeze/'s form, and per interval and
   // unit whether the recorded run trained the unit in it.

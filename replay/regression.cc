@@ -1,0 +1,213 @@
+#include "replay/regression.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "replay/case_list.h"
+#include "replay/replay.h"
+#include "trace/trace_reader.h"
+
+namespace freezing::replay {
+namespace {
+
+// Columns compared as text (everything else is a number).
+const std::set<std::string>& TextColumns() {
+  static const auto* columns = new std::set<std::string>{
+      "cache",       "policy",    "policy_spec",
+      "vote_rule",   "network",   "freeze_schedule",
+      "accuracy_risk_partial", "extrapolated_from_step", "world_size",
+      "recorded_accuracy"};
+  return *columns;
+}
+
+}  // namespace
+
+std::vector<std::string> RegressionPolicies() {
+  return {"all", "gradnorm@majority", "autofreeze@snr", "autofreeze@samples",
+          "apf@loss"};
+}
+
+std::vector<std::string> RegressionNetworks(const sim::TraceModel& model) {
+  std::vector<std::string> out;
+  if (DefaultNetworks(model) == "recorded") out.push_back("recorded");
+  out.push_back("1gbe");
+  out.push_back("ib100");
+  out.push_back("tree:alpha_us=20,gbps=10");
+  out.push_back("ps:servers=2,alpha_us=20,gbps=10");
+  out.push_back(
+      "hier:ranks_per_node=4,intra_alpha_us=2,intra_gbps=100,"
+      "inter_alpha_us=20,inter_gbps=10");
+  return out;
+}
+
+std::vector<int> RegressionWorldSizes() { return {0, 8}; }
+
+absl::StatusOr<std::string> GoldenCsv(const std::string& path) {
+  trace::TraceContents contents = trace::ReadTrace(path);
+  auto model = sim::TraceModel::Create(contents);
+  if (!model.ok()) return model.status();
+  ReplayOptions options;
+  for (const std::string& p : RegressionPolicies()) {
+    auto cases = ParsePolicies(p, *model);
+    if (!cases.ok()) return cases.status();
+    options.policies.insert(options.policies.end(), cases->begin(),
+                            cases->end());
+  }
+  options.networks = RegressionNetworks(*model);
+  options.world_sizes = RegressionWorldSizes();
+  std::string out;
+  for (const bool cache : {false, true}) {
+    options.cache = cache;
+    // With the cache: fixed inputs (one variant per sample), one network.
+    options.augment_variants = cache ? 1 : -1;
+    if (cache) options.networks = {"1gbe"};
+    auto report = RunReplay(*model, options);
+    if (!report.ok()) return report.status();
+    const std::string csv = ToCsv(*report, *model);
+    const size_t body = csv.find('\n') + 1;
+    if (out.empty()) absl::StrAppend(&out, "cache,", csv.substr(0, body));
+    size_t pos = body;
+    while (pos < csv.size()) {
+      const size_t end = csv.find('\n', pos);
+      absl::StrAppend(&out, cache ? "on," : "off,",
+                      csv.substr(pos, end - pos + 1));
+      pos = end + 1;
+    }
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, any = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+      continue;
+    }
+    any = true;
+    if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+    } else if (c == '\n') {
+      row.push_back(std::move(field));
+      field.clear();
+      rows.push_back(std::move(row));
+      row.clear();
+      any = false;
+    } else {
+      field += c;
+    }
+  }
+  if (any || !field.empty() || !row.empty()) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<std::string> CompareGolden(const std::string& name,
+                                       const std::string& golden,
+                                       const std::string& now,
+                                       double relative) {
+  std::vector<std::string> diffs;
+  const auto g = ParseCsv(golden), n = ParseCsv(now);
+  if (g.empty() || n.empty()) {
+    diffs.push_back(absl::StrCat(name, ": ", g.empty() ? "golden" : "new",
+                                 " output is empty"));
+    return diffs;
+  }
+  if (g[0] != n[0]) {
+    diffs.push_back(absl::StrCat(name, ": columns changed:\n  golden: ",
+                                 absl::StrJoin(g[0], ","), "\n  now:    ",
+                                 absl::StrJoin(n[0], ",")));
+    return diffs;
+  }
+  const std::vector<std::string>& header = g[0];
+  auto column = [&](const std::string& c) {
+    for (size_t i = 0; i < header.size(); ++i) {
+      if (header[i] == c) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  const int key_cols[] = {column("cache"), column("policy"),
+                          column("vote_rule"), column("network"),
+                          column("world_size")};
+  auto key_of = [&](const std::vector<std::string>& row) {
+    std::vector<std::string> k;
+    for (int c : key_cols) {
+      k.push_back(c >= 0 && c < static_cast<int>(row.size()) ? row[c] : "?");
+    }
+    return absl::StrFormat("[cache %s, policy %s@%s, network %s, world %s]",
+                           k[0], k[1], k[2], k[3], k[4]);
+  };
+  std::map<std::string, const std::vector<std::string>*> golden_rows, new_rows;
+  std::vector<std::string> order;
+  for (size_t i = 1; i < g.size(); ++i) {
+    golden_rows[key_of(g[i])] = &g[i];
+    order.push_back(key_of(g[i]));
+  }
+  for (size_t i = 1; i < n.size(); ++i) {
+    new_rows[key_of(n[i])] = &n[i];
+    if (golden_rows.count(key_of(n[i])) == 0) order.push_back(key_of(n[i]));
+  }
+  for (const std::string& key : order) {
+    auto gi = golden_rows.find(key);
+    auto ni = new_rows.find(key);
+    if (ni == new_rows.end()) {
+      diffs.push_back(absl::StrCat(name, " ", key, ": in the golden, not replayed now"));
+      continue;
+    }
+    if (gi == golden_rows.end()) {
+      diffs.push_back(absl::StrCat(name, " ", key, ": replayed now, not in the golden"));
+      continue;
+    }
+    const auto& a = *gi->second;
+    const auto& b = *ni->second;
+    for (size_t c = 0; c < header.size(); ++c) {
+      const std::string x = c < a.size() ? a[c] : "";
+      const std::string y = c < b.size() ? b[c] : "";
+      if (x == y) continue;
+      if (TextColumns().count(header[c]) > 0) {
+        diffs.push_back(absl::StrCat(name, " ", key, ": ", header[c],
+                                     " changed\n    golden: '", x,
+                                     "'\n    now:    '", y, "'"));
+        continue;
+      }
+      char* end_x = nullptr;
+      char* end_y = nullptr;
+      const double vx = std::strtod(x.c_str(), &end_x);
+      const double vy = std::strtod(y.c_str(), &end_y);
+      const bool numbers = !x.empty() && !y.empty() && *end_x == '\0' &&
+                           *end_y == '\0';
+      const double scale = std::max(std::fabs(vx), std::fabs(vy));
+      if (numbers && std::fabs(vx - vy) <= relative * scale) continue;
+      diffs.push_back(absl::StrCat(
+          name, " ", key, ": ", header[c], " golden ", x, " now ", y,
+          numbers && scale > 0
+              ? absl::StrFormat(" (%+.3g relative)", (vy - vx) / std::fabs(vx == 0 ? vy : vx))
+              : ""));
+    }
+  }
+  return diffs;
+}
+
+}  // namespace freezing::replay

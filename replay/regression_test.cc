@@ -1,0 +1,180 @@
+// The CI regression over testdata/ (see regression.h and testdata/README.md):
+//  - every recorded trace, replayed with the fixed configuration, matches its
+//    golden CSV: no freeze schedule changes, no estimate moves by more than
+//    1e-9 relative; a failure lists every difference;
+//  - online equals offline: the recorded policy and vote rule, fed each
+//    trace's recorded statistics, reproduce its freeze events exactly (step,
+//    epoch, interval, policy, rule, units, votes with weights, reason);
+//  - testdata holds what the goldens are meant to cover.
+// Refresh the goldens after an intended change: bazel run //replay:update_goldens
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "replay/output_files.h"
+#include "replay/regression.h"
+#include "replay/testdata_files.h"
+#include "sim/schedule.h"
+#include "sim/trace_model.h"
+#include "trace/trace_reader.h"
+
+namespace freezing::replay {
+namespace {
+
+constexpr char kTestdata[] = "testdata";
+constexpr char kGolden[] = "testdata/golden";
+constexpr char kRefresh[] =
+    "If the change is intended, refresh the goldens with\n"
+    "  bazel run //replay:update_goldens\nand review their diff.";
+
+std::vector<std::string> Traces() {
+  auto traces = TestdataTraces(kTestdata);
+  EXPECT_TRUE(traces.ok()) << traces.status();
+  return traces.ok() ? *traces : std::vector<std::string>{};
+}
+
+TEST(Regression, EveryTraceMatchesItsGolden) {
+  const std::vector<std::string> traces = Traces();
+  ASSERT_FALSE(traces.empty()) << "no traces in testdata/";
+  std::vector<std::string> all;
+  for (const std::string& name : traces) {
+    auto golden = ReadTextFile(absl::StrCat(kGolden, "/", name, ".csv"));
+    if (!golden.ok()) {
+      all.push_back(absl::StrCat(name, ": no golden (", golden.status().message(),
+                                 ")"));
+      continue;
+    }
+    auto now = GoldenCsv(absl::StrCat(kTestdata, "/", name, ".pb"));
+    if (!now.ok()) {
+      all.push_back(absl::StrCat(name, ": replay failed: ", now.status().message()));
+      continue;
+    }
+    for (std::string& d : CompareGolden(name, *golden, *now)) {
+      all.push_back(std::move(d));
+    }
+  }
+  if (!all.empty()) {
+    const size_t shown = std::min<size_t>(all.size(), 60);
+    ADD_FAILURE() << all.size() << " difference(s) from the goldens"
+                  << (shown < all.size() ? absl::StrCat(" (first ", shown, ")")
+                                         : "")
+                  << ":\n"
+                  << absl::StrJoin(all.begin(), all.begin() + shown, "\n")
+                  << "\n"
+                  << kRefresh;
+  }
+}
+
+TEST(Regression, EveryGoldenHasATrace) {
+  auto goldens = GoldenFiles(kGolden);
+  ASSERT_TRUE(goldens.ok()) << goldens.status();
+  const std::vector<std::string> traces = Traces();
+  for (const std::string& g : *goldens) {
+    EXPECT_NE(std::find(traces.begin(), traces.end(), g), traces.end())
+        << "testdata/golden/" << g << ".csv has no trace; remove it";
+  }
+}
+
+TEST(OnlineEqualsOffline, RecordedFreezeEventsAreReproduced) {
+  for (const std::string& name : Traces()) {
+    SCOPED_TRACE(name);
+    trace::TraceContents t =
+        trace::ReadTrace(absl::StrCat(kTestdata, "/", name, ".pb"));
+    auto model = sim::TraceModel::Create(t);
+    ASSERT_TRUE(model.ok()) << model.status();
+    auto replayed = sim::ReplayRecordedPolicy(*model);
+    ASSERT_TRUE(replayed.ok()) << replayed.status();
+    ASSERT_EQ(replayed->size(), t.freeze_events.size())
+        << "recorded policy " << model->policy << " (rule "
+        << model->vote_rule << ")";
+    for (size_t i = 0; i < t.freeze_events.size(); ++i) {
+      EXPECT_EQ((*replayed)[i].SerializeAsString(),
+                t.freeze_events[i].SerializeAsString())
+          << "event " << i << "\nrecorded:\n"
+          << t.freeze_events[i].DebugString() << "replayed:\n"
+          << (*replayed)[i].DebugString();
+    }
+    // The simulator's own path (statistics rebuilt for the replayed
+    // schedule) gives the same decisions on the recorded schedule.
+    auto schedule = sim::ComputeSchedule(*model, model->policy, "");
+    ASSERT_TRUE(schedule.ok()) << schedule.status();
+    EXPECT_TRUE(schedule->same_as_recorded);
+    EXPECT_FALSE(schedule->extrapolated_from_step.has_value());
+    ASSERT_EQ(schedule->decisions.size(), t.freeze_events.size());
+    for (size_t i = 0; i < t.freeze_events.size(); ++i) {
+      EXPECT_EQ(schedule->decisions[i].SerializeAsString(),
+                t.freeze_events[i].SerializeAsString());
+    }
+  }
+}
+
+TEST(Testdata, CoversOneAndTwoRanksNoneFreezingAndVotes) {
+  bool one_rank = false, two_ranks = false, none = false, freezing = false,
+       votes = false;
+  for (const std::string& name : Traces()) {
+    trace::TraceContents t =
+        trace::ReadTrace(absl::StrCat(kTestdata, "/", name, ".pb"));
+    ASSERT_TRUE(t.complete()) << name << ": " << t.status;
+    const trace::RunConfig& c = t.header->config();
+    one_rank = one_rank || c.ranks() == 1;
+    two_ranks = two_ranks || c.ranks() == 2;
+    none = none || c.policy().rfind("none", 0) == 0;
+    freezing = freezing || !t.freeze_events.empty();
+    votes = votes || (c.vote_rule() != "global" && !t.freeze_events.empty() &&
+                      t.freeze_events[0].votes_size() == c.ranks());
+  }
+  EXPECT_TRUE(one_rank);
+  EXPECT_TRUE(two_ranks);
+  EXPECT_TRUE(none);
+  EXPECT_TRUE(freezing);
+  EXPECT_TRUE(votes);
+}
+
+// The comparison itself: a changed schedule and a moved estimate are
+// reported, noise below 1e-9 relative is not.
+TEST(CompareGolden, ReportsWhatChanged) {
+  const std::string golden =
+      "cache,policy,vote_rule,network,world_size,predicted_total_ns,"
+      "speedup,freeze_schedule\n"
+      "off,gradnorm,global,1gbe,2,1000000000000,1.25,conv1@40 bn1@80\n"
+      "off,\"static:1,at=4\",global,\"ring:alpha_us=1,gbps=2\",8,500,1,"
+      "conv1@0\n";
+  EXPECT_TRUE(CompareGolden("t", golden, golden).empty());
+  std::string tiny = golden;
+  tiny.replace(tiny.find("1000000000000"), 13, "1000000000500");  // 5e-10
+  EXPECT_TRUE(CompareGolden("t", golden, tiny).empty());
+  std::string moved = golden;
+  moved.replace(moved.find("1000000000000"), 13, "1000000002000");  // 2e-9
+  auto d = CompareGolden("t", golden, moved);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_NE(d[0].find("predicted_total_ns golden 1000000000000 now "
+                      "1000000002000"),
+            std::string::npos)
+      << d[0];
+  EXPECT_NE(d[0].find("policy gradnorm@global, network 1gbe, world 2"),
+            std::string::npos)
+      << d[0];
+  std::string schedule = golden;
+  schedule.replace(schedule.find("bn1@80"), 6, "bn1@84");
+  d = CompareGolden("t", golden, schedule);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_NE(d[0].find("freeze_schedule changed"), std::string::npos);
+  EXPECT_NE(d[0].find("'conv1@40 bn1@84'"), std::string::npos);
+  std::string missing = golden.substr(0, golden.rfind("off,\"static"));
+  d = CompareGolden("t", golden, missing);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_NE(d[0].find("not replayed now"), std::string::npos);
+}
+
+TEST(ParseCsv, Quoting) {
+  auto rows = ParseCsv("a,\"b,c\",\"d\"\"e\"\n1,,3\n");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"a", "b,c", "d\"e"}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"1", "", "3"}));
+}
+
+}  // namespace
+}  // namespace freezing::replay
