@@ -70,10 +70,9 @@ JobResult RunJob(const std::string& mode) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  result.seconds =
-      std::chrono::duration<double>(Clock::now() - start).count();
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
-                                       : 128 + WTERMSIG(status);
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.exit_code =
+      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   std::ifstream in(log);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -98,9 +97,9 @@ class RankFailureTest : public ::testing::TestWithParam<FailCase> {};
 
 TEST_P(RankFailureTest, EndsWholeJobPromptlyNonZero) {
   const JobResult r = RunJob(GetParam().mode);
-  ASSERT_FALSE(r.timed_out) << "job still running after " << r.seconds
-                            << " s, killed:\n"
-                            << r.output;
+  ASSERT_FALSE(r.timed_out)
+      << "job still running after " << r.seconds << " s, killed:\n"
+      << r.output;
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_LT(r.seconds, std::chrono::duration<double>(kPrompt).count())
       << r.output;

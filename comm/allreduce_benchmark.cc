@@ -35,22 +35,22 @@ void BM_AllReduce(benchmark::State& state) {
     Check(c.Barrier());
     const auto start = std::chrono::steady_clock::now();
     if (kNonBlocking) {
-      auto op = c.StartAllReduceSum(buffer.data(), buffer.size(),
-                                    DType::kFloat32);
+      auto op =
+          c.StartAllReduceSum(buffer.data(), buffer.size(), DType::kFloat32);
       Check(op.status());
       Check((*op)->Wait());
     } else {
       Check(c.AllReduceSum(buffer.data(), buffer.size(), DType::kFloat32));
     }
-    const double seconds = std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - start)
-                               .count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     state.SetIterationTime(MaxOverRanks(seconds));
   }
   const double p = c.size();
   state.counters["bus_bw"] = benchmark::Counter(
-      2 * (p - 1) / p * bytes * state.iterations(),
-      benchmark::Counter::kIsRate, benchmark::Counter::kIs1024);
+      2 * (p - 1) / p * bytes * state.iterations(), benchmark::Counter::kIsRate,
+      benchmark::Counter::kIs1024);
   state.counters["alg_bw"] = benchmark::Counter(
       static_cast<double>(bytes) * state.iterations(),
       benchmark::Counter::kIsRate, benchmark::Counter::kIs1024);

@@ -53,9 +53,8 @@ BucketPlan BucketPlan::Build(const std::vector<TensorSpec>& tensors,
     // A flat buffer holds one element type; and a tensor that would push the
     // bucket over its cap starts the next one (so only a tensor larger than
     // the cap on its own makes a bucket exceed it).
-    if (!current.tensors.empty() &&
-        (t.element_bytes != current.element_bytes ||
-         current.bytes + bytes > cap())) {
+    if (!current.tensors.empty() && (t.element_bytes != current.element_bytes ||
+                                     current.bytes + bytes > cap())) {
       close();
     }
     plan.bucket_of_[i] = static_cast<int>(plan.buckets_.size());

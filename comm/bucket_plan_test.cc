@@ -83,23 +83,25 @@ std::vector<PlanCase> Cases() {
   // Reverse registration order: the last tensor leads the first bucket.
   cases.push_back({"ReverseOrder", Floats({1, 2, 3}), small, {{2, 1, 0}}});
   // 4 KiB = 1024 floats: the first bucket fills up exactly and closes.
-  cases.push_back(
-      {"FirstBucketCapExact", Floats({512, 512, 512, 512}), small,
-       {{3, 2}, {1, 0}}});
+  cases.push_back({"FirstBucketCapExact",
+                   Floats({512, 512, 512, 512}),
+                   small,
+                   {{3, 2}, {1, 0}}});
   // A tensor that would overflow the first bucket starts the second.
-  cases.push_back(
-      {"FirstBucketCapOverflow", Floats({1000, 600, 600}), small,
-       {{2}, {1, 0}}});
+  cases.push_back({"FirstBucketCapOverflow",
+                   Floats({1000, 600, 600}),
+                   small,
+                   {{2}, {1, 0}}});
   // Later buckets use the larger cap (16 KiB = 4096 floats).
   cases.push_back({"LaterBucketsLargerCap",
                    Floats({2000, 2000, 2000, 2000, 1024}),
                    small,
                    {{4}, {3, 2}, {1, 0}}});
   // An oversize tensor gets a bucket of its own, wherever it is.
-  cases.push_back({"OversizeAlone", Floats({100, 10000, 100}), small,
-                   {{2}, {1}, {0}}});
-  cases.push_back({"OversizeFirst", Floats({100, 100, 5000}), small,
-                   {{2}, {1, 0}}});
+  cases.push_back(
+      {"OversizeAlone", Floats({100, 10000, 100}), small, {{2}, {1}, {0}}});
+  cases.push_back(
+      {"OversizeFirst", Floats({100, 100, 5000}), small, {{2}, {1, 0}}});
   // Frozen tensors are never planned, wherever they are.
   {
     std::vector<TensorSpec> t = Floats({100, 200, 300, 400});
@@ -126,7 +128,9 @@ std::vector<PlanCase> Cases() {
     cases.push_back({"ElementSizeSplits", t, small, {{2}, {1}, {0}}});
   }
   // Zero caps: one tensor per bucket.
-  cases.push_back({"ZeroCaps", Floats({1, 2, 3}), BucketPlanOptions{0, 0},
+  cases.push_back({"ZeroCaps",
+                   Floats({1, 2, 3}),
+                   BucketPlanOptions{0, 0},
                    {{2}, {1}, {0}}});
   // PyTorch's defaults: 1 MiB, then 25 MiB.
   cases.push_back({"Defaults",
@@ -136,15 +140,15 @@ std::vector<PlanCase> Cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Plans, BucketPlanCaseTest, ::testing::ValuesIn(Cases()),
-    [](const ::testing::TestParamInfo<PlanCase>& info) {
-      return info.param.name;
-    });
+INSTANTIATE_TEST_SUITE_P(Plans, BucketPlanCaseTest,
+                         ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<PlanCase>& info) {
+                           return info.param.name;
+                         });
 
 TEST(BucketPlanTest, OffsetsAreElementOffsetsInBucket) {
-  const BucketPlan plan = BucketPlan::Build(
-      Floats({7, 5, 3}), BucketPlanOptions{1 << 20, 1 << 20});
+  const BucketPlan plan =
+      BucketPlan::Build(Floats({7, 5, 3}), BucketPlanOptions{1 << 20, 1 << 20});
   ASSERT_EQ(plan.buckets().size(), 1u);
   EXPECT_THAT(plan.buckets()[0].tensors, ElementsAre(2, 1, 0));
   EXPECT_THAT(plan.buckets()[0].offsets, ElementsAre(0, 3, 8));
@@ -220,10 +224,9 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(BucketPlanTest, FingerprintIgnoresCapsThatGiveTheSameBuckets) {
   // The fingerprint is of the plan, not of the options that made it.
   const auto t = Floats({10, 10});
-  EXPECT_EQ(BucketPlan::Build(t, BucketPlanOptions{1 << 20, 1 << 20})
-                .Fingerprint(),
-            BucketPlan::Build(t, BucketPlanOptions{1 << 21, 1 << 22})
-                .Fingerprint());
+  EXPECT_EQ(
+      BucketPlan::Build(t, BucketPlanOptions{1 << 20, 1 << 20}).Fingerprint(),
+      BucketPlan::Build(t, BucketPlanOptions{1 << 21, 1 << 22}).Fingerprint());
 }
 
 }  // namespace

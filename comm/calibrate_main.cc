@@ -70,11 +70,11 @@ absl::StatusOr<double> MaxOverRanks(Communicator& c, double value) {
 absl::StatusOr<double> TimeOne(Communicator& c, std::vector<float>& buffer) {
   RETURN_IF_ERROR(c.Barrier());
   const auto start = std::chrono::steady_clock::now();
-  RETURN_IF_ERROR(c.AllReduceSum(buffer.data(), buffer.size(),
-                                 DType::kFloat32));
-  const double seconds = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now() - start)
-                             .count();
+  RETURN_IF_ERROR(
+      c.AllReduceSum(buffer.data(), buffer.size(), DType::kFloat32));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return MaxOverRanks(c, seconds);
 }
 
@@ -97,11 +97,10 @@ absl::StatusOr<CalibrationPoint> Measure(Communicator& c, int64_t bytes,
   std::sort(times.begin(), times.end());
   CalibrationPoint point;
   point.set_bytes(bytes);
-  point.set_median_s(times.size() % 2 == 1
-                         ? times[times.size() / 2]
-                         : (times[times.size() / 2 - 1] +
-                            times[times.size() / 2]) /
-                               2);
+  point.set_median_s(
+      times.size() % 2 == 1
+          ? times[times.size() / 2]
+          : (times[times.size() / 2 - 1] + times[times.size() / 2]) / 2);
   point.set_min_s(times.front());
   point.set_max_s(times.back());
   point.set_repeats(static_cast<int>(times.size()));
@@ -142,8 +141,7 @@ absl::Status Run(MpiSession& session, const Config& config) {
   ASSIGN_OR_RETURN(Calibration calibration,
                    FitRingModel(points, c.size(), config.fit));
   for (const std::string& h : hosts) calibration.add_hosts(h);
-  calibration.set_ranks_per_host(
-      RanksOnThisHost(c.size()));
+  calibration.set_ranks_per_host(RanksOnThisHost(c.size()));
   calibration.set_transport(std::getenv("UCX_TLS") ? std::getenv("UCX_TLS")
                                                    : "default");
   std::printf(
@@ -152,13 +150,13 @@ absl::Status Run(MpiSession& session, const Config& config) {
       "  R^2   = %.4f\n  max relative error = %.1f%%\n",
       FitMethodName(config.fit), c.size(), calibration.alpha_s() * 1e6,
       calibration.beta_s_per_byte() * 1e9,
-      calibration.beta_s_per_byte() > 0
-          ? 1e-9 / calibration.beta_s_per_byte()
-          : 0.0,
+      calibration.beta_s_per_byte() > 0 ? 1e-9 / calibration.beta_s_per_byte()
+                                        : 0.0,
       calibration.r_squared(), calibration.max_relative_error() * 100);
   if (calibration.r_squared() < 0.95) {
-    std::printf("warning: R^2 < 0.95: the ring model fits these times "
-                "poorly (a busy machine? try again, or more repeats)\n");
+    std::printf(
+        "warning: R^2 < 0.95: the ring model fits these times "
+        "poorly (a busy machine? try again, or more repeats)\n");
   }
   if (!config.out.empty()) {
     RETURN_IF_ERROR(WriteCalibration(calibration, config.out));
@@ -187,8 +185,8 @@ int main(int argc, char** argv) {
   config.min_repeats = absl::GetFlag(FLAGS_min_repeats);
   config.seconds_per_size = absl::GetFlag(FLAGS_seconds_per_size);
   auto fit = freezing::comm::ParseFitMethod(absl::GetFlag(FLAGS_fit));
-  if (!fit.ok() || config.min_bytes < 4 || config.max_bytes < config.min_bytes ||
-      config.min_repeats < 1) {
+  if (!fit.ok() || config.min_bytes < 4 ||
+      config.max_bytes < config.min_bytes || config.min_repeats < 1) {
     std::fprintf(stderr, "calibrate: %s\n",
                  !fit.ok() ? fit.status().ToString().c_str()
                            : "need 4 <= --min_bytes <= --max_bytes and "
@@ -196,8 +194,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.fit = *fit;
-  auto session =
-      MpiSession::Init(freezing::comm::ThreadLevel::kFunneled);
+  auto session = MpiSession::Init(freezing::comm::ThreadLevel::kFunneled);
   if (!session.ok()) MpiSession::AbortJob(session.status());
   const absl::Status status = freezing::comm::Run(**session, config);
   if (!status.ok()) MpiSession::AbortJob(status);

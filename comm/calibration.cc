@@ -24,9 +24,7 @@ namespace {
 
 // Weight: kRelative weighs each point by 1/T²; the others weigh alike.
 double Weight(const CalibrationPoint& p, FitMethod method) {
-  return method == FitMethod::kRelative
-             ? 1 / (p.median_s() * p.median_s())
-             : 1;
+  return method == FitMethod::kRelative ? 1 / (p.median_s() * p.median_s()) : 1;
 }
 
 // FitLine: weighted least squares of T = a + b·n.
@@ -93,8 +91,8 @@ absl::StatusOr<Calibration> FitRingModel(
   for (const CalibrationPoint& p : points) {
     if (!(p.median_s() > 0) || p.bytes() < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("point of ", p.bytes(), " bytes has time ",
-                       p.median_s(), " s; times must be positive"));
+          absl::StrCat("point of ", p.bytes(), " bytes has time ", p.median_s(),
+                       " s; times must be positive"));
     }
     sizes.insert(p.bytes());
   }
@@ -149,8 +147,8 @@ absl::StatusOr<Calibration> FitRingModel(
     const double predicted = RingAllReduceSeconds(c, pt.bytes());
     ss_res += (pt.median_s() - predicted) * (pt.median_s() - predicted);
     ss_tot += (pt.median_s() - mean) * (pt.median_s() - mean);
-    max_rel = std::max(max_rel,
-                       std::abs(predicted - pt.median_s()) / pt.median_s());
+    max_rel =
+        std::max(max_rel, std::abs(predicted - pt.median_s()) / pt.median_s());
   }
   c.set_r_squared(ss_tot > 0 ? 1 - ss_res / ss_tot : 1);
   c.set_max_relative_error(max_rel);
@@ -182,8 +180,8 @@ absl::Status WriteCalibration(const Calibration& calibration,
     out << json;
     out.close();
     if (!out) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot write ", tmp, ": ", std::strerror(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -198,8 +196,8 @@ absl::StatusOr<Calibration> ReadCalibration(const std::string& path) {
   if (!in) {
     return absl::NotFoundError(absl::StrCat(
         "cannot open calibration file ", path, ": ", std::strerror(errno),
-        " (make one with: bazel run //comm:calibrate -- --ranks=2 --out=",
-        path, ")"));
+        " (make one with: bazel run //comm:calibrate -- --ranks=2 --out=", path,
+        ")"));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -215,8 +213,8 @@ absl::StatusOr<Calibration> ReadCalibration(const std::string& path) {
       !std::isfinite(c.alpha_s()) || !std::isfinite(c.beta_s_per_byte())) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": impossible calibration: world_size=", c.world_size(),
-        " (>= 2), alpha_s=", c.alpha_s(), " (>= 0), beta_s_per_byte=",
-        c.beta_s_per_byte(), " (> 0)"));
+        " (>= 2), alpha_s=", c.alpha_s(),
+        " (>= 0), beta_s_per_byte=", c.beta_s_per_byte(), " (> 0)"));
   }
   return c;
 }

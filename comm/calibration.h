@@ -35,10 +35,10 @@ absl::StatusOr<FitMethod> ParseFitMethod(const std::string& text);
 const char* FitMethodName(FitMethod method);
 
 // FitRingModel: fits alpha and beta (both kept >= 0) to `points` (their
-// median_s) for `world_size` ranks by `method`; returns a Calibration with world_size,
-// alpha_s, beta_s_per_byte, r_squared, max_relative_error, fit and the
-// points. InvalidArgument for world_size < 2, fewer than two distinct sizes,
-// or non-positive times.
+// median_s) for `world_size` ranks by `method`; returns a Calibration with
+// world_size, alpha_s, beta_s_per_byte, r_squared, max_relative_error, fit and
+// the points. InvalidArgument for world_size < 2, fewer than two distinct
+// sizes, or non-positive times.
 absl::StatusOr<Calibration> FitRingModel(
     const std::vector<CalibrationPoint>& points, int world_size,
     FitMethod method);

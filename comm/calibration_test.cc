@@ -46,8 +46,8 @@ class FitTest : public ::testing::TestWithParam<FitCase> {};
 
 TEST_P(FitTest, RecoversAlphaAndBeta) {
   const FitCase& c = GetParam();
-  const double alpha = 20e-6;            // 20 us per step
-  const double beta = 1 / 1.25e9;        // 10 Gbit/s
+  const double alpha = 20e-6;      // 20 us per step
+  const double beta = 1 / 1.25e9;  // 10 Gbit/s
   auto fit = FitRingModel(Points(c.world_size, alpha, beta, c.noise),
                           c.world_size, c.method);
   ASSERT_TRUE(fit.ok()) << fit.status();
@@ -70,10 +70,9 @@ INSTANTIATE_TEST_SUITE_P(
                       FitCase{"Exact2Absolute", 2, FitMethod::kAbsolute, 0},
                       FitCase{"Exact8Hybrid", 8, FitMethod::kHybrid, 0},
                       FitCase{"Noisy2Hybrid", 2, FitMethod::kHybrid, 0.05},
-                      FitCase{"Noisy2Relative", 2, FitMethod::kRelative,
-                              0.05},
-                      FitCase{"Noisy4Absolute", 4, FitMethod::kAbsolute,
-                              0.05, /*alpha_recoverable=*/false}),
+                      FitCase{"Noisy2Relative", 2, FitMethod::kRelative, 0.05},
+                      FitCase{"Noisy4Absolute", 4, FitMethod::kAbsolute, 0.05,
+                              /*alpha_recoverable=*/false}),
     [](const auto& info) { return info.param.name; });
 
 // Times as on one host: 5 us latency per step, 0.2 ns/byte in cache and

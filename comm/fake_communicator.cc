@@ -134,10 +134,9 @@ class FakeWorld {
           if (!slot.arrived[r]) missing.push_back(r);
         }
         return absl::DeadlineExceededError(absl::StrCat(
-            "fake collective #", seq, " (",
-            slot.deposits[rank].Describe(), ") on rank ", rank, " waited ",
-            options_.timeout.count(), " ms for rank(s) ",
-            absl::StrJoin(missing, ","),
+            "fake collective #", seq, " (", slot.deposits[rank].Describe(),
+            ") on rank ", rank, " waited ", options_.timeout.count(),
+            " ms for rank(s) ", absl::StrJoin(missing, ","),
             ": does every rank make the same calls in the same order?"));
       }
     }
@@ -204,9 +203,8 @@ class FakeWorld {
         return;
       case Kind::kBroadcast: {
         if (first.root < 0 || first.root >= size_) {
-          slot.status = absl::InvalidArgumentError(
-              absl::StrCat("broadcast root ", first.root, " not in [0, ",
-                           size_, ")"));
+          slot.status = absl::InvalidArgumentError(absl::StrCat(
+              "broadcast root ", first.root, " not in [0, ", size_, ")"));
           return;
         }
         const int64_t bytes = first.count * DTypeBytes(first.type);

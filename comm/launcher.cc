@@ -35,8 +35,8 @@ absl::StatusOr<std::string> SelfExe() {
   std::vector<char> buf(PATH_MAX + 1);
   const ssize_t n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
   if (n <= 0) {
-    return absl::InternalError(absl::StrCat(
-        "cannot read /proc/self/exe: ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("cannot read /proc/self/exe: ", std::strerror(errno)));
   }
   return std::string(buf.data(), n);
 }
@@ -45,15 +45,14 @@ absl::StatusOr<std::string> SelfExe() {
 
 bool UnderMpiexec() {
   return Env("PMI_RANK") != nullptr || Env("PMI_FD") != nullptr ||
-         Env("PMIX_RANK") != nullptr ||
-         Env("OMPI_COMM_WORLD_SIZE") != nullptr;
+         Env("PMIX_RANK") != nullptr || Env("OMPI_COMM_WORLD_SIZE") != nullptr;
 }
 
 absl::StatusOr<std::string> FindMpiexec(const std::string& path_env) {
   if (const char* forced = Env("FREEZING_MPIEXEC")) {
     if (IsExecutable(forced)) return std::string(forced);
-    return absl::NotFoundError(absl::StrCat(
-        "FREEZING_MPIEXEC=", forced, " is not an executable file"));
+    return absl::NotFoundError(absl::StrCat("FREEZING_MPIEXEC=", forced,
+                                            " is not an executable file"));
   }
   for (absl::string_view dir : absl::StrSplit(path_env, ':')) {
     if (dir.empty()) continue;
@@ -84,9 +83,9 @@ absl::Status RelaunchUnderMpiexec(int ranks, int argc, char** argv) {
     int started = 0;
     if (ranks > 1 && size != nullptr && absl::SimpleAtoi(size, &started) &&
         started != ranks) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--ranks=", ranks, " but mpiexec started ", started,
-          " ranks; drop --ranks when starting mpiexec yourself"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ranks=", ranks, " but mpiexec started ", started,
+                       " ranks; drop --ranks when starting mpiexec yourself"));
     }
     return absl::OkStatus();
   }
@@ -113,8 +112,8 @@ absl::Status RelaunchUnderMpiexec(int ranks, int argc, char** argv) {
   std::fflush(stdout);
   std::fflush(stderr);
   execv(cmd[0].c_str(), c_argv.data());
-  return absl::InternalError(absl::StrCat("execv(", cmd[0],
-                                          ") failed: ", std::strerror(errno)));
+  return absl::InternalError(
+      absl::StrCat("execv(", cmd[0], ") failed: ", std::strerror(errno)));
 }
 
 int CoresAvailable() {

@@ -19,9 +19,9 @@ class LauncherTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // A plain test process is no MPI rank.
-    for (const char* v : {"PMI_RANK", "PMI_FD", "PMI_SIZE", "PMIX_RANK",
-                          "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS",
-                          "FREEZING_MPIEXEC", kRelaunchedEnv}) {
+    for (const char* v :
+         {"PMI_RANK", "PMI_FD", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
+          "MPI_LOCALNRANKS", "FREEZING_MPIEXEC", kRelaunchedEnv}) {
       unsetenv(v);
     }
   }
@@ -33,8 +33,8 @@ class LauncherTest : public ::testing::Test {
 TEST_F(LauncherTest, MpiexecCommandKeepsArguments) {
   EXPECT_THAT(MpiexecCommand("/usr/bin/mpiexec", 3, "/x/bin",
                              {"--ranks=3", "--out=a b"}),
-              ElementsAre("/usr/bin/mpiexec", "-n", "3", "/x/bin",
-                          "--ranks=3", "--out=a b"));
+              ElementsAre("/usr/bin/mpiexec", "-n", "3", "/x/bin", "--ranks=3",
+                          "--out=a b"));
 }
 
 TEST_F(LauncherTest, FindsMpiexecOnPath) {

@@ -31,8 +31,8 @@ MpiSession& Session() { return *g_session; }
 double MaxOverRanks(double value) {
   Communicator& world = World();
   std::vector<double> all(world.size());
-  const absl::Status s = world.AllGather(&value, 1, DType::kFloat64,
-                                         all.data());
+  const absl::Status s =
+      world.AllGather(&value, 1, DType::kFloat64, all.data());
   if (!s.ok()) MpiSession::AbortJob(s);
   double max = all[0];
   for (double v : all) max = v > max ? v : max;

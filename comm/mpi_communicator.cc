@@ -59,7 +59,9 @@ class MpiPendingOp : public PendingOp {
  public:
   MpiPendingOp(MPI_Request request, std::string what, CommStats* stats,
                Clock::time_point start)
-      : request_(request), what_(std::move(what)), stats_(stats),
+      : request_(request),
+        what_(std::move(what)),
+        stats_(stats),
         start_(start) {}
 
   ~MpiPendingOp() override {
@@ -116,8 +118,7 @@ absl::Status MpiError(int code, const std::string& call) {
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
   if (initialized && !finalized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return absl::InternalError(absl::StrCat(call, " failed on rank ", rank,
-                                          ": ",
+  return absl::InternalError(absl::StrCat(call, " failed on rank ", rank, ": ",
                                           std::string(message, length)));
 }
 
@@ -167,9 +168,8 @@ absl::Status MpiCommunicator::Broadcast(void* data, int64_t count, DType type,
     const int64_t n = std::min(count - done, kMaxChunk);
     const int rc = MPI_Bcast(static_cast<char*>(data) + done * bytes,
                              static_cast<int>(n), MpiType(type), root, comm_);
-    RETURN_IF_ERROR(MpiError(
-        rc, absl::StrCat("MPI_Bcast(", Args(count, type), ", root=", root,
-                         ")")));
+    RETURN_IF_ERROR(MpiError(rc, absl::StrCat("MPI_Bcast(", Args(count, type),
+                                              ", root=", root, ")")));
     done += n;
   }
   ++stats_.broadcast_calls;
@@ -185,10 +185,9 @@ absl::Status MpiCommunicator::AllReduceSum(void* data, int64_t count,
   const int bytes = DTypeBytes(type);
   for (int64_t done = 0; done < count;) {
     const int64_t n = std::min(count - done, kMaxChunk);
-    const int rc = MPI_Allreduce(MPI_IN_PLACE,
-                                 static_cast<char*>(data) + done * bytes,
-                                 static_cast<int>(n), MpiType(type), MPI_SUM,
-                                 comm_);
+    const int rc =
+        MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(data) + done * bytes,
+                      static_cast<int>(n), MpiType(type), MPI_SUM, comm_);
     RETURN_IF_ERROR(
         MpiError(rc, absl::StrCat("MPI_Allreduce(", Args(count, type), ")")));
     done += n;
@@ -203,17 +202,17 @@ absl::StatusOr<std::unique_ptr<PendingOp>> MpiCommunicator::StartAllReduceSum(
     void* data, int64_t count, DType type) {
   RETURN_IF_ERROR(CheckCount(count, "StartAllReduceSum"));
   if (count > kMaxChunk) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "StartAllReduceSum: ", count, " elements exceed MPI's int count; "
-        "use smaller buckets"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("StartAllReduceSum: ", count,
+                     " elements exceed MPI's int count; "
+                     "use smaller buckets"));
   }
   const auto start = Clock::now();
   MPI_Request request = MPI_REQUEST_NULL;
-  const std::string what = absl::StrCat("MPI_Iallreduce(", Args(count, type),
-                                        ")");
-  const int rc =
-      MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count),
-                     MpiType(type), MPI_SUM, comm_, &request);
+  const std::string what =
+      absl::StrCat("MPI_Iallreduce(", Args(count, type), ")");
+  const int rc = MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count),
+                                MpiType(type), MPI_SUM, comm_, &request);
   RETURN_IF_ERROR(MpiError(rc, what));
   ++stats_.allreduce_calls;
   stats_.allreduce_bytes += count * DTypeBytes(type);
@@ -229,9 +228,9 @@ absl::Status MpiCommunicator::AllGather(const void* send, int64_t count,
         "AllGather: ", count, " elements per rank exceed MPI's int count"));
   }
   const auto start = Clock::now();
-  const int rc = MPI_Allgather(send, static_cast<int>(count), MpiType(type),
-                               recv, static_cast<int>(count), MpiType(type),
-                               comm_);
+  const int rc =
+      MPI_Allgather(send, static_cast<int>(count), MpiType(type), recv,
+                    static_cast<int>(count), MpiType(type), comm_);
   RETURN_IF_ERROR(
       MpiError(rc, absl::StrCat("MPI_Allgather(", Args(count, type), ")")));
   ++stats_.allgather_calls;
@@ -246,8 +245,7 @@ absl::StatusOr<std::vector<std::string>> MpiCommunicator::AllGatherBytes(
   int64_t my_length = static_cast<int64_t>(mine.size());
   std::vector<int64_t> lengths(size_);
   RETURN_IF_ERROR(MpiError(MPI_Allgather(&my_length, 1, MPI_INT64_T,
-                                         lengths.data(), 1, MPI_INT64_T,
-                                         comm_),
+                                         lengths.data(), 1, MPI_INT64_T, comm_),
                            "MPI_Allgather(lengths of AllGatherBytes)"));
   std::vector<int> counts(size_);
   std::vector<int> displs(size_);
@@ -262,10 +260,10 @@ absl::StatusOr<std::vector<std::string>> MpiCommunicator::AllGatherBytes(
         "AllGatherBytes: ", total, " bytes in all exceed MPI's int count"));
   }
   std::string all(total, '\0');
-  RETURN_IF_ERROR(MpiError(
-      MPI_Allgatherv(mine.data(), counts[rank_], MPI_CHAR, all.data(),
-                     counts.data(), displs.data(), MPI_CHAR, comm_),
-      absl::StrCat("MPI_Allgatherv(", total, " bytes)")));
+  RETURN_IF_ERROR(
+      MpiError(MPI_Allgatherv(mine.data(), counts[rank_], MPI_CHAR, all.data(),
+                              counts.data(), displs.data(), MPI_CHAR, comm_),
+               absl::StrCat("MPI_Allgatherv(", total, " bytes)")));
   std::vector<std::string> out(size_);
   for (int r = 0; r < size_; ++r) out[r] = all.substr(displs[r], counts[r]);
   ++stats_.allgather_calls;

@@ -145,9 +145,10 @@ TEST(MpiCommunicatorTest, MpiErrorsBecomeStatusesWithContext) {
   const int rc = MPI_Barrier(MPI_COMM_NULL);
   absl::Status s = MpiError(rc, "MPI_Barrier(MPI_COMM_NULL)");
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  EXPECT_THAT(std::string(s.message()),
-              ::testing::HasSubstr("MPI_Barrier(MPI_COMM_NULL) failed on rank " +
-                                   std::to_string(World().rank())));
+  EXPECT_THAT(
+      std::string(s.message()),
+      ::testing::HasSubstr("MPI_Barrier(MPI_COMM_NULL) failed on rank " +
+                           std::to_string(World().rank())));
 }
 
 }  // namespace

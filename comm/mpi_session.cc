@@ -79,8 +79,7 @@ absl::StatusOr<std::unique_ptr<MpiSession>> MpiSession::Init(
   std::unique_ptr<MpiSession> session(new MpiSession());
   session->requested_ = requested;
   int provided = MPI_THREAD_SINGLE;
-  const int rc =
-      MPI_Init_thread(nullptr, nullptr, ToMpi(requested), &provided);
+  const int rc = MPI_Init_thread(nullptr, nullptr, ToMpi(requested), &provided);
   if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Init_thread");
   session->provided_ = FromMpi(provided);
   absl::Status status = session->SetUp(minimum);
@@ -108,10 +107,10 @@ absl::Status MpiSession::SetUp(ThreadLevel minimum) {
   }
   std::set_terminate(TerminateHandler);
   if (static_cast<int>(provided_) < static_cast<int>(minimum)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "MPI provides thread level ", ThreadLevelName(provided_),
-        " but this program needs ", ThreadLevelName(minimum), " (requested ",
-        ThreadLevelName(requested_), ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("MPI provides thread level ", ThreadLevelName(provided_),
+                     " but this program needs ", ThreadLevelName(minimum),
+                     " (requested ", ThreadLevelName(requested_), ")"));
   }
   ASSIGN_OR_RETURN(world_, MpiCommunicator::Create(MPI_COMM_WORLD, provided_));
   return absl::OkStatus();

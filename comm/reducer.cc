@@ -1,5 +1,10 @@
 #include "comm/reducer.h"
 
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,12 +20,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
-#include <torch/csrc/autograd/function.h>
-#include <torch/csrc/autograd/function_hook.h>
-#include <torch/csrc/autograd/variable.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -82,8 +81,7 @@ absl::Status AgreeAcrossRanks(Communicator* comm, const Agreement& mine,
                               const std::string& what) {
   const std::string message =
       absl::StrCat(Hex(mine.fingerprint), "\n", mine.summary, "\n", mine.error);
-  ASSIGN_OR_RETURN(std::vector<std::string> all,
-                   comm->AllGatherBytes(message));
+  ASSIGN_OR_RETURN(std::vector<std::string> all, comm->AllGatherBytes(message));
   std::map<std::string, std::vector<int>> ranks_by_fp;
   std::map<std::string, std::string> summary_by_fp;
   for (int r = 0; r < static_cast<int>(all.size()); ++r) {
@@ -104,9 +102,8 @@ absl::Status AgreeAcrossRanks(Communicator* comm, const Agreement& mine,
                                   " have fingerprint ", fp, " (",
                                   summary_by_fp[fp], ")"));
   }
-  return absl::FailedPreconditionError(
-      absl::StrCat(what, " differs across ranks: ",
-                   absl::StrJoin(groups, "; ")));
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, " differs across ranks: ", absl::StrJoin(groups, "; ")));
 }
 
 }  // namespace
@@ -181,14 +178,13 @@ absl::StatusOr<std::unique_ptr<GradientReducer>> GradientReducer::Create(
         ResolveAutoProgressMode(one_host, ucx_tls != nullptr ? ucx_tls : "");
   }
   const size_t num_names = names.size();
-  std::unique_ptr<GradientReducer> reducer(new GradientReducer(
-      comm, std::move(params), std::move(names), options));
+  std::unique_ptr<GradientReducer> reducer(
+      new GradientReducer(comm, std::move(params), std::move(names), options));
   // A local error still joins the collective check so no rank hangs.
   absl::Status local = reducer->Validate();
   if (local.ok() && num_names != reducer->params_.size()) {
-    local = absl::InvalidArgumentError(
-        absl::StrCat(reducer->params_.size(), " parameters but ", num_names,
-                     " names"));
+    local = absl::InvalidArgumentError(absl::StrCat(
+        reducer->params_.size(), " parameters but ", num_names, " names"));
   }
   std::vector<bool> trainable;
   for (const Param& p : reducer->params_) {
@@ -202,9 +198,8 @@ absl::StatusOr<std::unique_ptr<GradientReducer>> GradientReducer::Create(
   }
   RETURN_IF_ERROR(reducer->SetTrainable(trainable));
   if (options.mode == ProgressMode::kThread && comm->size() > 1) {
-    reducer->comm_thread_ = std::thread([r = reducer.get()] {
-      r->CommThreadMain();
-    });
+    reducer->comm_thread_ =
+        std::thread([r = reducer.get()] { r->CommThreadMain(); });
   }
   return reducer;
 }
@@ -225,9 +220,10 @@ absl::Status GradientReducer::Validate() const {
           absl::StrCat("parameter '", p.name, "' is undefined"));
     }
     if (!p.tensor.is_leaf()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter '", p.name, "' is not a leaf tensor (no gradient "
-          "accumulator)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter '", p.name,
+                       "' is not a leaf tensor (no gradient "
+                       "accumulator)"));
     }
     if (!p.tensor.device().is_cpu()) {
       return absl::InvalidArgumentError(
@@ -268,8 +264,8 @@ absl::Status GradientReducer::SetTrainable(const std::vector<bool>& trainable) {
   Agreement mine;
   std::vector<TensorSpec> specs;
   if (trainable.size() != params_.size()) {
-    mine.error = absl::StrCat("SetTrainable: ", trainable.size(),
-                              " flags for ", params_.size(), " parameters");
+    mine.error = absl::StrCat("SetTrainable: ", trainable.size(), " flags for ",
+                              params_.size(), " parameters");
   } else {
     for (size_t i = 0; i < params_.size(); ++i) {
       const at::Tensor& t = params_[i].tensor;
@@ -282,10 +278,9 @@ absl::Status GradientReducer::SetTrainable(const std::vector<bool>& trainable) {
   mine.fingerprint = plan.Fingerprint();
   int num_trainable = 0;
   for (bool t : trainable) num_trainable += t ? 1 : 0;
-  mine.summary =
-      absl::StrCat(num_trainable, " of ", params_.size(),
-                   " tensors trainable, ", plan.buckets().size(),
-                   " buckets, ", plan.total_bytes(), " bytes");
+  mine.summary = absl::StrCat(num_trainable, " of ", params_.size(),
+                              " tensors trainable, ", plan.buckets().size(),
+                              " buckets, ", plan.total_bytes(), " bytes");
   RETURN_IF_ERROR(AgreeAcrossRanks(comm_, mine, "gradient bucket plan"));
 
   return TorchCall("SetTrainable", [&] {
@@ -411,9 +406,10 @@ void GradientReducer::OnGradientReady(int index) {
   });
   if (!status.ok()) SetError(status);
   if (p.ready) {
-    SetError(absl::FailedPreconditionError(absl::StrCat(
-        "parameter '", p.name, "' got a second gradient in one step: one "
-        "backward per BeginStep/FinishStep")));
+    SetError(absl::FailedPreconditionError(
+        absl::StrCat("parameter '", p.name,
+                     "' got a second gradient in one step: one "
+                     "backward per BeginStep/FinishStep")));
     return;
   }
   p.ready = true;
@@ -436,7 +432,7 @@ void GradientReducer::OnGradientReady(int index) {
         }
         return;
       }
-      [[fallthrough]];  // one rank: nothing to drive
+      [[fallthrough]];         // one rank: nothing to drive
     case ProgressMode::kAuto:  // resolved in Create
     case ProgressMode::kHooks: {
       if (--bucket.pending == 0) {
@@ -467,8 +463,8 @@ absl::Status GradientReducer::Launch(int b) {
     s.buffer.div_(comm_->size());
   }));
   if (options_.mode == ProgressMode::kSync) {
-    RETURN_IF_ERROR(comm_->AllReduceSum(s.buffer.data_ptr(),
-                                        s.buffer.numel(), s.dtype));
+    RETURN_IF_ERROR(
+        comm_->AllReduceSum(s.buffer.data_ptr(), s.buffer.numel(), s.dtype));
     s.done = true;
     s.timing.done_ns = Now();
     ++num_done_;
@@ -571,9 +567,8 @@ absl::StatusOr<ReducerStepStats> GradientReducer::FinishStep() {
     if (comm_thread_.joinable()) {
       finishing_ = true;
       cv_.notify_all();
-      cv_.wait(lock, [&] {
-        return num_done_ == num_buckets || !step_error_.ok();
-      });
+      cv_.wait(lock,
+               [&] { return num_done_ == num_buckets || !step_error_.ok(); });
       status = step_error_;
     }
   }
@@ -657,8 +652,8 @@ absl::Status GradientReducer::BroadcastTensors(
   const absl::Status torch_status = TorchCall("BroadcastTensors", [&] {
     at::NoGradGuard no_grad;
     const bool is_root = comm->rank() == root;
-    for (DType type : {DType::kFloat32, DType::kFloat64, DType::kInt64,
-                       DType::kUInt8}) {
+    for (DType type :
+         {DType::kFloat32, DType::kFloat64, DType::kInt64, DType::kUInt8}) {
       std::vector<size_t> group;
       for (size_t i = 0; i < tensors.size(); ++i) {
         if (types[i] == type) group.push_back(i);
@@ -668,15 +663,14 @@ absl::Status GradientReducer::BroadcastTensors(
         size_t end = k;
         int64_t numel = 0;
         while (end < group.size() &&
-               (end == k || (numel + tensors[group[end]].numel()) *
-                                    DTypeBytes(type) <=
-                                kChunkBytes)) {
+               (end == k ||
+                (numel + tensors[group[end]].numel()) * DTypeBytes(type) <=
+                    kChunkBytes)) {
           numel += tensors[group[end]].numel();
           ++end;
         }
-        at::Tensor flat =
-            at::empty({numel}, tensors[group[k]].options().requires_grad(
-                                   false));
+        at::Tensor flat = at::empty(
+            {numel}, tensors[group[k]].options().requires_grad(false));
         if (is_root) {
           int64_t offset = 0;
           for (size_t j = k; j < end; ++j) {

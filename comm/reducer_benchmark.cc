@@ -35,11 +35,10 @@ using benchmarking::World;
 struct BasicBlockImpl : torch::nn::Module {
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
     namespace nn = torch::nn;
-    conv1 = register_module(
-        "conv1", nn::Conv2d(nn::Conv2dOptions(in, out, 3)
-                                .stride(stride)
-                                .padding(1)
-                                .bias(false)));
+    conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in, out, 3)
+                                                    .stride(stride)
+                                                    .padding(1)
+                                                    .bias(false)));
     bn1 = register_module("bn1", nn::BatchNorm2d(out));
     conv2 = register_module(
         "conv2",
@@ -48,10 +47,10 @@ struct BasicBlockImpl : torch::nn::Module {
     if (stride != 1 || in != out) {
       downsample = register_module(
           "downsample",
-          nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1)
-                                        .stride(stride)
-                                        .bias(false)),
-                         nn::BatchNorm2d(out)));
+          nn::Sequential(
+              nn::Conv2d(
+                  nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+              nn::BatchNorm2d(out)));
     }
   }
   torch::Tensor forward(torch::Tensor x) {
@@ -69,18 +68,16 @@ struct ResNet18Impl : torch::nn::Module {
   explicit ResNet18Impl(int64_t classes) {
     namespace nn = torch::nn;
     conv1 = register_module(
-        "conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7)
-                                .stride(2)
-                                .padding(3)
-                                .bias(false)));
+        "conv1",
+        nn::Conv2d(
+            nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
     bn1 = register_module("bn1", nn::BatchNorm2d(64));
     int64_t in = 64;
     for (int l = 0; l < 4; ++l) {
       const int64_t out = 64 << l;
       nn::Sequential layer(BasicBlock(in, out, l == 0 ? 1 : 2),
                            BasicBlock(out, out, 1));
-      layers.push_back(register_module("layer" + std::to_string(l + 1),
-                                       layer));
+      layers.push_back(register_module("layer" + std::to_string(l + 1), layer));
       in = out;
     }
     fc = register_module("fc", nn::Linear(512, classes));
@@ -156,23 +153,21 @@ void BM_ReducerStep(benchmark::State& state) {
     const auto start = std::chrono::steady_clock::now();
     model->zero_grad();
     Check((*reducer)->BeginStep());
-    torch::Tensor loss =
-        torch::nn::functional::cross_entropy(forward(x), y);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(forward(x), y);
     const auto backward_start = std::chrono::steady_clock::now();
     loss.backward();
     const auto backward_end = std::chrono::steady_clock::now();
     auto stats = (*reducer)->FinishStep();
     Check(stats.status());
-    const double seconds = std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - start)
-                               .count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     if (record) {
       exposed_ms += stats->comm_exposed_ns / 1e6;
       comm_ms += stats->comm_total_ns / 1e6;
-      backward_ms +=
-          std::chrono::duration<double, std::milli>(backward_end -
-                                                    backward_start)
-              .count();
+      backward_ms += std::chrono::duration<double, std::milli>(backward_end -
+                                                               backward_start)
+                         .count();
       bytes += stats->bytes;
     }
     return seconds;

@@ -25,14 +25,11 @@ TEST_P(ReducerMpiTest, MissingAndKeptGradients) {
   testing::CheckMissingAndKeptGradients(World(), GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, ReducerMpiTest,
-                         ::testing::Values(ProgressMode::kHooks,
-                                           ProgressMode::kThread,
-                                           ProgressMode::kSync,
-                                           ProgressMode::kAuto),
-                         [](const auto& info) {
-                           return std::string(ProgressModeName(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Modes, ReducerMpiTest,
+    ::testing::Values(ProgressMode::kHooks, ProgressMode::kThread,
+                      ProgressMode::kSync, ProgressMode::kAuto),
+    [](const auto& info) { return std::string(ProgressModeName(info.param)); });
 
 TEST(ReducerMpiPlanTest, MismatchAcrossRanksFailsInsteadOfHanging) {
   testing::CheckPlanMismatchFails(World());

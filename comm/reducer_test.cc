@@ -35,9 +35,8 @@ class ReducerTest
 
 TEST_P(ReducerTest, Averages) {
   const auto [size, mode] = GetParam();
-  OnRanks(size, [mode = mode](Communicator& c) {
-    testing::CheckAveraging(c, mode);
-  });
+  OnRanks(size,
+          [mode = mode](Communicator& c) { testing::CheckAveraging(c, mode); });
 }
 
 TEST_P(ReducerTest, FrozenBytesNeverTravel) {
@@ -80,14 +79,14 @@ TEST(ReducerCreateTest, RejectsBadParameters) {
   auto comms = FakeCommunicator::CreateWorld(1);
   at::Tensor w = at::ones({2}).requires_grad_();
   at::Tensor not_leaf = w * 2;
-  auto r = GradientReducer::Create(comms[0].get(), {w, not_leaf},
-                                   {"w", "w2"}, {});
+  auto r =
+      GradientReducer::Create(comms[0].get(), {w, not_leaf}, {"w", "w2"}, {});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("not a leaf"));
   r = GradientReducer::Create(comms[0].get(), {w}, {}, {});
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("names"));
-  r = GradientReducer::Create(
-      comms[0].get(), {at::ones({2}, at::kLong)}, {"i"}, {});
+  r = GradientReducer::Create(comms[0].get(), {at::ones({2}, at::kLong)}, {"i"},
+                              {});
   EXPECT_THAT(std::string(r.status().message()),
               HasSubstr("float32 or float64"));
 }
@@ -136,8 +135,7 @@ TEST(ProgressModeTest, ParsesFlagValues) {
   EXPECT_EQ(RequiredThreadLevel(ProgressMode::kAuto), ThreadLevel::kFunneled);
   EXPECT_EQ(RequiredThreadLevel(ProgressMode::kThread),
             ThreadLevel::kSerialized);
-  EXPECT_EQ(RequiredThreadLevel(ProgressMode::kHooks),
-            ThreadLevel::kFunneled);
+  EXPECT_EQ(RequiredThreadLevel(ProgressMode::kHooks), ThreadLevel::kFunneled);
 }
 
 struct AutoCase {

@@ -219,9 +219,8 @@ void CheckPlanMismatchFails(Communicator& c) {
   EXPECT_THAT(message, HasSubstr("differs across ranks"));
   EXPECT_THAT(message, HasSubstr(fingerprint(trainable)));
   EXPECT_THAT(message, HasSubstr(fingerprint(other)));
-  EXPECT_THAT(message,
-              HasSubstr("rank(s) " + std::to_string(c.size() - 1) +
-                        " have fingerprint " + fingerprint(other)));
+  EXPECT_THAT(message, HasSubstr("rank(s) " + std::to_string(c.size() - 1) +
+                                 " have fingerprint " + fingerprint(other)));
   EXPECT_THAT(message, HasSubstr("rank(s) 0"));
   // The old plan stays, and a step still works on every rank.
   EXPECT_EQ(reducer->plan().Fingerprint(), before);
@@ -237,7 +236,8 @@ void CheckMissingAndKeptGradients(Communicator& c, ProgressMode mode) {
   std::unique_ptr<GradientReducer> reducer = MakeReducer(c, m, mode);
   ASSERT_NE(reducer, nullptr);
   // A gradient the caller left in w0 (accumulation across micro-batches).
-  m.params[0].mutable_grad() = at::full(Shapes()[0], c.rank() * 1.0, at::kFloat);
+  m.params[0].mutable_grad() =
+      at::full(Shapes()[0], c.rank() * 1.0, at::kFloat);
   ASSERT_TRUE(reducer->BeginStep().ok());
   Backward(c, m, /*unused=*/5);
   absl::StatusOr<ReducerStepStats> stats = reducer->FinishStep();
@@ -245,8 +245,7 @@ void CheckMissingAndKeptGradients(Communicator& c, ProgressMode mode) {
   EXPECT_EQ(stats->missing_gradients, 1);
   EXPECT_TRUE(at::allclose(m.params[5].grad(), at::zeros({257})));
   const double mean_rank = (c.size() - 1) / 2.0;
-  EXPECT_TRUE(
-      at::allclose(m.params[0].grad(), MeanInput(c, 0) + mean_rank))
+  EXPECT_TRUE(at::allclose(m.params[0].grad(), MeanInput(c, 0) + mean_rank))
       << m.params[0].grad();
   EXPECT_TRUE(at::allclose(m.params[1].grad(), MeanInput(c, 1)));
 }
@@ -258,8 +257,10 @@ void CheckBroadcastTensors(Communicator& c) {
   const int64_t big = (int64_t{17} << 20) / 4;
   std::vector<at::Tensor> tensors = {
       at::zeros({3, 4}, at::kFloat).requires_grad_(),
-      at::zeros({5}, at::kDouble), at::zeros({2}, at::kLong),
-      at::zeros({10}, at::kByte), at::zeros({big}, at::kFloat),
+      at::zeros({5}, at::kDouble),
+      at::zeros({2}, at::kLong),
+      at::zeros({10}, at::kByte),
+      at::zeros({big}, at::kFloat),
       at::zeros({3, 4}, at::kFloat).t()};
   std::vector<at::Tensor> want;
   for (const at::Tensor& t : tensors) {

@@ -42,12 +42,12 @@ namespace {
 struct SmallCnnImpl : torch::nn::Module {
   SmallCnnImpl() {
     namespace nn = torch::nn;
-    conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 32, 3)
-                                                    .padding(1)));
-    conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(32, 64, 3)
-                                                    .padding(1)));
-    conv3 = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(64, 128, 3)
-                                                    .padding(1)));
+    conv1 = register_module("conv1",
+                            nn::Conv2d(nn::Conv2dOptions(3, 32, 3).padding(1)));
+    conv2 = register_module(
+        "conv2", nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)));
+    conv3 = register_module(
+        "conv3", nn::Conv2d(nn::Conv2dOptions(64, 128, 3).padding(1)));
     fc1 = register_module("fc1", nn::Linear(128 * 4 * 4, 512));
     fc2 = register_module("fc2", nn::Linear(512, 10));
   }
@@ -161,9 +161,8 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
                 ProgressModeName(reducer->mode()));
   }
   std::vector<torch::Tensor> local(params.size());
-  reducer->SetLocalGradientObserver([&](int i, const torch::Tensor& g) {
-    local[i] = g.detach().clone();
-  });
+  reducer->SetLocalGradientObserver(
+      [&](int i, const torch::Tensor& g) { local[i] = g.detach().clone(); });
   torch::manual_seed(7 + c.rank());  // each rank its own batch
   auto step = [&](int s) -> absl::StatusOr<ReducerStepStats> {
     const torch::Tensor x = torch::randn({16, 3, 32, 32});
@@ -181,8 +180,8 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
         return Mismatch(absl::StrCat("no local gradient for ", names[i]));
       }
       torch::Tensor want = local[i].contiguous();
-      RETURN_IF_ERROR(c.AllReduceSum(want.data_ptr(), want.numel(),
-                                     DType::kFloat32));
+      RETURN_IF_ERROR(
+          c.AllReduceSum(want.data_ptr(), want.numel(), DType::kFloat32));
       want.div_(c.size());
       max_error = std::max(
           max_error, (params[i].grad() - want).abs().max().item<double>());
@@ -209,8 +208,8 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
     std::vector<bool> trainable;
     int64_t frozen_bytes = 0;
     for (size_t i = 0; i < params.size(); ++i) {
-      const bool frozen = names[i].rfind("conv1.", 0) == 0 ||
-                          names[i].rfind("conv2.", 0) == 0;
+      const bool frozen =
+          names[i].rfind("conv1.", 0) == 0 || names[i].rfind("conv2.", 0) == 0;
       trainable.push_back(!frozen);
       if (frozen) frozen_bytes += params[i].numel() * 4;
     }
@@ -222,15 +221,15 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
         c,
         // The reducer's bytes, plus the check's own all-reduce of them.
         stats.bytes == want &&
-            c.stats().allreduce_bytes ==
-                want + reducer->plan().total_bytes() &&
+            c.stats().allreduce_bytes == want + reducer->plan().total_bytes() &&
             !params[0].grad().defined(),
         "bytes after freezing conv1, conv2"));
     if (say) {
-      std::printf("frozen conv1, conv2: %lld bytes stay home, %lld reduced: "
-                  "ok\n",
-                  static_cast<long long>(frozen_bytes),
-                  static_cast<long long>(stats.bytes));
+      std::printf(
+          "frozen conv1, conv2: %lld bytes stay home, %lld reduced: "
+          "ok\n",
+          static_cast<long long>(frozen_bytes),
+          static_cast<long long>(stats.bytes));
     }
   }
 
@@ -257,10 +256,9 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
     bool ok = buffer[0] == std::pow(p, 6) && buffer.back() == std::pow(p, 6);
     RETURN_IF_ERROR(AgreeOk(c, ok, "16 MiB all-reduce sum"));
     if (say) {
-      std::printf(
-          "all-reduce 16 MiB: %.2f ms, bus bandwidth %.2f GB/s: ok\n",
-          times[times.size() / 2] * 1e3,
-          2 * (p - 1) / p * bytes / times[times.size() / 2] / 1e9);
+      std::printf("all-reduce 16 MiB: %.2f ms, bus bandwidth %.2f GB/s: ok\n",
+                  times[times.size() / 2] * 1e3,
+                  2 * (p - 1) / p * bytes / times[times.size() / 2] / 1e9);
     }
   }
   if (say) std::printf("smoke: OK\n");
