@@ -14,6 +14,10 @@
 // Frozen (non-trainable) parameters are never planned, never copied, and
 // their bytes never travel. With one rank the same code path runs without
 // communicating. Per step: one BeginStep, one backward, one FinishStep.
+// In kThread mode the communication thread calls the communicator during a
+// step (its stats() included): use the communicator only between steps.
+// After a step fails the reducer refuses further steps: end the job
+// (MpiSession::AbortJob), the ranks no longer agree on what is in flight.
 //
 //   auto reducer = GradientReducer::Create(&comm, params, names, {});
 //   for (...) {
