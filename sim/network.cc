@@ -272,6 +272,7 @@ class RecordedModel : public NetworkModel {
   }
   std::string spec() const override { return spec_; }
   double Overlap() const override { return overlap_; }
+  bool ReplaysRecordedWaits() const override { return true; }
   int64_t AllReduceNs(int64_t bytes, int p) const override {
     if (p <= 1 || bytes <= 0) return 0;
     const double at_rec = AtRecorded(bytes);

@@ -18,7 +18,8 @@
 //   recorded      the recorded run's own all-reduce measurements (the
 //                 start-up profile's medians per bucket size), interpolated
 //                 in n; other world sizes scale it by the ring formula of its
-//                 fitted α, β
+//                 fitted α, β; plus each recorded step's waiting beyond the
+//                 model (ReplaysRecordedWaits)
 //   calibration   a `comm:calibrate` file: ring with its α and β
 // T = 0 for p = 1. Every model also has an overlap rate: how fast an
 // all-reduce progresses while the backward pass computes, relative to its
@@ -62,6 +63,10 @@ class NetworkModel {
   // Overlap: the rate, in [0, 1], at which an all-reduce progresses while
   // the backward pass runs (1 after it).
   virtual double Overlap() const { return 1.0; }
+  // ReplaysRecordedWaits: true for `recorded`, whose exposed communication
+  // also holds, per step, what the recorded run waited beyond the model
+  // (other ranks arriving late, a loaded machine); see simulator.h.
+  virtual bool ReplaysRecordedWaits() const { return false; }
 };
 
 // One measured all-reduce (bytes per rank, median nanoseconds).

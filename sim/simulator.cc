@@ -104,6 +104,72 @@ void BuildPlan(const TraceModel& model, const std::vector<bool>& frozen,
   plan.built = true;
 }
 
+// The one-channel all-reduce schedule of one step: buckets in launch order,
+// each ready when its gate unit's backward has passed its last gradient,
+// progressing at `overlap` while backward runs. `unit_bwd` and `end` hold
+// the units' backward durations and end offsets. Returns the time the last
+// all-reduce is done (from the start of backward); `out`, when given, gets
+// {bytes, start, done} per bucket.
+int64_t ScheduleBuckets(const SetPlan& plan,
+                        const std::vector<int64_t>& unit_bwd,
+                        const std::vector<int64_t>& end, int64_t backward_wall,
+                        double overlap,
+                        std::vector<std::array<int64_t, 3>>* out) {
+  int64_t channel_free = 0;
+  for (size_t b = 0; b < plan.bucket_ns.size(); ++b) {
+    const int g = plan.bucket_gate[b];
+    const int64_t ready = end[g] - unit_bwd[g] +
+                          unit_bwd[g] * plan.bucket_ready_num[b] /
+                              plan.bucket_ready_den[b];
+    const int64_t start = std::max(ready, channel_free);
+    const int64_t work = plan.bucket_ns[b];
+    if (start >= backward_wall || overlap >= 1.0) {
+      channel_free = start + work;
+    } else {
+      // Slower while backward computes, full speed after.
+      const double during = overlap * static_cast<double>(backward_wall - start);
+      channel_free =
+          during >= static_cast<double>(work)
+              ? start + Round(static_cast<double>(work) / overlap)
+              : backward_wall + Round(static_cast<double>(work) - during);
+    }
+    if (out != nullptr && work > 0) {
+      out->push_back({plan.bucket_bytes[b], start, channel_free});
+    }
+  }
+  return channel_free;
+}
+
+// What each recorded step waited beyond the model of its own configuration
+// on `network` at the recorded world size (see simulator.h).
+std::vector<int64_t> RecordedWaits(const TraceModel& model,
+                                   const NetworkModel& network) {
+  const int n = model.num_units;
+  std::vector<SetPlan> plans(model.recorded_sets.size());
+  std::vector<int64_t> waits(model.num_steps(), 0);
+  std::vector<int64_t> unit_bwd(n), end(n);
+  for (int64_t s = 0; s < model.num_steps(); ++s) {
+    const RecordedStep& rs = model.steps[s];
+    SetPlan& plan = plans[rs.frozen_set];
+    if (!plan.built) {
+      BuildPlan(model, model.recorded_sets[rs.frozen_set], network,
+                model.world_size, plan);
+    }
+    int64_t t = 0;
+    std::fill(unit_bwd.begin(), unit_bwd.end(), 0);
+    for (int u = n - 1; u >= plan.states.first_trainable; --u) {
+      unit_bwd[u] = model.backward_ns[static_cast<size_t>(s) * n + u];
+      t += unit_bwd[u];
+      end[u] = t;
+    }
+    const int64_t done =
+        ScheduleBuckets(plan, unit_bwd, end, t, network.Overlap(), nullptr);
+    const int64_t modelled = std::max<int64_t>(0, done - t);
+    waits[s] = std::max<int64_t>(0, rs.phases.comm_exposed_ns() - modelled);
+  }
+  return waits;
+}
+
 // The activation cache's coverage (see simulator.h).
 struct CacheState {
   int boundary = -1;
@@ -171,6 +237,10 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
   double hit_sum = 0;
   int64_t hit_steps = 0;
 
+  std::vector<int64_t> waits;
+  if (network.ReplaysRecordedWaits() && model.world_size > 1) {
+    waits = RecordedWaits(model, network);
+  }
   std::vector<SetPlan> plans(schedule.sets.size());
   std::vector<int64_t> end(n, 0);
   std::vector<int64_t> unit_fwd(n, 0), unit_bwd(n, 0);
@@ -295,38 +365,22 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       end[u] = t;
     }
     const int64_t backward_wall = t;
-    int64_t channel_free = 0, comm_total = 0;
-    const double overlap = network.Overlap();
-    const size_t num_buckets = plan.bucket_ns.size();
+    int64_t comm_total = 0;
+    for (size_t b = 0; b < plan.bucket_ns.size(); ++b) {
+      comm_total += plan.bucket_ns[b];
+    }
     std::vector<std::array<int64_t, 3>>* timeline_buckets = nullptr;
     if (s < options.timeline_steps) {
       out.timeline.emplace_back();
       timeline_buckets = &out.timeline.back().buckets;
     }
-    for (size_t b = 0; b < num_buckets; ++b) {
-      const int g = plan.bucket_gate[b];
-      const int64_t ready = end[g] - unit_bwd[g] +
-                            unit_bwd[g] * plan.bucket_ready_num[b] /
-                                plan.bucket_ready_den[b];
-      const int64_t start = std::max(ready, channel_free);
-      const int64_t work = plan.bucket_ns[b];
-      if (start >= backward_wall || overlap >= 1.0) {
-        channel_free = start + work;
-      } else {
-        // Slower while backward computes, full speed after.
-        const double during =
-            overlap * static_cast<double>(backward_wall - start);
-        channel_free =
-            during >= static_cast<double>(work)
-                ? start + Round(static_cast<double>(work) / overlap)
-                : backward_wall + Round(static_cast<double>(work) - during);
-      }
-      comm_total += plan.bucket_ns[b];
-      if (timeline_buckets != nullptr && plan.bucket_ns[b] > 0) {
-        timeline_buckets->push_back({plan.bucket_bytes[b], start, channel_free});
-      }
-    }
-    const int64_t exposed = std::max<int64_t>(0, channel_free - backward_wall);
+    const int64_t channel_free =
+        ScheduleBuckets(plan, unit_bwd, end, backward_wall, network.Overlap(),
+                        timeline_buckets);
+    const int64_t exposed =
+        std::max<int64_t>(0, channel_free - backward_wall) +
+        (world_size > 1 && !waits.empty() ? waits[s] : 0);
+    out.recorded_wait_ns += world_size > 1 && !waits.empty() ? waits[s] : 0;
 
     const int64_t accumulate =
         std::min(backward_wall, same_set ? rs.accumulate_ns : plan.accumulate_ns);

@@ -20,7 +20,12 @@
 //             when its last gradient is ready and the channel is free (one
 //             channel, launch order) and progresses at the network's overlap
 //             rate while backward runs, at full speed after; exposed = what
-//             is left of it when backward ends;
+//             is left of it when backward ends; with the `recorded`
+//             network, plus what the recorded step waited beyond this model
+//             of its own configuration (its measured exposed communication
+//             minus the modelled one, when positive: ranks that arrive late,
+//             a loaded machine), so that such waits carry over to the
+//             replayed configuration instead of being lost;
 //   optimizer the recorded step's when its trainable set is the same, else
 //             the mean over recorded steps with the same set, else the
 //             start-up profile's fixed + per-parameter line, calibrated;
@@ -108,6 +113,8 @@ struct TimingResult {
   // Cache: mean share of samples that hit, over steps with a frozen prefix.
   double cache_hit_share = 0;
   int64_t cache_ns = 0;
+  // Recorded waits added to the exposed communication (`recorded` only).
+  int64_t recorded_wait_ns = 0;
   std::vector<std::string> notes;
   std::vector<StepTimeline> timeline;
 };
