@@ -182,30 +182,58 @@ std::vector<std::string> CompareGolden(const std::string& name,
     }
     const auto& a = *gi->second;
     const auto& b = *ni->second;
+    // One entry per case: the schedule first (what CI guards most), then the
+    // predicted total, then the names of the other columns that moved.
+    std::string schedule, total;
+    std::vector<std::string> details, others;
     for (size_t c = 0; c < header.size(); ++c) {
       const std::string x = c < a.size() ? a[c] : "";
       const std::string y = c < b.size() ? b[c] : "";
       if (x == y) continue;
       if (TextColumns().count(header[c]) > 0) {
-        diffs.push_back(absl::StrCat(name, " ", key, ": ", header[c],
-                                     " changed\n    golden: '", x,
-                                     "'\n    now:    '", y, "'"));
+        const std::string line = absl::StrCat("    ", header[c], " changed: golden '", x,
+                                              "', now '", y, "'");
+        if (header[c] == "freeze_schedule") {
+          schedule = line;
+        } else {
+          details.push_back(line);
+        }
         continue;
       }
       char* end_x = nullptr;
       char* end_y = nullptr;
       const double vx = std::strtod(x.c_str(), &end_x);
       const double vy = std::strtod(y.c_str(), &end_y);
-      const bool numbers = !x.empty() && !y.empty() && *end_x == '\0' &&
-                           *end_y == '\0';
+      const bool numbers =
+          !x.empty() && !y.empty() && *end_x == '\0' && *end_y == '\0';
       const double scale = std::max(std::fabs(vx), std::fabs(vy));
       if (numbers && std::fabs(vx - vy) <= relative * scale) continue;
-      diffs.push_back(absl::StrCat(
-          name, " ", key, ": ", header[c], " golden ", x, " now ", y,
-          numbers && scale > 0
-              ? absl::StrFormat(" (%+.3g relative)", (vy - vx) / std::fabs(vx == 0 ? vy : vx))
-              : ""));
+      const std::string line = absl::StrCat(
+          "    ", header[c], ": golden ", x, ", now ", y,
+          numbers && vx != 0
+              ? absl::StrFormat(" (%+.3g relative)", (vy - vx) / std::fabs(vx))
+              : "");
+      if (header[c] == "predicted_total_ns") {
+        total = line;
+      } else if (details.size() < 2 && schedule.empty() && total.empty()) {
+        details.push_back(line);
+      } else {
+        others.push_back(header[c]);
+      }
     }
+    if (schedule.empty() && total.empty() && details.empty() && others.empty()) {
+      continue;
+    }
+    std::string entry = absl::StrCat(name, " ", key, ":");
+    for (const std::string& line : {schedule, total}) {
+      if (!line.empty()) absl::StrAppend(&entry, "\n", line);
+    }
+    for (const std::string& line : details) absl::StrAppend(&entry, "\n", line);
+    if (!others.empty()) {
+      absl::StrAppend(&entry, "\n    and ", others.size(),
+                      " more column(s) moved: ", absl::StrJoin(others, ", "));
+    }
+    diffs.push_back(std::move(entry));
   }
   return diffs;
 }
