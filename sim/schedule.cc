@@ -20,8 +20,7 @@ absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(
   auto parsed = freeze::ParseVoteRule(rule_name);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "vote rule '", rule_name, "': ", parsed.status().message(),
-        " (valid: ", absl::StrJoin(freeze::VoteRuleNames(), ", "), ")"));
+        "vote rule '", rule_name, "': ", parsed.status().message()));
   }
   *rule = *parsed;
   std::vector<int> owned;

@@ -1,0 +1,75 @@
+#!/bin/bash
+# The //replay binary end to end: a good run writes a table, replay.json
+# (parsed by Debian's python3), replay.csv and a Chrome trace; bad input
+# exits with 1 and a message naming the problem (never a crash).
+# usage: replay_main_test.sh REPLAY TRACE_1RANK TRACE_2RANK
+set -uo pipefail
+replay="$PWD/$1"
+t1="$PWD/$2"
+t2="$PWD/$3"
+tmp="${TEST_TMPDIR:-/tmp}/replay_main_test"
+rm -rf "$tmp" && mkdir -p "$tmp"
+fail=0
+
+out="$("$replay" --trace="$t2" --policies=none,static:2,autofreeze@majority \
+  --network=1gbe,10gbe --world_size=2,8,32 --validate --out="$tmp/out" \
+  --chrome="$tmp/steps.json" --chrome_case=4 --chrome_steps=5 2>&1)"
+rc=$?
+echo "$out"
+[[ $rc -eq 0 ]] || { echo "FAIL: good run exited $rc"; fail=1; }
+grep -q "^static:2 .* 1gbe .* 32 " <<<"$out" || { echo "FAIL: no table row"; fail=1; }
+grep -q "^validation: .* error " <<<"$out" || { echo "FAIL: no validation"; fail=1; }
+/usr/bin/python3 - "$tmp/out/replay.json" "$tmp/steps.json" <<'PY' || fail=1
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert len(r["results"]) == 3 * 2 * 3, len(r["results"])
+for c in r["results"]:
+    for k in ("policy", "network", "world_size", "predicted_total_s", "speedup",
+              "saved_fraction", "freeze_schedule", "extrapolated_from_step",
+              "bytes_allreduced_per_rank", "comm_exposed_s", "accuracy_risk",
+              "recorded_accuracy"):
+        assert k in c, k
+assert "error_fraction" in r["validation"]
+events = json.load(open(sys.argv[2]))["traceEvents"]
+assert any(e.get("cat") == "comm" for e in events)
+for e in events:
+    if e["ph"] == "X":
+        assert e["dur"] > 0 and e["ts"] >= 0, e
+print("json ok")
+PY
+[[ -s "$tmp/out/replay.csv" ]] || { echo "FAIL: no replay.csv"; fail=1; }
+
+bad() {  # expected message, then arguments
+  local want="$1"
+  shift
+  local msg
+  msg="$("$replay" "$@" 2>&1 >/dev/null)"
+  local rc=$?
+  if [[ $rc -ne 1 ]] || ! grep -qF -- "$want" <<<"$msg"; then
+    echo "FAIL: replay $* exited $rc with: $msg (expected '$want')"
+    fail=1
+  else
+    echo "ok: $* -> $msg"
+  fi
+}
+head -c 9000 "$t2" > "$tmp/truncated.pb"
+printf 'not a trace' > "$tmp/garbage.pb"
+bad "--trace=FILE is required"
+bad "No such file" --trace="$tmp/missing.pb"
+bad "truncated" --trace="$tmp/truncated.pb"
+bad "bad magic" --trace="$tmp/garbage.pb"
+bad "valid names: none, static" --trace="$t2" --policies=quick
+bad "valid networks" --trace="$t2" --network=carrier-pigeon
+bad "valid: integers" --trace="$t2" --world_size=0
+bad "multiple of 4" --trace="$t2" --world_size=6 \
+  --network=hier:ranks_per_node=4,intra_alpha_us=1,intra_gbps=10,inter_alpha_us=1,inter_gbps=1
+bad "no all-reduce measurements" --trace="$t1" --network=recorded --world_size=2
+bad "valid cases are 0..0" --trace="$t2" --policies=none --network=1gbe \
+  --chrome="$tmp/x.json" --chrome_case=3
+# The valid prefix of a cut trace replays on request.
+"$replay" --trace="$tmp/truncated.pb" --allow_partial --policies=none \
+  --network=1gbe > "$tmp/partial.txt" 2>&1 || { echo "FAIL: --allow_partial"; fail=1; }
+grep -q "cut short" "$tmp/partial.txt" || { echo "FAIL: no note on the cut"; fail=1; }
+
+[[ $fail -eq 0 ]] && echo "PASS" || echo "FAILED"
+exit $fail

@@ -1,0 +1,161 @@
+// RunReplay and its reports on a recorded trace of testdata/ (resnet_tiny,
+// 2 ranks, policy none).
+#include "replay/replay.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "replay/case_list.h"
+#include "replay/chrome_export.h"
+#include "replay/regression.h"
+#include "sim/trace_model.h"
+#include "trace/trace_reader.h"
+
+namespace freezing::replay {
+namespace {
+
+constexpr char kTrace[] = "testdata/tiny_none_2rank.pb";
+
+sim::TraceModel Model() {
+  auto m = sim::TraceModel::Create(trace::ReadTrace(kTrace));
+  EXPECT_TRUE(m.ok()) << m.status();
+  return *std::move(m);
+}
+
+ReplayOptions Options(const sim::TraceModel& m, const std::string& policies,
+                      std::vector<std::string> networks,
+                      std::vector<int> worlds) {
+  ReplayOptions o;
+  o.policies = *ParsePolicies(policies, m);
+  o.networks = std::move(networks);
+  o.world_sizes = std::move(worlds);
+  return o;
+}
+
+TEST(RunReplay, CasesBaselinesAndSpeedups) {
+  const sim::TraceModel m = Model();
+  ReplayOptions o = Options(m, "none,static:3,freezeout", {"1gbe", "10gbe"},
+                            {2, 8, 32});
+  auto r = RunReplay(m, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->results.size(), 3u * 2u * 3u);
+  for (const CaseResult& c : r->results) {
+    EXPECT_GT(c.timing.phases.total_ns, 0);
+    if (c.policy.given == "none") {
+      EXPECT_EQ(c.timing.phases.total_ns, c.baseline_total_ns);
+      EXPECT_DOUBLE_EQ(c.speedup, 1.0);
+      EXPECT_DOUBLE_EQ(c.saved_fraction, 0.0);
+      // The recorded schedule at the recorded world size: its accuracy.
+      EXPECT_EQ(c.recorded_accuracy.has_value(), c.world_size == 2);
+    } else {
+      EXPECT_LT(c.timing.phases.total_ns, c.baseline_total_ns) << c.policy.given;
+      EXPECT_GT(c.speedup, 1.0);
+      EXPECT_FALSE(c.recorded_accuracy.has_value());
+    }
+    EXPECT_FALSE(c.schedule->extrapolated_from_step.has_value());
+  }
+  // Same network and policy: more ranks, more communication.
+  EXPECT_LT(r->results[0].timing.phases.comm_total_ns,
+            r->results[1].timing.phases.comm_total_ns);
+}
+
+TEST(RunReplay, ValidationReportsEveryPhase) {
+  const sim::TraceModel m = Model();
+  ReplayOptions o = Options(m, "none", {"recorded"}, {0});
+  o.validate = true;
+  auto r = RunReplay(m, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->validation.has_value());
+  const Validation& v = *r->validation;
+  EXPECT_TRUE(v.schedule_matches);
+  EXPECT_EQ(v.measured_ns, m.measured_total_ns);
+  EXPECT_EQ(v.phases.size(), 8u);
+  EXPECT_EQ(v.phases.back().phase, "total");
+  EXPECT_EQ(v.phases.back().predicted_ns, v.predicted_ns);
+  // Measured phases are replayed as measured.
+  for (const PhaseError& e : v.phases) {
+    if (e.phase == "data" || e.phase == "forward" || e.phase == "optimizer") {
+      EXPECT_EQ(e.predicted_ns, e.measured_ns) << e.phase;
+    }
+  }
+  EXPECT_LT(std::abs(v.error_fraction), 0.05);
+}
+
+TEST(Reports, JsonHasTheContractFields) {
+  const sim::TraceModel m = Model();
+  ReplayOptions o = Options(m, "none,autofreeze", {"1gbe"}, {0, 8});
+  o.validate = true;
+  auto r = RunReplay(m, o);
+  ASSERT_TRUE(r.ok());
+  const std::string json = ToJson(*r, m);
+  for (const char* field :
+       {"\"results\": [", "\"policy\": \"autofreeze\"", "\"network\": \"1gbe\"",
+        "\"world_size\": 8", "\"predicted_total_s\": ", "\"speedup\": ",
+        "\"saved_fraction\": ", "\"freeze_schedule\": [{\"step\": ",
+        "\"extrapolated_from_step\": null", "\"bytes_allreduced_per_rank\": ",
+        "\"comm_exposed_s\": ", "\"accuracy_risk\": ", "\"recorded_accuracy\": ",
+        "\"validation\": {", "\"error_fraction\": "}) {
+    EXPECT_NE(json.find(field), std::string::npos) << field;
+  }
+  // Deterministic: the same inputs give the same bytes.
+  auto again = RunReplay(m, o);
+  EXPECT_EQ(ToJson(*again, m), json);
+  EXPECT_EQ(ToCsv(*again, m), ToCsv(*r, m));
+  EXPECT_EQ(FormatTable(*again, m), FormatTable(*r, m));
+  // CSV: a header and one row per case, every row as wide as the header.
+  const auto rows = ParseCsv(ToCsv(*r, m));
+  ASSERT_EQ(rows.size(), 1u + r->results.size());
+  EXPECT_EQ(rows[0], CsvHeader());
+  for (const auto& row : rows) EXPECT_EQ(row.size(), rows[0].size());
+}
+
+TEST(Reports, ChromeTraceOfOneCase) {
+  const sim::TraceModel m = Model();
+  ReplayOptions o = Options(m, "static:2", {"1gbe"}, {0});
+  o.timeline_case = 0;
+  o.timeline_steps = 3;
+  auto r = RunReplay(m, o);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->results[0].timing.timeline.size(), 3u);
+  const std::string json = ChromeTraceJson(r->results[0], m);
+  EXPECT_EQ(json.rfind("{\"displayTimeUnit\"", 0), 0u);
+  EXPECT_NE(json.find("\"name\": \"layer4 bwd\""), std::string::npos);
+  EXPECT_EQ(json.find("\"name\": \"conv1 bwd\""), std::string::npos);  // frozen
+  EXPECT_NE(json.find("\"cat\": \"comm\""), std::string::npos);
+}
+
+TEST(RunReplay, BadInputNamesTheProblem) {
+  const sim::TraceModel m = Model();
+  struct Case {
+    std::string policies;
+    std::vector<std::string> networks;
+    std::vector<int> worlds;
+    std::string expect;
+  };
+  const Case cases[] = {
+      {"nonsense", {"1gbe"}, {0}, "valid names: none, static"},
+      {"gradnorm@nobody", {"1gbe"}, {0}, "valid rules"},
+      {"none", {"token-ring"}, {0}, "valid networks"},
+      {"none",
+       {"hier:ranks_per_node=4,intra_alpha_us=1,intra_gbps=10,"
+        "inter_alpha_us=1,inter_gbps=1"},
+       {6},
+       "multiple of 4"},
+      {"static:9", {"1gbe"}, {0}, "static"},
+  };
+  for (const Case& c : cases) {
+    auto policies = ParsePolicies(c.policies, m);
+    ASSERT_TRUE(policies.ok());
+    ReplayOptions o;
+    o.policies = *policies;
+    o.networks = c.networks;
+    o.world_sizes = c.worlds;
+    auto r = RunReplay(m, o);
+    ASSERT_FALSE(r.ok()) << c.policies;
+    EXPECT_NE(r.status().message().find(c.expect), std::string::npos)
+        << r.status();
+  }
+}
+
+}  // namespace
+}  // namespace freezing::replay
