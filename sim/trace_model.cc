@@ -69,9 +69,8 @@ absl::StatusOr<TraceModel> TraceModel::Create(
   TraceModel m;
   m.path = trace.path;
   if (!trace.header.has_value()) {
-    return Bad(trace.path, trace.status.ok()
-                               ? std::string("it has no header")
-                               : std::string(trace.status.message()));
+    if (!trace.status.ok()) return trace.status;  // names the file and why
+    return Bad(trace.path, "it has no header");
   }
   if (!trace.status.ok()) {
     if (!allow_partial) {

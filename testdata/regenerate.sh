@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 COMMON=(--data=fashion_mnist --classes=5,6,7,8,9 --test_limit=500
         --batch_size=32 --epochs=2 --stats_interval=4 --stats_window=4
         --seed=1 --log_every=1000)
-TINY1=(--model=resnet_tiny --ranks=1 --train_limit=1024)
+TINY1=(--model=resnet_tiny --ranks=1 --threads=1 --train_limit=1024)
 TINY2=(--model=resnet_tiny --ranks=2 --train_limit=2048)
 R18=(--model=resnet18 --ranks=2 --train_limit=2048)
 
