@@ -292,16 +292,30 @@ std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
       r.trace_path, r.model, r.recorded_world_size, r.steps, r.recorded_policy,
       r.recorded_vote_rule, Fixed(r.measured_total_ns * 1e-9, 3));
   for (const std::string& n : r.notes) absl::StrAppend(&out, "note: ", n, "\n");
-  const char* fmt = "%-28s %-12s %6s %11s %8s %7s %10s %9s %6s  %s\n";
-  absl::StrAppend(&out, "\n",
-                  absl::StrFormat(fmt, "policy", "network", "world",
-                                  "predicted_s", "speedup", "saved", "exposed_s",
-                                  "GB/rank", "risk", "freeze schedule"));
+  // Column widths from the content (capped), so specs stay readable.
+  size_t policy_w = 6, network_w = 7;
   for (const CaseResult& c : r.results) {
-    std::string net = c.network;
-    if (net.size() > 12) net = net.substr(0, 11) + "~";
-    std::string policy = c.policy.given;
-    if (policy.size() > 28) policy = policy.substr(0, 27) + "~";
+    policy_w = std::max(policy_w, std::min<size_t>(40, c.policy.given.size()));
+    network_w = std::max(network_w, std::min<size_t>(28, c.network.size()));
+  }
+  auto cut = [](std::string s, size_t w) {
+    return s.size() > w ? s.substr(0, w - 1) + "~" : s;
+  };
+  auto row = [&](const std::string& policy, const std::string& network,
+                 const std::string& world, const std::string& predicted,
+                 const std::string& speedup, const std::string& saved,
+                 const std::string& exposed, const std::string& gb,
+                 const std::string& risk, const std::string& schedule) {
+    return absl::StrFormat("%-*s %-*s %6s %11s %8s %7s %10s %9s %7s  %s\n",
+                           policy_w, cut(policy, policy_w), network_w,
+                           cut(network, network_w), world, predicted, speedup,
+                           saved, exposed, gb, risk, schedule);
+  };
+  absl::StrAppend(&out, "\n",
+                  row("policy", "network", "world", "predicted_s", "speedup",
+                      "saved", "exposed_s", "GB/rank", "risk",
+                      "freeze schedule (unit@step, * extrapolated)"));
+  for (const CaseResult& c : r.results) {
     std::string schedule = ScheduleText(*c.schedule, model);
     if (c.schedule->extrapolated_from_step.has_value()) {
       absl::StrAppend(&schedule, "  [extrapolated from step ",
@@ -309,23 +323,49 @@ std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
     }
     absl::StrAppend(
         &out,
-        absl::StrFormat(fmt, policy, net, absl::StrCat(c.world_size),
-                        Fixed(c.timing.phases.total_ns * 1e-9, 3),
-                        Fixed(c.speedup, 3),
-                        absl::StrCat(Fixed(100 * c.saved_fraction, 1), "%"),
-                        Fixed(c.timing.phases.comm_exposed_ns * 1e-9, 3),
-                        Fixed(static_cast<double>(c.timing.bytes_allreduced) * 1e-9, 3),
-                        Fixed(c.schedule->accuracy_risk, 3), schedule));
+        row(c.policy.given, c.network, absl::StrCat(c.world_size),
+            Fixed(c.timing.phases.total_ns * 1e-9, 3), Fixed(c.speedup, 3),
+            absl::StrCat(Fixed(100 * c.saved_fraction, 1), "%"),
+            Fixed(c.timing.phases.comm_exposed_ns * 1e-9, 3),
+            Fixed(static_cast<double>(c.timing.bytes_allreduced) * 1e-9, 3),
+            absl::StrCat(Fixed(c.schedule->accuracy_risk, 3),
+                         c.schedule->accuracy_risk_partial ? "+" : ""),
+            schedule));
   }
-  bool any_note = false;
+  // Notes, each once, with the cases it concerns.
+  std::vector<std::string> texts;
+  std::map<std::string, std::vector<size_t>> cases_of;
   for (size_t i = 0; i < r.results.size(); ++i) {
     for (const std::string& n : r.results[i].notes) {
-      if (!any_note) absl::StrAppend(&out, "\n");
-      any_note = true;
-      absl::StrAppend(&out, "case ", i, " (", r.results[i].policy.given, ", ",
-                      r.results[i].network, ", ", r.results[i].world_size,
-                      "): ", n, "\n");
+      if (cases_of[n].empty()) texts.push_back(n);
+      cases_of[n].push_back(i);
     }
+  }
+  bool any_partial = false;
+  for (const CaseResult& c : r.results) {
+    any_partial = any_partial || c.schedule->accuracy_risk_partial;
+  }
+  if (!texts.empty() || any_partial) absl::StrAppend(&out, "\n");
+  if (any_partial) {
+    absl::StrAppend(&out,
+                    "risk+: a lower bound (the schedule froze units in "
+                    "intervals where the recorded run had frozen them too: "
+                    "their gradient norms were never measured)\n");
+  }
+  for (const std::string& n : texts) {
+    const std::vector<size_t>& ids = cases_of[n];
+    std::string list;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      // Runs of consecutive cases as a-b.
+      size_t j = k;
+      while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+      absl::StrAppend(&list, list.empty() ? "" : ",", ids[k],
+                      j > k ? absl::StrCat("-", ids[j]) : "");
+      k = j;
+    }
+    absl::StrAppend(&out, ids.size() == r.results.size() ? "all cases"
+                                                         : absl::StrCat("cases ", list),
+                    ": ", n, "\n");
   }
   if (r.validation.has_value()) {
     const Validation& v = *r.validation;
