@@ -176,8 +176,12 @@ struct CacheState {
   double coverage = 0;        // at the start of the current epoch
   double hit = 0;             // share of this epoch's samples that hit
   int64_t steps_in_epoch = 0;  // steps of this epoch run with the boundary
+  // The previous (shallower) boundary, whose entries are carried forward:
+  // the share of this epoch's samples it holds, and what it will hold from
+  // the next epoch on (its entries of the epoch it was replaced in).
   int old_boundary = -1;
-  double old_coverage = 0;
+  double old_hit = 0;
+  double old_next = 0;
 };
 
 }  // namespace
@@ -297,20 +301,24 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
                                         inv_variants);
         }
         cache.hit = cache.coverage;
+        cache.old_hit = cache.old_next;
         cache.steps_in_epoch = 0;
         current_epoch = rs.epoch;
       }
       if (plan.boundary != cache.boundary) {
         if (plan.boundary > cache.boundary && cache.boundary >= 0) {
+          // Samples already seen this epoch come back only next epoch.
           cache.old_boundary = cache.boundary;
-          cache.old_coverage = std::min(
+          cache.old_hit = cache.hit;
+          cache.old_next = std::min(
               1.0, cache.coverage + (1.0 - cache.coverage) *
                                         static_cast<double>(cache.steps_in_epoch) /
                                         static_cast<double>(steps_per_epoch) *
                                         inv_variants);
         } else {
           cache.old_boundary = -1;
-          cache.old_coverage = 0;
+          cache.old_hit = 0;
+          cache.old_next = 0;
         }
         cache.boundary = plan.boundary;
         cache.coverage = 0;
@@ -320,7 +328,7 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       if (cache.boundary >= 0) {
         const double h = cache.hit;
         const double x =
-            cache.old_boundary >= 0 ? (1.0 - h) * cache.old_coverage : 0.0;
+            cache.old_boundary >= 0 ? (1.0 - h) * cache.old_hit : 0.0;
         const double miss = 1.0 - h - x;
         const double write = read_ns(cache.boundary);
         int64_t extend_fwd = 0;

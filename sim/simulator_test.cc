@@ -376,6 +376,21 @@ TEST(SimulateTiming, CacheFillsInTheFirstEpochAndHitsAfter) {
   EXPECT_EQ(r->phases.forward_ns, 4 * (5 + 288 + 11) + 4 * (5 + 200 + 11));
 }
 
+TEST(SimulateTiming, CacheSetInTheLastEpochNeverHits) {
+  TraceModel m = Model(HandTrace());
+  // Frozen from step 4, the first step of the last epoch: every sample of
+  // that epoch is a miss (forward + write); nothing is seen twice.
+  auto late = ComputeSchedule(m, "static:1,at=4", "");
+  ASSERT_TRUE(late.ok()) << late.status();
+  TimingOptions o;
+  o.cache = true;
+  auto net = Net("ring:alpha_us=0,gbps=8", m);
+  auto r = SimulateTiming(m, *late, *net, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->cache_hit_share, 0.0);
+  EXPECT_EQ(r->cache_ns, 4 * 288);  // misses: 88 forward + 200 write
+}
+
 TEST(SimulateTiming, CacheNeedsDeterministicInputs) {
   trace::TraceContents t = HandTrace();
   t.header->mutable_config()->set_augment(true);
