@@ -48,10 +48,17 @@ const sim::TraceModel& Model() {
 }
 
 const std::vector<std::string>& Policies() {
-  static const auto* policies = new std::vector<std::string>{
-      "none",      "static:3",   "gradnorm",  "gradnorm:variant=prefix",
-      "autofreeze", "autofreeze@majority", "threshold", "freezeout",
-      "pipetransformer", "apf"};
+  static const auto* policies =
+      new std::vector<std::string>{"none",
+                                   "static:3",
+                                   "gradnorm",
+                                   "gradnorm:variant=prefix",
+                                   "autofreeze",
+                                   "autofreeze@majority",
+                                   "threshold",
+                                   "freezeout",
+                                   "pipetransformer",
+                                   "apf"};
   return *policies;
 }
 

@@ -27,15 +27,15 @@ absl::StatusOr<std::vector<std::string>> SplitSpecList(absl::string_view text,
     for (absl::string_view raw : absl::StrSplit(group, ',')) {
       const absl::string_view piece = absl::StripAsciiWhitespace(raw);
       if (piece.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--", what, "='", text, "': empty item in the list"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", what, "='", text, "': empty item in the list"));
       }
       if (IsKeyValue(piece)) {
         if (first_in_group || out.empty()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "--", what, "='", text, "': '", piece,
-              "' is an option without a spec before it (write "
-              "name:key=value,key=value)"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("--", what, "='", text, "': '", piece,
+                           "' is an option without a spec before it (write "
+                           "name:key=value,key=value)"));
         }
         absl::StrAppend(&out.back(), ",", piece);
       } else {
@@ -58,7 +58,8 @@ std::vector<std::string> AllPolicies(const sim::TraceModel& model) {
   }
   for (const std::string& name : freeze::PolicyNames()) {
     if (name == "static") {
-      for (int k = 1; k <= freezable; ++k) out.push_back(absl::StrCat("static:", k));
+      for (int k = 1; k <= freezable; ++k)
+        out.push_back(absl::StrCat("static:", k));
     } else if (name == "gradnorm") {
       out.push_back("gradnorm");
       out.push_back("gradnorm:variant=prefix");

@@ -48,8 +48,8 @@ sim::TraceModel SyntheticModel(int units) {
   trace::SyntheticTraceOptions o;
   o.units = units;
   o.freeze_every_intervals = 0;
-  auto m = sim::TraceModel::Create(
-      trace::ReadTraceFromBytes(trace::EncodeTrace(trace::MakeSyntheticTrace(o))));
+  auto m = sim::TraceModel::Create(trace::ReadTraceFromBytes(
+      trace::EncodeTrace(trace::MakeSyntheticTrace(o))));
   EXPECT_TRUE(m.ok()) << m.status();
   return *std::move(m);
 }
@@ -64,10 +64,10 @@ TEST(ParsePolicies, AllExpandsEveryPolicy) {
     EXPECT_EQ(c.given, c.spec);
     EXPECT_EQ(c.vote_rule, "");
   }
-  EXPECT_EQ(specs, (Strings{"none", "static:1", "static:2", "static:3",
-                            "static:4", "gradnorm", "gradnorm:variant=prefix",
-                            "autofreeze", "threshold", "freezeout",
-                            "pipetransformer", "apf"}));
+  EXPECT_EQ(specs,
+            (Strings{"none", "static:1", "static:2", "static:3", "static:4",
+                     "gradnorm", "gradnorm:variant=prefix", "autofreeze",
+                     "threshold", "freezeout", "pipetransformer", "apf"}));
 }
 
 TEST(ParsePolicies, VoteRules) {

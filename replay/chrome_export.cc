@@ -39,8 +39,9 @@ void Meta(std::string& out, bool& first, int tid, const std::string& name) {
 std::string ChromeTraceJson(const CaseResult& c, const sim::TraceModel& model) {
   std::string out = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [";
   bool first = true;
-  absl::StrAppend(&out, "\n{\"name\": \"process_name\", \"ph\": \"M\", "
-                        "\"pid\": 1, \"args\": {\"name\": \"simulated rank 0: ");
+  absl::StrAppend(&out,
+                  "\n{\"name\": \"process_name\", \"ph\": \"M\", "
+                  "\"pid\": 1, \"args\": {\"name\": \"simulated rank 0: ");
   // Names are ours (policy specs and network specs hold no quotes).
   absl::StrAppend(&out, c.policy.given, " / ", c.network, " / world ",
                   c.world_size, "\"}}");
@@ -60,7 +61,8 @@ std::string ChromeTraceJson(const CaseResult& c, const sim::TraceModel& model) {
       Event(out, first, "cache", "unit", 2, u_t, s.cache_ns, step);
       u_t += s.cache_ns;
     }
-    for (int u = 0; u < n && u < static_cast<int>(s.unit_forward_ns.size()); ++u) {
+    for (int u = 0; u < n && u < static_cast<int>(s.unit_forward_ns.size());
+         ++u) {
       Event(out, first, absl::StrCat(model.units[u].name, " fwd"), "unit", 2,
             u_t, s.unit_forward_ns[u], step);
       u_t += s.unit_forward_ns[u];

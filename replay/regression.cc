@@ -18,11 +18,17 @@ namespace {
 
 // Columns compared as text (everything else is a number).
 const std::set<std::string>& TextColumns() {
-  static const auto* columns = new std::set<std::string>{
-      "cache",       "policy",    "policy_spec",
-      "vote_rule",   "network",   "freeze_schedule",
-      "accuracy_risk_partial", "extrapolated_from_step", "world_size",
-      "recorded_accuracy"};
+  static const auto* columns =
+      new std::set<std::string>{"cache",
+                                "policy",
+                                "policy_spec",
+                                "vote_rule",
+                                "network",
+                                "freeze_schedule",
+                                "accuracy_risk_partial",
+                                "extrapolated_from_step",
+                                "world_size",
+                                "recorded_accuracy"};
   return *columns;
 }
 
@@ -136,9 +142,9 @@ std::vector<std::string> CompareGolden(const std::string& name,
     return diffs;
   }
   if (g[0] != n[0]) {
-    diffs.push_back(absl::StrCat(name, ": columns changed:\n  golden: ",
-                                 absl::StrJoin(g[0], ","), "\n  now:    ",
-                                 absl::StrJoin(n[0], ",")));
+    diffs.push_back(absl::StrCat(
+        name, ": columns changed:\n  golden: ", absl::StrJoin(g[0], ","),
+        "\n  now:    ", absl::StrJoin(n[0], ",")));
     return diffs;
   }
   const std::vector<std::string>& header = g[0];
@@ -173,11 +179,13 @@ std::vector<std::string> CompareGolden(const std::string& name,
     auto gi = golden_rows.find(key);
     auto ni = new_rows.find(key);
     if (ni == new_rows.end()) {
-      diffs.push_back(absl::StrCat(name, " ", key, ": in the golden, not replayed now"));
+      diffs.push_back(
+          absl::StrCat(name, " ", key, ": in the golden, not replayed now"));
       continue;
     }
     if (gi == golden_rows.end()) {
-      diffs.push_back(absl::StrCat(name, " ", key, ": replayed now, not in the golden"));
+      diffs.push_back(
+          absl::StrCat(name, " ", key, ": replayed now, not in the golden"));
       continue;
     }
     const auto& a = *gi->second;
@@ -191,8 +199,8 @@ std::vector<std::string> CompareGolden(const std::string& name,
       const std::string y = c < b.size() ? b[c] : "";
       if (x == y) continue;
       if (TextColumns().count(header[c]) > 0) {
-        const std::string line = absl::StrCat("    ", header[c], " changed: golden '", x,
-                                              "', now '", y, "'");
+        const std::string line = absl::StrCat(
+            "    ", header[c], " changed: golden '", x, "', now '", y, "'");
         if (header[c] == "freeze_schedule") {
           schedule = line;
         } else {
@@ -221,7 +229,8 @@ std::vector<std::string> CompareGolden(const std::string& name,
         others.push_back(header[c]);
       }
     }
-    if (schedule.empty() && total.empty() && details.empty() && others.empty()) {
+    if (schedule.empty() && total.empty() && details.empty() &&
+        others.empty()) {
       continue;
     }
     std::string entry = absl::StrCat(name, " ", key, ":");

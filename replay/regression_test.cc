@@ -6,7 +6,10 @@
 //    trace's recorded statistics, reproduce its freeze events exactly (step,
 //    epoch, interval, policy, rule, units, votes with weights, reason);
 //  - testdata holds what the goldens are meant to cover.
-// Refresh the goldens after an intended change: bazel run //replay:update_goldens
+// Refresh the goldens after an intended change: bazel run
+// //replay:update_goldens
+#include "replay/regression.h"
+
 #include <algorithm>
 #include <iostream>
 #include <string>
@@ -16,7 +19,6 @@
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "replay/output_files.h"
-#include "replay/regression.h"
 #include "replay/testdata_files.h"
 #include "sim/schedule.h"
 #include "sim/trace_model.h"
@@ -44,13 +46,14 @@ TEST(Regression, EveryTraceMatchesItsGolden) {
   for (const std::string& name : traces) {
     auto golden = ReadTextFile(absl::StrCat(kGolden, "/", name, ".csv"));
     if (!golden.ok()) {
-      all.push_back(absl::StrCat(name, ": no golden (", golden.status().message(),
-                                 ")"));
+      all.push_back(
+          absl::StrCat(name, ": no golden (", golden.status().message(), ")"));
       continue;
     }
     auto now = GoldenCsv(absl::StrCat(kTestdata, "/", name, ".pb"));
     if (!now.ok()) {
-      all.push_back(absl::StrCat(name, ": replay failed: ", now.status().message()));
+      all.push_back(
+          absl::StrCat(name, ": replay failed: ", now.status().message()));
       continue;
     }
     for (std::string& d : CompareGolden(name, *golden, *now)) {
@@ -112,8 +115,8 @@ TEST(OnlineEqualsOffline, RecordedFreezeEventsAreReproduced) {
       replayed->erase(replayed->begin());
     }
     ASSERT_EQ(replayed->size(), t.freeze_events.size())
-        << "recorded policy " << model->policy << " (rule "
-        << model->vote_rule << ")";
+        << "recorded policy " << model->policy << " (rule " << model->vote_rule
+        << ")";
     for (size_t i = 0; i < t.freeze_events.size(); ++i) {
       EXPECT_TRUE((*replayed)[i].SerializeAsString() ==
                   t.freeze_events[i].SerializeAsString())

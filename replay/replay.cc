@@ -42,10 +42,18 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += absl::StrFormat("\\u%04x", c);
@@ -95,7 +103,8 @@ std::string ScheduleText(const sim::FreezeSchedule& schedule,
       parts.push_back(absl::StrCat(model.units[u].name, "@", e.step, mark));
     }
     for (int u : e.unfreeze) {
-      parts.push_back(absl::StrCat("-", model.units[u].name, "@", e.step, mark));
+      parts.push_back(
+          absl::StrCat("-", model.units[u].name, "@", e.step, mark));
     }
   }
   return parts.empty() ? "none" : absl::StrJoin(parts, " ");
@@ -177,8 +186,8 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
         if (static_cast<int>(report.results.size()) == options.timeline_case) {
           case_options.timeline_steps = options.timeline_steps;
         }
-        auto t = sim::SimulateTiming(model, *schedule, *networks[ni],
-                                     case_options);
+        auto t =
+            sim::SimulateTiming(model, *schedule, *networks[ni], case_options);
         if (!t.ok()) {
           return absl::Status(
               t.status().code(),
@@ -248,8 +257,9 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
     v.predicted_ns = t->phases.total_ns;
     v.measured_ns = model.measured_total_ns;
     v.error_fraction =
-        v.measured_ns > 0 ? SafeRatio(v.predicted_ns - v.measured_ns, v.measured_ns)
-                          : 0.0;
+        v.measured_ns > 0
+            ? SafeRatio(v.predicted_ns - v.measured_ns, v.measured_ns)
+            : 0.0;
     trace::PhaseTimes m;
     for (const sim::RecordedStep& rs : model.steps) {
       const trace::PhaseTimes& p = rs.phases;
@@ -363,8 +373,10 @@ std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
                       j > k ? absl::StrCat("-", ids[j]) : "");
       k = j;
     }
-    absl::StrAppend(&out, ids.size() == r.results.size() ? "all cases"
-                                                         : absl::StrCat("cases ", list),
+    absl::StrAppend(&out,
+                    ids.size() == r.results.size()
+                        ? "all cases"
+                        : absl::StrCat("cases ", list),
                     ": ", n, "\n");
   }
   if (r.validation.has_value()) {
@@ -377,16 +389,18 @@ std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
             v.policy, v.vote_rule, v.world_size, v.network,
             Fixed(v.predicted_ns * 1e-9, 3), Fixed(v.measured_ns * 1e-9, 3),
             Fixed(100 * v.error_fraction, 2),
-            v.schedule_matches ? "" : " (the replayed schedule differs from the recorded one!)"));
-    absl::StrAppend(&out, absl::StrFormat("  %-13s %12s %12s %8s\n", "phase",
-                                          "predicted_s", "measured_s",
-                                          "error"));
+            v.schedule_matches
+                ? ""
+                : " (the replayed schedule differs from the recorded one!)"));
+    absl::StrAppend(
+        &out, absl::StrFormat("  %-13s %12s %12s %8s\n", "phase", "predicted_s",
+                              "measured_s", "error"));
     for (const PhaseError& e : v.phases) {
-      absl::StrAppend(
-          &out, absl::StrFormat("  %-13s %12s %12s %7s%%\n", e.phase,
-                                Fixed(e.predicted_ns * 1e-9, 3),
-                                Fixed(e.measured_ns * 1e-9, 3),
-                                Fixed(100 * e.error_fraction, 2)));
+      absl::StrAppend(&out,
+                      absl::StrFormat("  %-13s %12s %12s %7s%%\n", e.phase,
+                                      Fixed(e.predicted_ns * 1e-9, 3),
+                                      Fixed(e.measured_ns * 1e-9, 3),
+                                      Fixed(100 * e.error_fraction, 2)));
     }
   }
   return out;
@@ -394,17 +408,16 @@ std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
 
 std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
   std::string out = "{\n";
-  absl::StrAppend(&out, "  \"trace\": {\"path\": ", JsonString(r.trace_path),
-                  ", \"model\": ", JsonString(r.model),
-                  ", \"policy\": ", JsonString(r.recorded_policy),
-                  ", \"vote_rule\": ", JsonString(r.recorded_vote_rule),
-                  ", \"world_size\": ", r.recorded_world_size,
-                  ", \"steps\": ", r.steps,
-                  ", \"measured_total_s\": ", Seconds(r.measured_total_ns),
-                  ", \"final_test_accuracy\": ",
-                  r.final_accuracy.has_value() ? Fixed(*r.final_accuracy, 6)
-                                               : "null",
-                  "},\n");
+  absl::StrAppend(
+      &out, "  \"trace\": {\"path\": ", JsonString(r.trace_path),
+      ", \"model\": ", JsonString(r.model),
+      ", \"policy\": ", JsonString(r.recorded_policy),
+      ", \"vote_rule\": ", JsonString(r.recorded_vote_rule),
+      ", \"world_size\": ", r.recorded_world_size, ", \"steps\": ", r.steps,
+      ", \"measured_total_s\": ", Seconds(r.measured_total_ns),
+      ", \"final_test_accuracy\": ",
+      r.final_accuracy.has_value() ? Fixed(*r.final_accuracy, 6) : "null",
+      "},\n");
   std::vector<std::string> notes;
   for (const std::string& n : r.notes) notes.push_back(JsonString(n));
   absl::StrAppend(&out, "  \"notes\": [", absl::StrJoin(notes, ", "), "],\n");
@@ -424,25 +437,23 @@ std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
                     ", \"speedup\": ", Fixed(c.speedup, 6),
                     ", \"saved_fraction\": ", Fixed(c.saved_fraction, 6),
                     ",\n");
+    absl::StrAppend(&out, "     \"phases_s\": {\"data\": ", Seconds(p.data_ns),
+                    ", \"forward\": ", Seconds(p.forward_ns),
+                    ", \"backward\": ", Seconds(p.backward_ns),
+                    ", \"comm_exposed\": ", Seconds(p.comm_exposed_ns),
+                    ", \"comm_total\": ", Seconds(p.comm_total_ns),
+                    ", \"optimizer\": ", Seconds(p.optimizer_ns),
+                    ", \"stats\": ", Seconds(p.stats_ns),
+                    ", \"other\": ", Seconds(p.other_ns), "},\n");
     absl::StrAppend(
-        &out, "     \"phases_s\": {\"data\": ", Seconds(p.data_ns),
-        ", \"forward\": ", Seconds(p.forward_ns),
-        ", \"backward\": ", Seconds(p.backward_ns),
-        ", \"comm_exposed\": ", Seconds(p.comm_exposed_ns),
-        ", \"comm_total\": ", Seconds(p.comm_total_ns),
-        ", \"optimizer\": ", Seconds(p.optimizer_ns),
-        ", \"stats\": ", Seconds(p.stats_ns), ", \"other\": ", Seconds(p.other_ns),
-        "},\n");
-    absl::StrAppend(&out, "     \"comm_exposed_s\": ", Seconds(p.comm_exposed_ns),
-                    ", \"bytes_allreduced_per_rank\": ", c.timing.bytes_allreduced,
-                    ", \"accuracy_risk\": ", Fixed(s.accuracy_risk, 6),
-                    ", \"accuracy_risk_partial\": ",
-                    s.accuracy_risk_partial ? "true" : "false",
-                    ", \"recorded_accuracy\": ",
-                    c.recorded_accuracy.has_value()
-                        ? Fixed(*c.recorded_accuracy, 6)
-                        : "null",
-                    ",\n");
+        &out, "     \"comm_exposed_s\": ", Seconds(p.comm_exposed_ns),
+        ", \"bytes_allreduced_per_rank\": ", c.timing.bytes_allreduced,
+        ", \"accuracy_risk\": ", Fixed(s.accuracy_risk, 6),
+        ", \"accuracy_risk_partial\": ",
+        s.accuracy_risk_partial ? "true" : "false", ", \"recorded_accuracy\": ",
+        c.recorded_accuracy.has_value() ? Fixed(*c.recorded_accuracy, 6)
+                                        : "null",
+        ",\n");
     absl::StrAppend(&out, "     \"extrapolated_from_step\": ",
                     s.extrapolated_from_step.has_value()
                         ? absl::StrCat(*s.extrapolated_from_step)
@@ -452,13 +463,13 @@ std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
     const int64_t compute = c.timing.cost_by_source[0] +
                             c.timing.cost_by_source[1] +
                             c.timing.cost_by_source[2];
-    absl::StrAppend(
-        &out, "     \"unit_compute_sources\": {\"same_step\": ",
-        Fixed(SafeRatio(c.timing.cost_by_source[0], compute), 6),
-        ", \"other_steps\": ",
-        Fixed(SafeRatio(c.timing.cost_by_source[1], compute), 6),
-        ", \"profile\": ",
-        Fixed(SafeRatio(c.timing.cost_by_source[2], compute), 6), "},\n");
+    absl::StrAppend(&out, "     \"unit_compute_sources\": {\"same_step\": ",
+                    Fixed(SafeRatio(c.timing.cost_by_source[0], compute), 6),
+                    ", \"other_steps\": ",
+                    Fixed(SafeRatio(c.timing.cost_by_source[1], compute), 6),
+                    ", \"profile\": ",
+                    Fixed(SafeRatio(c.timing.cost_by_source[2], compute), 6),
+                    "},\n");
     if (c.timing.cache_ns > 0 || c.timing.cache_hit_share > 0) {
       absl::StrAppend(&out, "     \"cache\": {\"mean_hit_share\": ",
                       Fixed(c.timing.cache_hit_share, 6),
@@ -468,12 +479,12 @@ std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
     absl::StrAppend(&out, "     \"freeze_schedule\": [");
     for (size_t e = 0; e < s.events.size(); ++e) {
       const sim::ScheduleEvent& ev = s.events[e];
-      absl::StrAppend(&out, e == 0 ? "" : ", ", "{\"step\": ", ev.step,
-                      ", \"epoch\": ", ev.epoch,
-                      ", \"freeze\": ", UnitNames(ev.freeze, model),
-                      ", \"unfreeze\": ", UnitNames(ev.unfreeze, model),
-                      ", \"extrapolated\": ", ev.extrapolated ? "true" : "false",
-                      "}");
+      absl::StrAppend(
+          &out, e == 0 ? "" : ", ", "{\"step\": ", ev.step,
+          ", \"epoch\": ", ev.epoch,
+          ", \"freeze\": ", UnitNames(ev.freeze, model),
+          ", \"unfreeze\": ", UnitNames(ev.unfreeze, model),
+          ", \"extrapolated\": ", ev.extrapolated ? "true" : "false", "}");
     }
     absl::StrAppend(&out, "],\n");
     std::vector<std::string> cn;
@@ -483,23 +494,24 @@ std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
   absl::StrAppend(&out, r.results.empty() ? "]" : "\n  ]");
   if (r.validation.has_value()) {
     const Validation& v = *r.validation;
-    absl::StrAppend(&out, ",\n  \"validation\": {\"policy\": ",
-                    JsonString(v.policy), ", \"vote_rule\": ",
-                    JsonString(v.vote_rule), ", \"network\": ",
-                    JsonString(v.network), ", \"world_size\": ", v.world_size,
-                    ",\n    \"predicted_total_s\": ", Seconds(v.predicted_ns),
-                    ", \"measured_total_s\": ", Seconds(v.measured_ns),
-                    ", \"error_fraction\": ", Fixed(v.error_fraction, 6),
-                    ", \"schedule_matches\": ",
-                    v.schedule_matches ? "true" : "false",
-                    ",\n    \"phases\": [");
+    absl::StrAppend(
+        &out, ",\n  \"validation\": {\"policy\": ", JsonString(v.policy),
+        ", \"vote_rule\": ", JsonString(v.vote_rule),
+        ", \"network\": ", JsonString(v.network),
+        ", \"world_size\": ", v.world_size,
+        ",\n    \"predicted_total_s\": ", Seconds(v.predicted_ns),
+        ", \"measured_total_s\": ", Seconds(v.measured_ns),
+        ", \"error_fraction\": ", Fixed(v.error_fraction, 6),
+        ", \"schedule_matches\": ", v.schedule_matches ? "true" : "false",
+        ",\n    \"phases\": [");
     for (size_t i = 0; i < v.phases.size(); ++i) {
       const PhaseError& e = v.phases[i];
-      absl::StrAppend(&out, i == 0 ? "\n" : ",\n", "      {\"phase\": ",
-                      JsonString(e.phase),
+      absl::StrAppend(&out, i == 0 ? "\n" : ",\n",
+                      "      {\"phase\": ", JsonString(e.phase),
                       ", \"predicted_s\": ", Seconds(e.predicted_ns),
                       ", \"measured_s\": ", Seconds(e.measured_ns),
-                      ", \"error_fraction\": ", Fixed(e.error_fraction, 6), "}");
+                      ", \"error_fraction\": ", Fixed(e.error_fraction, 6),
+                      "}");
     }
     absl::StrAppend(&out, "\n    ]}");
   }
@@ -508,14 +520,29 @@ std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
 }
 
 std::vector<std::string> CsvHeader() {
-  return {"policy",          "policy_spec",      "vote_rule",
-          "network",         "world_size",       "predicted_total_ns",
-          "baseline_total_ns", "speedup",        "saved_fraction",
-          "data_ns",         "forward_ns",       "backward_ns",
-          "comm_exposed_ns", "comm_total_ns",    "optimizer_ns",
-          "stats_ns",        "other_ns",         "bytes_allreduced_per_rank",
-          "accuracy_risk",   "accuracy_risk_partial", "recorded_accuracy",
-          "extrapolated_from_step", "freeze_schedule"};
+  return {"policy",
+          "policy_spec",
+          "vote_rule",
+          "network",
+          "world_size",
+          "predicted_total_ns",
+          "baseline_total_ns",
+          "speedup",
+          "saved_fraction",
+          "data_ns",
+          "forward_ns",
+          "backward_ns",
+          "comm_exposed_ns",
+          "comm_total_ns",
+          "optimizer_ns",
+          "stats_ns",
+          "other_ns",
+          "bytes_allreduced_per_rank",
+          "accuracy_risk",
+          "accuracy_risk_partial",
+          "recorded_accuracy",
+          "extrapolated_from_step",
+          "freeze_schedule"};
 }
 
 std::string ToCsv(const ReplayReport& r, const sim::TraceModel& model) {

@@ -36,12 +36,14 @@ ABSL_FLAG(std::string, world_size, "recorded",
 ABSL_FLAG(std::string, out, "", "folder for replay.json and replay.csv");
 ABSL_FLAG(std::string, chrome, "",
           "write the simulated steps of one case as Chrome trace JSON here");
-ABSL_FLAG(int, chrome_case, 0, "the case (row of the table, from 0) --chrome shows");
+ABSL_FLAG(int, chrome_case, 0,
+          "the case (row of the table, from 0) --chrome shows");
 ABSL_FLAG(int64_t, chrome_steps, 200, "steps --chrome shows (0: all)");
 ABSL_FLAG(bool, validate, false,
           "replay the recorded configuration and compare with the measured "
           "times");
-ABSL_FLAG(bool, cache, false, "model the activation cache of the frozen prefix");
+ABSL_FLAG(bool, cache, false,
+          "model the activation cache of the frozen prefix");
 ABSL_FLAG(int, augment_variants, -1,
           "for --cache: fixed augmentation variants per sample to assume "
           "(-1: the trace's)");
@@ -58,9 +60,9 @@ absl::Status RealMain() {
   }
   const std::string trace_path = base::ResolveUserPath(trace_flag);
   trace::TraceContents contents = trace::ReadTrace(trace_path);
-  ASSIGN_OR_RETURN(sim::TraceModel model,
-                   sim::TraceModel::Create(contents,
-                                           absl::GetFlag(FLAGS_allow_partial)));
+  ASSIGN_OR_RETURN(
+      sim::TraceModel model,
+      sim::TraceModel::Create(contents, absl::GetFlag(FLAGS_allow_partial)));
   ReplayOptions options;
   ASSIGN_OR_RETURN(options.policies,
                    ParsePolicies(absl::GetFlag(FLAGS_policies), model));
@@ -73,9 +75,9 @@ absl::Status RealMain() {
   options.augment_variants = absl::GetFlag(FLAGS_augment_variants);
   options.validate = absl::GetFlag(FLAGS_validate);
   const std::string chrome = absl::GetFlag(FLAGS_chrome);
-  const int cases = static_cast<int>(options.policies.size() *
-                                     options.networks.size() *
-                                     options.world_sizes.size());
+  const int cases =
+      static_cast<int>(options.policies.size() * options.networks.size() *
+                       options.world_sizes.size());
   if (!chrome.empty()) {
     const int chrome_case = absl::GetFlag(FLAGS_chrome_case);
     if (chrome_case < 0 || chrome_case >= cases) {
@@ -93,8 +95,8 @@ absl::Status RealMain() {
   if (!out.empty()) {
     const std::string dir = base::ResolveUserPath(out);
     RETURN_IF_ERROR(MakeDirectories(dir));
-    RETURN_IF_ERROR(
-        WriteTextFile(absl::StrCat(dir, "/replay.json"), ToJson(report, model)));
+    RETURN_IF_ERROR(WriteTextFile(absl::StrCat(dir, "/replay.json"),
+                                  ToJson(report, model)));
     RETURN_IF_ERROR(
         WriteTextFile(absl::StrCat(dir, "/replay.csv"), ToCsv(report, model)));
     std::printf("wrote %s/replay.json and %s/replay.csv\n", dir.c_str(),

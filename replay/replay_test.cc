@@ -34,8 +34,8 @@ ReplayOptions Options(const sim::TraceModel& m, const std::string& policies,
 
 TEST(RunReplay, CasesBaselinesAndSpeedups) {
   const sim::TraceModel m = Model();
-  ReplayOptions o = Options(m, "none,static:3,freezeout", {"1gbe", "10gbe"},
-                            {2, 8, 32});
+  ReplayOptions o =
+      Options(m, "none,static:3,freezeout", {"1gbe", "10gbe"}, {2, 8, 32});
   auto r = RunReplay(m, o);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->results.size(), 3u * 2u * 3u);
@@ -48,7 +48,8 @@ TEST(RunReplay, CasesBaselinesAndSpeedups) {
       // The recorded schedule at the recorded world size: its accuracy.
       EXPECT_EQ(c.recorded_accuracy.has_value(), c.world_size == 2);
     } else {
-      EXPECT_LT(c.timing.phases.total_ns, c.baseline_total_ns) << c.policy.given;
+      EXPECT_LT(c.timing.phases.total_ns, c.baseline_total_ns)
+          << c.policy.given;
       EXPECT_GT(c.speedup, 1.0);
       EXPECT_FALSE(c.recorded_accuracy.has_value());
     }
@@ -90,11 +91,12 @@ TEST(Reports, JsonHasTheContractFields) {
   const std::string json = ToJson(*r, m);
   for (const char* field :
        {"\"results\": [", "\"policy\": \"autofreeze\"", "\"network\": \"1gbe\"",
-        "\"world_size\": 8", "\"predicted_total_s\": ", "\"speedup\": ",
-        "\"saved_fraction\": ", "\"freeze_schedule\": [{\"step\": ",
-        "\"extrapolated_from_step\": null", "\"bytes_allreduced_per_rank\": ",
-        "\"comm_exposed_s\": ", "\"accuracy_risk\": ", "\"recorded_accuracy\": ",
-        "\"validation\": {", "\"error_fraction\": "}) {
+        "\"world_size\": 8",
+        "\"predicted_total_s\": ", "\"speedup\": ", "\"saved_fraction\": ",
+        "\"freeze_schedule\": [{\"step\": ", "\"extrapolated_from_step\": null",
+        "\"bytes_allreduced_per_rank\": ", "\"comm_exposed_s\": ",
+        "\"accuracy_risk\": ", "\"recorded_accuracy\": ", "\"validation\": {",
+        "\"error_fraction\": "}) {
     EXPECT_NE(json.find(field), std::string::npos) << field;
   }
   // Deterministic: the same inputs give the same bytes.

@@ -57,15 +57,15 @@ TEST(NoneToStaticK, PredictsTheRealStaticRunWithinTenPercent) {
     m.set_other_ns(m.other_ns() + s.phases().other_ns());
   }
   const int64_t measured = real.footer->total_time_ns();
-  const double error =
-      static_cast<double>(p.total_ns - measured) / static_cast<double>(measured);
+  const double error = static_cast<double>(p.total_ns - measured) /
+                       static_cast<double>(measured);
   std::printf("none -> static:4 on the recorded network\n");
   std::printf("  %-13s %12s %12s %8s\n", "phase", "predicted_s", "measured_s",
               "error");
   auto row = [](const char* name, int64_t pred, int64_t meas) {
-    std::printf("  %-13s %12.3f %12.3f %7.2f%%\n", name, pred * 1e-9,
-                meas * 1e-9,
-                meas != 0 ? 100.0 * static_cast<double>(pred - meas) / meas : 0.0);
+    std::printf(
+        "  %-13s %12.3f %12.3f %7.2f%%\n", name, pred * 1e-9, meas * 1e-9,
+        meas != 0 ? 100.0 * static_cast<double>(pred - meas) / meas : 0.0);
   };
   row("data", p.data_ns, m.data_ns());
   row("forward", p.forward_ns, m.forward_ns());
@@ -75,9 +75,8 @@ TEST(NoneToStaticK, PredictsTheRealStaticRunWithinTenPercent) {
   row("stats", p.stats_ns, m.stats_ns());
   row("other", p.other_ns, m.other_ns());
   row("total", p.total_ns, measured);
-  EXPECT_LE(std::fabs(error), 0.10)
-      << absl::StrFormat("predicted %.3f s, measured %.3f s", p.total_ns * 1e-9,
-                         measured * 1e-9);
+  EXPECT_LE(std::fabs(error), 0.10) << absl::StrFormat(
+      "predicted %.3f s, measured %.3f s", p.total_ns * 1e-9, measured * 1e-9);
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ absl::StatusOr<std::vector<std::string>> TestdataTraces(
   return WithSuffix(folder, ".pb");
 }
 
-absl::StatusOr<std::vector<std::string>> GoldenFiles(const std::string& folder) {
+absl::StatusOr<std::vector<std::string>> GoldenFiles(
+    const std::string& folder) {
   return WithSuffix(folder, ".csv");
 }
 

@@ -39,17 +39,18 @@ absl::Status RealMain() {
     const std::string path = absl::StrCat(golden, "/", name, ".csv");
     auto old = ReadTextFile(path);
     RETURN_IF_ERROR(WriteTextFile(path, csv));
-    std::printf("%s %s\n",
-                !old.ok() ? "new      " : (*old == csv ? "unchanged" : "updated  "),
-                path.c_str());
+    std::printf(
+        "%s %s\n",
+        !old.ok() ? "new      " : (*old == csv ? "unchanged" : "updated  "),
+        path.c_str());
   }
   ASSIGN_OR_RETURN(std::vector<std::string> goldens, GoldenFiles(golden));
   for (const std::string& g : goldens) {
     bool has_trace = false;
     for (const std::string& t : traces) has_trace = has_trace || t == g;
     if (!has_trace) {
-      std::printf("stale     %s/%s.csv (no trace; remove it)\n",
-                  golden.c_str(), g.c_str());
+      std::printf("stale     %s/%s.csv (no trace; remove it)\n", golden.c_str(),
+                  g.c_str());
     }
   }
   return absl::OkStatus();

@@ -61,9 +61,9 @@ class SpecKeys {
     valid.insert(valid.end(), optional.begin(), optional.end());
     for (const auto& [key, value] : values_) {
       if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "network '", spec_, "': unknown key '", key, "' for ", name_,
-            "; valid keys: ", absl::StrJoin(valid, ", ")));
+        return absl::InvalidArgumentError(
+            absl::StrCat("network '", spec_, "': unknown key '", key, "' for ",
+                         name_, "; valid keys: ", absl::StrJoin(valid, ", ")));
       }
     }
     const std::vector<std::string>& need = required;
@@ -132,7 +132,8 @@ class WithOverlap : public NetworkModel {
 class RingModel : public NetworkModel {
  public:
   RingModel(double alpha_us, double gbps, std::string spec)
-      : alpha_s_(alpha_us * 1e-6), beta_(BetaFromGbps(gbps)),
+      : alpha_s_(alpha_us * 1e-6),
+        beta_(BetaFromGbps(gbps)),
         spec_(std::move(spec)) {}
   std::string spec() const override { return spec_; }
   int64_t AllReduceNs(int64_t bytes, int p) const override {
@@ -148,7 +149,8 @@ class RingModel : public NetworkModel {
 class TreeModel : public NetworkModel {
  public:
   TreeModel(double alpha_us, double gbps, std::string spec)
-      : alpha_s_(alpha_us * 1e-6), beta_(BetaFromGbps(gbps)),
+      : alpha_s_(alpha_us * 1e-6),
+        beta_(BetaFromGbps(gbps)),
         spec_(std::move(spec)) {}
   std::string spec() const override { return spec_; }
   int64_t AllReduceNs(int64_t bytes, int p) const override {
@@ -167,14 +169,16 @@ class ParameterServerModel : public NetworkModel {
  public:
   ParameterServerModel(int servers, double alpha_us, double gbps,
                        std::string spec)
-      : servers_(servers), alpha_s_(alpha_us * 1e-6),
-        beta_(BetaFromGbps(gbps)), spec_(std::move(spec)) {}
+      : servers_(servers),
+        alpha_s_(alpha_us * 1e-6),
+        beta_(BetaFromGbps(gbps)),
+        spec_(std::move(spec)) {}
   std::string spec() const override { return spec_; }
   int64_t AllReduceNs(int64_t bytes, int p) const override {
     if (p <= 1 || bytes <= 0) return 0;
     const double n = static_cast<double>(bytes);
-    const double shard = static_cast<double>(p) * n /
-                         static_cast<double>(servers_);
+    const double shard =
+        static_cast<double>(p) * n / static_cast<double>(servers_);
     return ToNs(2.0 * alpha_s_ + 2.0 * std::max(n, shard) * beta_);
   }
 
@@ -188,12 +192,14 @@ class ParameterServerModel : public NetworkModel {
 class HierarchicalModel : public NetworkModel {
  public:
   HierarchicalModel(int ranks_per_node, double intra_alpha_us,
-                    double intra_gbps, double inter_alpha_us,
-                    double inter_gbps, std::string spec)
-      : g_(ranks_per_node), intra_alpha_s_(intra_alpha_us * 1e-6),
+                    double intra_gbps, double inter_alpha_us, double inter_gbps,
+                    std::string spec)
+      : g_(ranks_per_node),
+        intra_alpha_s_(intra_alpha_us * 1e-6),
         intra_beta_(BetaFromGbps(intra_gbps)),
         inter_alpha_s_(inter_alpha_us * 1e-6),
-        inter_beta_(BetaFromGbps(inter_gbps)), spec_(std::move(spec)) {}
+        inter_beta_(BetaFromGbps(inter_gbps)),
+        spec_(std::move(spec)) {}
   std::string spec() const override { return spec_; }
   absl::Status CheckWorldSize(int p) const override {
     if (p >= 1 && (p <= g_ || p % g_ == 0)) return absl::OkStatus();
@@ -210,10 +216,9 @@ class HierarchicalModel : public NetworkModel {
     const double intra =
         2.0 * (g - 1) * intra_alpha_s_ +
         2.0 * (g - 1) / static_cast<double>(g) * n * intra_beta_;
-    const double inter =
-        2.0 * (nodes - 1) * inter_alpha_s_ +
-        2.0 * (nodes - 1) / static_cast<double>(nodes) *
-            (n / static_cast<double>(g)) * inter_beta_;
+    const double inter = 2.0 * (nodes - 1) * inter_alpha_s_ +
+                         2.0 * (nodes - 1) / static_cast<double>(nodes) *
+                             (n / static_cast<double>(g)) * inter_beta_;
     return ToNs(intra + inter);
   }
 
@@ -231,7 +236,9 @@ class RecordedModel : public NetworkModel {
  public:
   RecordedModel(std::vector<AllReduceSample> points, int world_size,
                 double overlap, std::string spec)
-      : points_(std::move(points)), p_rec_(world_size), overlap_(overlap),
+      : points_(std::move(points)),
+        p_rec_(world_size),
+        overlap_(overlap),
         spec_(std::move(spec)) {
     // Least squares t = a + b·n over the points; a, b >= 0.
     const size_t k = points_.size();
@@ -290,7 +297,8 @@ class RecordedModel : public NetworkModel {
     const AllReduceSample& first = points_.front();
     if (bytes <= first.bytes) {
       const double f = n / static_cast<double>(first.bytes);
-      return intercept_ns_ + f * (static_cast<double>(first.ns) - intercept_ns_);
+      return intercept_ns_ +
+             f * (static_cast<double>(first.ns) - intercept_ns_);
     }
     for (size_t i = 1; i < points_.size(); ++i) {
       const AllReduceSample& lo = points_[i - 1];
@@ -345,8 +353,8 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
     if (!alpha.ok()) return alpha.status();
     auto gbps = keys.Positive("gbps", 0, kMaxGbps, true);
     if (!gbps.ok()) return gbps.status();
-    const std::string canonical = absl::StrCat(
-        name, ":alpha_us=", Num(*alpha), ",gbps=", Num(*gbps));
+    const std::string canonical =
+        absl::StrCat(name, ":alpha_us=", Num(*alpha), ",gbps=", Num(*gbps));
     if (name == "ring") {
       return std::unique_ptr<NetworkModel>(
           new RingModel(*alpha, *gbps, canonical));
@@ -423,13 +431,12 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
       overlap = *o;
       canonical = absl::StrCat("recorded:overlap=", Num(overlap));
     }
-    return std::unique_ptr<NetworkModel>(new RecordedModel(
-        std::move(clean), context.recorded_world_size,
-        std::min(1.0, std::max(0.0, overlap)), canonical));
+    return std::unique_ptr<NetworkModel>(
+        new RecordedModel(std::move(clean), context.recorded_world_size,
+                          std::min(1.0, std::max(0.0, overlap)), canonical));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("network '", spec, "': unknown model '", name, "'; ",
-                   NetworkSpecHelp()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "network '", spec, "': unknown model '", name, "'; ", NetworkSpecHelp()));
 }
 
 }  // namespace
@@ -444,9 +451,9 @@ int64_t RingNs(double alpha_s, double beta_s_per_byte, int64_t bytes,
                int world_size) {
   if (world_size <= 1 || bytes <= 0) return 0;
   const double p = static_cast<double>(world_size);
-  return ToNs(2.0 * (p - 1.0) * alpha_s +
-              2.0 * (p - 1.0) / p * static_cast<double>(bytes) *
-                  beta_s_per_byte);
+  return ToNs(2.0 * (p - 1.0) * alpha_s + 2.0 * (p - 1.0) / p *
+                                              static_cast<double>(bytes) *
+                                              beta_s_per_byte);
 }
 
 const std::vector<NetworkPreset>& NetworkPresets() {
@@ -521,8 +528,8 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
     auto calibration = comm::ReadCalibration(base::ResolveUserPath(file));
     if (!calibration.ok()) {
       return absl::Status(calibration.status().code(),
-                          absl::StrCat("network '", spec, "': ",
-                                       calibration.status().message()));
+                          absl::StrCat("network '", spec,
+                                       "': ", calibration.status().message()));
     }
     return std::unique_ptr<NetworkModel>(new CalibrationModel(
         calibration->alpha_s(), calibration->beta_s_per_byte(),
@@ -535,9 +542,9 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
       part = absl::StripAsciiWhitespace(part);
       const size_t eq = part.find('=');
       if (part.empty() || eq == absl::string_view::npos || eq == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "network '", spec, "': '", part,
-            "' is not key=value; ", NetworkSpecHelp()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("network '", spec, "': '", part,
+                         "' is not key=value; ", NetworkSpecHelp()));
       }
       const std::string key(part.substr(0, eq));
       if (!values.emplace(key, std::string(part.substr(eq + 1))).second) {

@@ -27,9 +27,9 @@ absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(
   for (int r = 0; r < model.context.ranks; ++r) owned.push_back(r);
   auto freezer = freeze::Freezer::Create(policy, *rule, model.context, owned);
   if (!freezer.ok()) {
-    return absl::Status(freezer.status().code(),
-                        absl::StrCat("policy '", policy, "': ",
-                                     freezer.status().message()));
+    return absl::Status(
+        freezer.status().code(),
+        absl::StrCat("policy '", policy, "': ", freezer.status().message()));
   }
   return freezer;
 }
@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(
 void CopyWindow(const freeze::WindowNorms& src, int from_k,
                 freeze::WindowNorms& dst, int to_k) {
   auto copy = [&](const auto& s, auto& d) {
-    if (static_cast<int>(s.size()) >= from_k && static_cast<int>(d.size()) >= to_k) {
+    if (static_cast<int>(s.size()) >= from_k &&
+        static_cast<int>(d.size()) >= to_k) {
       d[to_k - 1] = s[from_k - 1];
     }
   };
@@ -155,7 +156,8 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
   bool same = true;
   for (int64_t s = 0; s < num_steps; ++s) {
     out.step_set.push_back(id_of(frozen));
-    const std::vector<bool>& rec = model.recorded_sets[model.steps[s].frozen_set];
+    const std::vector<bool>& rec =
+        model.recorded_sets[model.steps[s].frozen_set];
     same = same && rec == frozen;
     if (!out.extrapolated_from_step.has_value()) {
       for (int u = 0; u < n; ++u) {
@@ -227,10 +229,10 @@ absl::StatusOr<std::vector<trace::FreezeEvent>> ReplayRecordedPolicy(
   for (size_t i = 0; i < model.intervals.size(); ++i) {
     auto decision = freezer.OnBaseInterval(model.intervals[i], frozen);
     if (!decision.ok()) {
-      return absl::Status(decision.status().code(),
-                          absl::StrCat("recorded policy '", model.policy,
-                                       "' at base interval ", i, ": ",
-                                       decision.status().message()));
+      return absl::Status(
+          decision.status().code(),
+          absl::StrCat("recorded policy '", model.policy, "' at base interval ",
+                       i, ": ", decision.status().message()));
     }
     if (decision->has_value()) {
       events.push_back(FreezeEventFromDecision(**decision, spec, rule_name));

@@ -39,8 +39,8 @@ struct ScheduleEvent {
 };
 
 struct FreezeSchedule {
-  std::string policy;      // as given
-  std::string policy_spec; // canonical (the Freezer's)
+  std::string policy;       // as given
+  std::string policy_spec;  // canonical (the Freezer's)
   std::string vote_rule;
   // Distinct frozen sets, and each step's (index into sets).
   std::vector<std::vector<bool>> sets;

@@ -47,7 +47,8 @@ void BuildPlan(const TraceModel& model, const std::vector<bool>& frozen,
   plan.states = StatesOf(frozen);
   plan.boundary = plan.states.first_trainable - 1;
   for (size_t r = 0; r < model.recorded_sets.size(); ++r) {
-    if (model.recorded_sets[r] == frozen) plan.recorded_set = static_cast<int>(r);
+    if (model.recorded_sets[r] == frozen)
+      plan.recorded_set = static_cast<int>(r);
   }
   std::vector<comm::TensorSpec> tensors = model.tensors;
   for (size_t t = 0; t < tensors.size(); ++t) {
@@ -84,11 +85,10 @@ void BuildPlan(const TraceModel& model, const std::vector<bool>& frozen,
   if (plan.recorded_set >= 0) {
     plan.optimizer_ns = model.optimizer_mean_by_set[plan.recorded_set];
   } else {
-    plan.optimizer_ns =
-        Round(model.optimizer_calibration *
-              (model.optimizer_fixed_ns +
-               model.optimizer_ns_per_param *
-                   static_cast<double>(plan.trainable_params)));
+    plan.optimizer_ns = Round(model.optimizer_calibration *
+                              (model.optimizer_fixed_ns +
+                               model.optimizer_ns_per_param *
+                                   static_cast<double>(plan.trainable_params)));
   }
   plan.accumulate_ns = Round(model.accumulate_ns_per_param *
                              static_cast<double>(plan.trainable_params));
@@ -118,16 +118,17 @@ int64_t ScheduleBuckets(const SetPlan& plan,
   int64_t channel_free = 0;
   for (size_t b = 0; b < plan.bucket_ns.size(); ++b) {
     const int g = plan.bucket_gate[b];
-    const int64_t ready = end[g] - unit_bwd[g] +
-                          unit_bwd[g] * plan.bucket_ready_num[b] /
-                              plan.bucket_ready_den[b];
+    const int64_t ready =
+        end[g] - unit_bwd[g] +
+        unit_bwd[g] * plan.bucket_ready_num[b] / plan.bucket_ready_den[b];
     const int64_t start = std::max(ready, channel_free);
     const int64_t work = plan.bucket_ns[b];
     if (start >= backward_wall || overlap >= 1.0) {
       channel_free = start + work;
     } else {
       // Slower while backward computes, full speed after.
-      const double during = overlap * static_cast<double>(backward_wall - start);
+      const double during =
+          overlap * static_cast<double>(backward_wall - start);
       channel_free =
           during >= static_cast<double>(work)
               ? start + Round(static_cast<double>(work) / overlap)
@@ -173,8 +174,8 @@ std::vector<int64_t> RecordedWaits(const TraceModel& model,
 // The activation cache's coverage (see simulator.h).
 struct CacheState {
   int boundary = -1;
-  double coverage = 0;        // at the start of the current epoch
-  double hit = 0;             // share of this epoch's samples that hit
+  double coverage = 0;         // at the start of the current epoch
+  double hit = 0;              // share of this epoch's samples that hit
   int64_t steps_in_epoch = 0;  // steps of this epoch run with the boundary
   // The previous (shallower) boundary, whose entries are carried forward:
   // the share of this epoch's samples it holds, and what it will hold from
@@ -194,9 +195,9 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       options.world_size > 0 ? options.world_size : model.world_size;
   if (absl::Status s = network.CheckWorldSize(world_size); !s.ok()) return s;
   if (static_cast<int64_t>(schedule.step_set.size()) != model.num_steps()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the schedule covers ", schedule.step_set.size(),
-        " steps, the trace has ", model.num_steps()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the schedule covers ", schedule.step_set.size(),
+                     " steps, the trace has ", model.num_steps()));
   }
   TimingResult out;
   out.world_size = world_size;
@@ -274,9 +275,9 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       } else {
         const int k = u * kForwardCosted + static_cast<int>(x);
         if (!model.fallback_forward_available[k]) {
-          return MissingCost(model, u, x == ForwardState::kGrad
-                                           ? "forward"
-                                           : "no-grad forward");
+          return MissingCost(
+              model, u,
+              x == ForwardState::kGrad ? "forward" : "no-grad forward");
         }
         cost = model.fallback_forward_ns[k];
         source = model.fallback_forward_source[k];
@@ -295,10 +296,10 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       if (rs.epoch != current_epoch) {
         if (cache.boundary >= 0) {
           cache.coverage = std::min(
-              1.0, cache.coverage + (1.0 - cache.coverage) *
-                                        static_cast<double>(cache.steps_in_epoch) /
-                                        static_cast<double>(steps_per_epoch) *
-                                        inv_variants);
+              1.0, cache.coverage +
+                       (1.0 - cache.coverage) *
+                           static_cast<double>(cache.steps_in_epoch) /
+                           static_cast<double>(steps_per_epoch) * inv_variants);
         }
         cache.hit = cache.coverage;
         cache.old_hit = cache.old_next;
@@ -311,10 +312,10 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
           cache.old_boundary = cache.boundary;
           cache.old_hit = cache.hit;
           cache.old_next = std::min(
-              1.0, cache.coverage + (1.0 - cache.coverage) *
-                                        static_cast<double>(cache.steps_in_epoch) /
-                                        static_cast<double>(steps_per_epoch) *
-                                        inv_variants);
+              1.0, cache.coverage +
+                       (1.0 - cache.coverage) *
+                           static_cast<double>(cache.steps_in_epoch) /
+                           static_cast<double>(steps_per_epoch) * inv_variants);
         } else {
           cache.old_boundary = -1;
           cache.old_hit = 0;
@@ -385,13 +386,12 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
     const int64_t channel_free =
         ScheduleBuckets(plan, unit_bwd, end, backward_wall, network.Overlap(),
                         timeline_buckets);
-    const int64_t exposed =
-        std::max<int64_t>(0, channel_free - backward_wall) +
-        (world_size > 1 && !waits.empty() ? waits[s] : 0);
+    const int64_t exposed = std::max<int64_t>(0, channel_free - backward_wall) +
+                            (world_size > 1 && !waits.empty() ? waits[s] : 0);
     out.recorded_wait_ns += world_size > 1 && !waits.empty() ? waits[s] : 0;
 
-    const int64_t accumulate =
-        std::min(backward_wall, same_set ? rs.accumulate_ns : plan.accumulate_ns);
+    const int64_t accumulate = std::min(
+        backward_wall, same_set ? rs.accumulate_ns : plan.accumulate_ns);
     const int64_t optimizer = same_set ? rs.optimizer_ns : plan.optimizer_ns;
 
     // End of a base interval: the statistics' interval work.
@@ -410,8 +410,8 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       if (i < static_cast<int64_t>(model.interval_compute_ns.size())) {
         for (int u = 0; u < n; ++u) {
           const auto& ts = model.intervals[i].global[u].trained_steps;
-          rec_in_window[u] = static_cast<int>(ts.size()) >= window &&
-                             ts[window - 1] > 0;
+          rec_in_window[u] =
+              static_cast<int>(ts.size()) >= window && ts[window - 1] > 0;
         }
         measured = rec_in_window == in_window;
       }
@@ -457,7 +457,8 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
     }
     clock += total;
   }
-  out.cache_hit_share = hit_steps > 0 ? hit_sum / static_cast<double>(hit_steps) : 0;
+  out.cache_hit_share =
+      hit_steps > 0 ? hit_sum / static_cast<double>(hit_steps) : 0;
   return out;
 }
 

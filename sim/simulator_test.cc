@@ -130,7 +130,8 @@ trace::TraceContents HandTrace(int frozen_from = -1, bool profile = true) {
         // trained steps count only its trained intervals.
         int trained = 0;
         for (int j = i - k + 1; j <= i; ++j) {
-          if (u == 1 || frozen_from < 0 || 2 * j + 1 < frozen_from) trained += 2;
+          if (u == 1 || frozen_from < 0 || 2 * j + 1 < frozen_from)
+            trained += 2;
         }
         n->add_l2(u == 0 ? (trained > 0 ? 10.0 * i + k : 0.0) : 1.0);
         n->add_l1(u == 0 ? (trained > 0 ? 100.0 * i + k : 0.0) : 2.0);
@@ -174,7 +175,8 @@ TEST(TraceModel, CostsAndCalibration) {
   EXPECT_EQ(m.steps[0].accumulate_ns, 7);
   EXPECT_EQ(m.steps[1].interval_ns, 2000);
   EXPECT_EQ(m.steps[0].other_ns, 3);
-  // Measured over profiled: (110 + 11) / (100 + 10) and (220 + 33) / (200 + 30).
+  // Measured over profiled: (110 + 11) / (100 + 10) and (220 + 33) / (200 +
+  // 30).
   EXPECT_DOUBLE_EQ(m.forward_calibration, 1.1);
   EXPECT_DOUBLE_EQ(m.backward_calibration, 1.1);
   // body's no-grad forward was never run: 80 · 1.1.
@@ -274,10 +276,11 @@ TEST(SimulateTiming, LargerWorldsCostMoreOnARing) {
 TEST(SimulateTiming, Deterministic) {
   trace::SyntheticTraceOptions o;
   o.freeze_every_intervals = 0;
-  trace::TraceContents t =
-      trace::ReadTraceFromBytes(trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
+  trace::TraceContents t = trace::ReadTraceFromBytes(
+      trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
   TraceModel m = Model(t);
-  for (const char* policy : {"none", "static:3", "gradnorm", "freezeout", "apf"}) {
+  for (const char* policy :
+       {"none", "static:3", "gradnorm", "freezeout", "apf"}) {
     auto s1 = ComputeSchedule(m, policy, "majority");
     auto s2 = ComputeSchedule(m, policy, "majority");
     ASSERT_TRUE(s1.ok()) << s1.status();
@@ -285,9 +288,10 @@ TEST(SimulateTiming, Deterministic) {
     TimingOptions opt;
     opt.world_size = 8;
     opt.timeline_steps = 5;
-    auto net = Net("hier:ranks_per_node=4,intra_alpha_us=1,intra_gbps=100,"
-                   "inter_alpha_us=20,inter_gbps=10",
-                   m);
+    auto net =
+        Net("hier:ranks_per_node=4,intra_alpha_us=1,intra_gbps=100,"
+            "inter_alpha_us=20,inter_gbps=10",
+            m);
     auto a = SimulateTiming(m, *s1, *net, opt);
     auto b = SimulateTiming(m, *s2, *net, opt);
     ASSERT_TRUE(a.ok() && b.ok());

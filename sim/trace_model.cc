@@ -64,8 +64,8 @@ int64_t TraceModel::IntervalWork(const std::vector<bool>& trained_in_window,
   return p * window;
 }
 
-absl::StatusOr<TraceModel> TraceModel::Create(
-    const trace::TraceContents& trace, bool allow_partial) {
+absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
+                                              bool allow_partial) {
   TraceModel m;
   m.path = trace.path;
   if (!trace.header.has_value()) {
@@ -76,8 +76,8 @@ absl::StatusOr<TraceModel> TraceModel::Create(
     if (!allow_partial) {
       return absl::Status(
           trace.status.code(),
-          absl::StrCat(trace.status.message(),
-                       " (the valid prefix holds ", trace.steps.size(),
+          absl::StrCat(trace.status.message(), " (the valid prefix holds ",
+                       trace.steps.size(),
                        " steps; pass --allow_partial to replay it)"));
     }
     m.notes.push_back(absl::StrCat("trace cut short after ", trace.valid_bytes,
@@ -85,9 +85,10 @@ absl::StatusOr<TraceModel> TraceModel::Create(
                                    "): replaying its ", trace.steps.size(),
                                    " recorded steps"));
   } else if (!trace.footer.has_value()) {
-    m.notes.push_back(absl::StrCat("the run wrote no footer (it died): "
-                                   "replaying its ",
-                                   trace.steps.size(), " recorded steps"));
+    m.notes.push_back(
+        absl::StrCat("the run wrote no footer (it died): "
+                     "replaying its ",
+                     trace.steps.size(), " recorded steps"));
   }
   m.header = *trace.header;
   const trace::Header& h = m.header;
@@ -101,9 +102,9 @@ absl::StatusOr<TraceModel> TraceModel::Create(
   }
   for (const trace::Param& p : h.params()) {
     if (p.unit() < 0 || p.unit() >= n) {
-      return Bad(trace.path, absl::StrCat("parameter ", p.name(),
-                                          " belongs to unit ", p.unit(),
-                                          " of ", n));
+      return Bad(trace.path,
+                 absl::StrCat("parameter ", p.name(), " belongs to unit ",
+                              p.unit(), " of ", n));
     }
     m.tensors.push_back({p.name(), p.numel(),
                          p.element_bytes() > 0 ? p.element_bytes() : 4, true});
@@ -142,11 +143,12 @@ absl::StatusOr<TraceModel> TraceModel::Create(
       prof_fwd[u * kForwardCosted + 1] = up.forward_nograd_ns();
       prof_bwd[u * kBackwardStates + 1] = up.backward_no_input_grad_ns();
       prof_bwd[u * kBackwardStates + 2] = up.backward_ns();
-      prof_bwd[u * kBackwardStates + 3] =
-          std::max<int64_t>(0, up.backward_ns() - up.backward_no_input_grad_ns());
+      prof_bwd[u * kBackwardStates + 3] = std::max<int64_t>(
+          0, up.backward_ns() - up.backward_no_input_grad_ns());
     }
     m.optimizer_ns_per_param = std::max(0.0, p.optimizer_ns_per_param());
-    m.optimizer_fixed_ns = static_cast<double>(std::max<int64_t>(0, p.optimizer_fixed_ns()));
+    m.optimizer_fixed_ns =
+        static_cast<double>(std::max<int64_t>(0, p.optimizer_fixed_ns()));
     m.cache_read_ns_per_element = std::max(0.0, p.cache_read_ns_per_element());
     for (const trace::AllReducePoint& a : p.allreduce()) {
       m.network_context.recorded.push_back({a.bytes(), a.ns()});
@@ -171,8 +173,10 @@ absl::StatusOr<TraceModel> TraceModel::Create(
   m.backward_ns.assign(num_steps * n, 0);
   m.forward_state.assign(num_steps * n, ForwardState::kGrad);
   m.backward_state.assign(num_steps * n, BackwardState::kNone);
-  std::vector<int64_t> sum_fwd(n * kForwardCosted, 0), cnt_fwd(n * kForwardCosted, 0);
-  std::vector<int64_t> sum_bwd(n * kBackwardStates, 0), cnt_bwd(n * kBackwardStates, 0);
+  std::vector<int64_t> sum_fwd(n * kForwardCosted, 0),
+      cnt_fwd(n * kForwardCosted, 0);
+  std::vector<int64_t> sum_bwd(n * kBackwardStates, 0),
+      cnt_bwd(n * kBackwardStates, 0);
   std::vector<int64_t> opt_sum, opt_cnt;
   double accumulate_sum = 0, accumulate_params = 0;
   double opt_measured = 0, opt_profiled = 0;
@@ -190,8 +194,7 @@ absl::StatusOr<TraceModel> TraceModel::Create(
                  absl::StrCat("step ", st.step(), " has ", st.trainable_size(),
                               " trainable flags, ", st.unit_forward_ns_size(),
                               " forward and ", st.unit_backward_ns_size(),
-                              " backward times; the header has ", n,
-                              " units"));
+                              " backward times; the header has ", n, " units"));
     }
     std::vector<bool> frozen(n);
     for (int u = 0; u < n; ++u) frozen[u] = !st.trainable(u);
@@ -253,9 +256,9 @@ absl::StatusOr<TraceModel> TraceModel::Create(
     accumulate_sum += static_cast<double>(r.accumulate_ns);
     accumulate_params += static_cast<double>(r.trainable_params);
     opt_measured += static_cast<double>(r.optimizer_ns);
-    opt_profiled += m.optimizer_fixed_ns +
-                    m.optimizer_ns_per_param *
-                        static_cast<double>(r.trainable_params);
+    opt_profiled +=
+        m.optimizer_fixed_ns +
+        m.optimizer_ns_per_param * static_cast<double>(r.trainable_params);
     m.measured_total_ns += ph.total_ns();
     m.steps.push_back(r);
   }
@@ -406,7 +409,8 @@ absl::StatusOr<TraceModel> TraceModel::Create(
     }
     if (iv.last_step() >= static_cast<int64_t>(num_steps)) break;
     auto stats = ToBaseIntervalStats(iv, n);
-    if (!stats.ok()) return Bad(trace.path, std::string(stats.status().message()));
+    if (!stats.ok())
+      return Bad(trace.path, std::string(stats.status().message()));
     std::vector<bool> trained(n);
     for (int u = 0; u < n; ++u) {
       trained[u] = !stats->global[u].trained_steps.empty() &&
@@ -434,15 +438,16 @@ absl::StatusOr<TraceModel> TraceModel::Create(
         comm_ns += recorded_network->AllReduceNs(4 * params, m.world_size);
       }
     }
-    const int64_t compute = std::max<int64_t>(0, m.steps[s].interval_ns - comm_ns);
+    const int64_t compute =
+        std::max<int64_t>(0, m.steps[s].interval_ns - comm_ns);
     m.interval_compute_ns[i] = compute;
     const int window = static_cast<int>(
         std::min<int64_t>(m.stats_window, static_cast<int64_t>(i) + 1));
     std::vector<bool> in_window(n, false);
     for (int u = 0; u < n; ++u) {
       const auto& ts = m.intervals[i].global[u].trained_steps;
-      in_window[u] = ts.size() >= static_cast<size_t>(window) &&
-                     ts[window - 1] > 0;
+      in_window[u] =
+          ts.size() >= static_cast<size_t>(window) && ts[window - 1] > 0;
     }
     work_ns += static_cast<double>(compute);
     work_units += static_cast<double>(m.IntervalWork(in_window, window));

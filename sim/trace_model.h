@@ -42,7 +42,12 @@ namespace freezing::sim {
 // under no-grad (the frozen prefix). kCached / kMixed only describe recorded
 // steps of a run with the activation cache (all hits / some hits); their
 // measurements are never reused.
-enum class ForwardState : uint8_t { kGrad = 0, kNoGrad = 1, kCached = 2, kMixed = 3 };
+enum class ForwardState : uint8_t {
+  kGrad = 0,
+  kNoGrad = 1,
+  kCached = 2,
+  kMixed = 3
+};
 inline constexpr int kForwardCosted = 2;  // kGrad, kNoGrad
 
 // Backward: not run (frozen prefix), without the input gradient (the first
@@ -56,7 +61,11 @@ enum class BackwardState : uint8_t {
 };
 inline constexpr int kBackwardStates = 4;
 
-enum class CostSource : uint8_t { kSameStep = 0, kOtherSteps = 1, kProfile = 2 };
+enum class CostSource : uint8_t {
+  kSameStep = 0,
+  kOtherSteps = 1,
+  kProfile = 2
+};
 
 // StatesOf: each unit's forward and backward state under `frozen`.
 struct UnitStates {
@@ -113,8 +122,8 @@ struct TraceModel {
   std::string vote_rule;
   int world_size = 1;
   int batch_size = 0;
-  int stats_interval = 1;  // T
-  int stats_window = 1;    // W
+  int stats_interval = 1;             // T
+  int stats_window = 1;               // W
   bool deterministic_inputs = false;  // augmentation off or fixed variants
   int augment_variants = 0;
 

@@ -31,10 +31,10 @@ absl::Status PlaceUnits(
   }
   for (const trace::UnitWindowNorms& n : list) {
     if (n.unit() < 0 || n.unit() >= num_units || seen[n.unit()]) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": unit index ", n.unit(),
-          " is out of range or repeated (the model has ", num_units,
-          " units)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": unit index ", n.unit(),
+                       " is out of range or repeated (the model has ",
+                       num_units, " units)"));
     }
     seen[n.unit()] = true;
     CopyWindow(n, out[n.unit()]);

@@ -35,8 +35,8 @@ TEST(ToBaseIntervalStats, CopiesEveryFieldExactly) {
   o.units = 6;
   o.ranks = 3;
   o.stats_window = 3;
-  trace::TraceContents t =
-      trace::ReadTraceFromBytes(trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
+  trace::TraceContents t = trace::ReadTraceFromBytes(
+      trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
   ASSERT_TRUE(t.status.ok()) << t.status;
   ASSERT_GE(t.intervals.size(), 4u);
   for (trace::Interval iv : t.intervals) {
@@ -102,8 +102,8 @@ TEST(TotalSteps, FromProgressOrPlan) {
   trace::SyntheticTraceOptions o;
   o.steps_per_epoch = 30;
   o.epochs = 3;
-  trace::TraceContents t =
-      trace::ReadTraceFromBytes(trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
+  trace::TraceContents t = trace::ReadTraceFromBytes(
+      trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
   EXPECT_EQ(TotalSteps(t), 90);
   // A run stopped by --max_steps: progress says 45.
   for (trace::Interval& iv : t.intervals) {
@@ -120,8 +120,8 @@ TEST(PolicyContextFromTrace, MirrorsTheRun) {
   o.ranks = 4;
   o.stats_interval = 5;
   o.stats_window = 3;
-  trace::TraceContents t =
-      trace::ReadTraceFromBytes(trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
+  trace::TraceContents t = trace::ReadTraceFromBytes(
+      trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
   auto c = PolicyContextFromTrace(t);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->units.size(), 10u);
