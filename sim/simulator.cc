@@ -118,9 +118,13 @@ int64_t ScheduleBuckets(const SetPlan& plan,
   int64_t channel_free = 0;
   for (size_t b = 0; b < plan.bucket_ns.size(); ++b) {
     const int g = plan.bucket_gate[b];
+    // 128-bit: a long backward times a large unit's element count may
+    // exceed 64 bits.
     const int64_t ready =
         end[g] - unit_bwd[g] +
-        unit_bwd[g] * plan.bucket_ready_num[b] / plan.bucket_ready_den[b];
+        static_cast<int64_t>(static_cast<__int128>(unit_bwd[g]) *
+                             plan.bucket_ready_num[b] /
+                             plan.bucket_ready_den[b]);
     const int64_t start = std::max(ready, channel_free);
     const int64_t work = plan.bucket_ns[b];
     if (start >= backward_wall || overlap >= 1.0) {
