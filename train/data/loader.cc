@@ -73,19 +73,21 @@ absl::StatusOr<std::unique_ptr<TrainLoader>> TrainLoader::Create(
       SampleRenderer::Create(*data, options.out_channels, options.out_size));
   return std::unique_ptr<TrainLoader>(
       new TrainLoader(std::move(data), partition.shards[options.rank], options,
-                      std::move(renderer)));
+                      std::move(renderer), steps));
 }
 
 TrainLoader::TrainLoader(std::shared_ptr<const Dataset> data,
                          std::vector<int64_t> shard,
-                         const LoaderOptions& options, SampleRenderer renderer)
+                         const LoaderOptions& options, SampleRenderer renderer,
+                         int64_t steps_per_epoch)
     : data_(std::move(data)),
       shard_(std::move(shard)),
       options_(options),
       augment_{options.augment, options.augment_variants, options.seed, 4},
       renderer_(std::move(renderer)),
-      steps_per_epoch_(static_cast<int64_t>(shard_.size()) /
-                       options.batch_size) {}
+      // The same on every rank (the smallest shard's), or the ranks would
+      // run different numbers of collectives and hang.
+      steps_per_epoch_(steps_per_epoch) {}
 
 TrainLoader::~TrainLoader() { StopPrefetch(); }
 

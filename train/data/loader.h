@@ -87,7 +87,8 @@ class TrainLoader {
 
  private:
   TrainLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t> shard,
-              const LoaderOptions& options, SampleRenderer renderer);
+              const LoaderOptions& options, SampleRenderer renderer,
+              int64_t steps_per_epoch);
   void StopPrefetch();
   void PrefetchLoop();
   void Advance(int& epoch, int64_t& step) const;

@@ -82,6 +82,26 @@ TEST(TrainLoaderTest, BatchesCoverTheShardOncePerEpoch) {
             std::vector<int64_t>(second.begin(), second.begin() + 128));
 }
 
+// Synchronous data parallelism: every rank runs the same number of steps,
+// the smallest shard's, however unequal the shards (a rank that ran more
+// steps would wait forever in a collective).
+TEST(TrainLoaderTest, StepsPerEpochIsTheSameOnEveryRankWithUnequalShards) {
+  auto data = Data();
+  absl::StatusOr<Partition> p = MakePartition(
+      data->train.labels, data->num_classes, 2, "dirichlet:alpha=0.5", 3);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_NE(p->shards[0].size(), p->shards[1].size());
+  std::vector<int64_t> steps;
+  for (int r = 0; r < 2; ++r) {
+    LoaderOptions o;
+    o.batch_size = 16;
+    o.rank = r;
+    steps.push_back(Loader(data, *p, o)->steps_per_epoch());
+  }
+  EXPECT_EQ(steps[0], steps[1]);
+  EXPECT_EQ(steps[0], StepsPerEpoch(*p, 16));
+}
+
 TEST(TrainLoaderTest, ImagesAreTheRenderedAugmentations) {
   auto data = Data(1, 28);
   const Partition p = Iid(*data, 1);
