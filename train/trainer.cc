@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "comm/calibration.h"
 #include "comm/launcher.h"
 #include "comm/progress_mode.h"
 #include "comm/reducer.h"
@@ -203,6 +204,9 @@ struct Trainer::Impl {
   int64_t total_steps = 0;
   int stats_window = 1;
   std::vector<bool> frozen;
+  // static:K's decision before step 0, applied (and recorded) once the trace
+  // is open.
+  std::optional<freeze::FreezeDecision> initial_decision;
   std::string checkpoint_dir;
   int start_epoch = 0;
   int64_t start_step = 0;
@@ -459,7 +463,8 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
   } else {
     freeze::FreezeDecision initial = freezer->Initial(frozen);
     RETURN_IF_ERROR(runner->SetFrozen(frozen));
-    if (!initial.decision.empty()) RETURN_IF_ERROR(ApplyDecision(initial));
+    // Recorded below, once the trace exists (before step 0).
+    if (!initial.decision.empty()) initial_decision = initial;
   }
   if (config.cache) {
     RETURN_IF_ERROR(SetupCache(need_profile ? &profile : nullptr));
@@ -512,7 +517,24 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
   header.set_revision(env.revision);
   header.set_start_unix_ns(UnixNowNs());
   if (!config.calibration.empty()) {
-    header.mutable_network()->set_source(config.calibration);
+    absl::StatusOr<comm::Calibration> cal =
+        comm::ReadCalibration(config.calibration);
+    if (!cal.ok()) {
+      return absl::Status(cal.status().code(),
+                          absl::StrCat("--calibration: ", cal.status().message()));
+    }
+    trace::NetworkCalibration* n = header.mutable_network();
+    n->set_source(config.calibration);
+    n->set_ranks(cal->world_size());
+    n->set_alpha_s(cal->alpha_s());
+    n->set_beta_s_per_byte(cal->beta_s_per_byte());
+    n->set_r2(cal->r_squared());
+    n->set_transport(cal->transport());
+    for (const comm::CalibrationPoint& p : cal->points()) {
+      trace::AllReducePoint* tp = n->add_points();
+      tp->set_bytes(p.bytes());
+      tp->set_ns(static_cast<int64_t>(p.median_s() * 1e9));
+    }
   }
   ASSIGN_OR_RETURN(recorder,
                    TraceRecorder::Create(trace_path, header));
@@ -895,6 +917,10 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("libtorch error while starting: ",
                                             e.what_without_backtrace()));
+  }
+  if (initial_decision.has_value()) {
+    RETURN_IF_ERROR(ApplyDecision(*initial_decision));
+    initial_decision.reset();
   }
   summary.startup_ns += NowNs() - created_ns;
   if (rank == 0) {

@@ -115,6 +115,23 @@ TEST(TrainerTest, WritesSummaryConfigTraceAndModel) {
   }
 }
 
+TEST(TrainerTest, StaticFreezingIsRecordedBeforeTheFirstStep) {
+  TrainConfig c = SmallConfig(TempDir("static"));
+  c.policy = "static:2";
+  c.epochs = 1;
+  const RunResult r = RunOnTwoRanks(c);
+  ASSERT_EQ(r.summary.freeze_events.size(), 2u);
+  EXPECT_EQ(r.summary.freeze_events[0].step, 0);
+  trace::TraceContents t = trace::ReadTrace(TempDir("static") + "/trace.pb");
+  ASSERT_TRUE(t.complete()) << t.status;
+  ASSERT_EQ(t.freeze_events.size(), 1u);
+  EXPECT_EQ(t.freeze_events[0].step(), 0);
+  EXPECT_EQ(t.freeze_events[0].freeze_size(), 2);
+  EXPECT_FALSE(t.steps[0].trainable(0));
+  EXPECT_FALSE(t.steps[0].trainable(1));
+  EXPECT_TRUE(t.steps[0].trainable(2));
+}
+
 TEST(TrainerTest, ResumeGivesTheParametersOfAnUninterruptedRun) {
   const RunResult full = RunOnTwoRanks(SmallConfig(TempDir("uninterrupted")));
 
