@@ -101,6 +101,8 @@ def parse_args(argv=None):
                  help="before each pair of runs, wait at most this long for "
                  "other processes to use less than --quiet_cores")
   p.add_argument("--quiet_cores", type=float, default=0.5)
+  p.add_argument("--resume", action="store_true",
+                 help="keep the groups OUT/run_log.jsonl already holds")
   p.add_argument("--retries", type=int, default=2,
                  help="times a group of runs is redone when other processes "
                  "were busy during it")
@@ -222,6 +224,12 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
   res = subprocess.run([bins["trace_json"], os.path.join(run_dir, "trace.pb")],
                        capture_output=True, text=True, check=True)
   trace = json.loads(res.stdout)
+  # A run writes ~0.5 GB of checkpoints (weights, momentum, statistics
+  # buffers) that no table needs; the shared disk is not ours to fill.
+  shutil.rmtree(os.path.join(run_dir, "checkpoint"), ignore_errors=True)
+  for name in os.listdir(run_dir):
+    if name == "model.pt" or name.startswith("activation_cache."):
+      os.remove(os.path.join(run_dir, name))
   steps = []
   for s in trace["steps"]:
     ph = s["phases"]
@@ -428,6 +436,28 @@ def main(argv=None):
   load_start = os.getloadavg()
   configs = [(r, k) for r in ranks_list for k in ks]
   ours_runs, pt_runs, cache_runs, run_log = {}, {}, {}, []
+  runs_of = {"ours": ours_runs, "ours_cache": cache_runs, "pytorch": pt_runs}
+  failures = []
+  # Every run is logged to run_log.jsonl and its parsed steps kept in
+  # runs/NAME/parsed.json; --resume reloads the groups already kept.
+  log_path = os.path.join(out, "run_log.jsonl")
+  done_groups = {}
+  if args.resume and os.path.exists(log_path):
+    with open(log_path) as f:
+      old_log = [json.loads(line) for line in f if line.strip()]
+    for e in old_log:
+      if "name" not in e:
+        continue
+      run_log.append(e)
+      if e.get("discarded"):
+        continue
+      with open(os.path.join(out, "runs", e["name"], "parsed.json")) as f:
+        res = json.load(f)
+      done_groups.setdefault((e["ranks"], e["K"], e["round"]), []).append(
+          (e["stack"], res))
+    log(f"resuming: {len(done_groups)} groups already measured")
+  elif os.path.exists(log_path):
+    os.remove(log_path)
   for rnd in range(args.rounds):
     order = stacks if rnd % 2 == 0 else list(reversed(stacks))
     for ranks, k in configs:
@@ -441,9 +471,14 @@ def main(argv=None):
       # threads on 2 cores, one descheduled thread stalls every parallel
       # region, and step times then vary 10-30x. After --retries, the last
       # group is kept and marked loaded.
+      if (ranks, k, rnd) in done_groups:
+        for stack, res in done_groups[(ranks, k, rnd)]:
+          runs_of[stack].setdefault((ranks, k), []).append(res)
+        continue
       for attempt in range(args.retries + 1):
         quiet, waited = wait_for_quiet(args.quiet_wait_s, args.quiet_cores)
         group = []
+        failed = None
         for stack in order:
           if stack == "ours_cache" and k == 0:
             continue  # nothing to cache
@@ -451,16 +486,24 @@ def main(argv=None):
           run_dir = os.path.join(out, "runs", name)
           t0 = time.time()
           res_warmup = args.warmup
-          if stack == "ours":
-            res = run_ours(args, bins, ranks, k, threads, train_limit,
-                           run_dir)
-          elif stack == "ours_cache":
-            res = run_ours(args, bins, ranks, k, threads, train_limit,
-                           run_dir, cache=True)
-            res_warmup = args.warmup + args.steps + args.warmup  # 2nd epoch
-          else:
-            res = run_pytorch(args, ranks, k, threads, train_limit, run_dir)
+          try:
+            if stack == "ours":
+              res = run_ours(args, bins, ranks, k, threads, train_limit,
+                             run_dir)
+            elif stack == "ours_cache":
+              res = run_ours(args, bins, ranks, k, threads, train_limit,
+                             run_dir, cache=True)
+              res_warmup = args.warmup + args.steps + args.warmup  # epoch 2
+            else:
+              res = run_pytorch(args, ranks, k, threads, train_limit,
+                                run_dir)
+          except RuntimeError as e:  # a crash: logged, the group redone
+            failed = f"{name}: {e}"
+            log(f"FAILED {failed[:2000]}")
+            break
           res["warmup"] = res_warmup
+          with open(os.path.join(run_dir, "parsed.json"), "w") as f:
+            json.dump(res, f)
           med = run_median(res)
           entry = {"name": name, "stack": stack, "ranks": ranks, "K": k,
                    "round": rnd, "attempt": attempt,
@@ -473,11 +516,23 @@ def main(argv=None):
           log(f"{name}: median step {med * 1e3:.1f} ms (other processes: "
               f"{res['others_busy_cores']:.2f} cores during, {quiet:.2f} "
               f"before after {waited:.0f} s wait; {time.time() - t0:.0f} s)")
+        if failed is not None:
+          for _, _, e in group:
+            e["discarded"] = True
+          failures.append(failed)
+          _append_jsonl(log_path, [e for _, _, e in group] +
+                        [{"failed": failed, "ranks": ranks, "K": k,
+                          "round": rnd, "attempt": attempt}])
+          if attempt < args.retries:
+            continue
+          raise SystemExit(f"giving up after {attempt + 1} failures of "
+                           f"r{ranks} K={k} round {rnd}")
         loaded = max(e["others_cores_during"] for _, _, e in group) > \
             args.quiet_cores
         if loaded and attempt < args.retries:
           for _, _, e in group:
             e["discarded"] = True
+          _append_jsonl(log_path, [e for _, _, e in group])
           log(f"r{ranks} K={k} round {rnd}: other processes were busy, "
               "redoing the group")
           continue
@@ -485,8 +540,8 @@ def main(argv=None):
           e["discarded"] = False
           e["loaded"] = loaded
           res["loaded"] = loaded
-          {"ours": ours_runs, "ours_cache": cache_runs,
-           "pytorch": pt_runs}[stack].setdefault((ranks, k), []).append(res)
+          runs_of[stack].setdefault((ranks, k), []).append(res)
+        _append_jsonl(log_path, [e for _, _, e in group])
         break
 
   # Ratio table: per round, the two stacks ran next to each other; the ratio
@@ -548,6 +603,7 @@ def main(argv=None):
       "ratios": ratio_rows,
       "efficiency": eff_rows,
       "runs": run_log,
+      "failures": failures,
       "ours": {f"r{r}_k{k}": v for (r, k), v in ours_runs.items()},
       "pytorch": {f"r{r}_k{k}": v for (r, k), v in pt_runs.items()},
       "ours_cache": {f"r{r}_k{k}": v for (r, k), v in cache_runs.items()},
@@ -628,6 +684,12 @@ def main(argv=None):
   print(f"wrote {out}/ratios.csv, efficiency.csv, results.json "
         f"({(time.time() - started) / 60:.1f} min)")
   return 0
+
+
+def _append_jsonl(path, entries):
+  with open(path, "a") as f:
+    for e in entries:
+      f.write(json.dumps(e) + "\n")
 
 
 def _cpu_model():

@@ -85,6 +85,10 @@ def parse_args(argv=None):
                  help="wrap in DDP also with one process")
   p.add_argument("--bucket_cap_mb", type=float, default=25.0,
                  help="DDP bucket_cap_mb (PyTorch's default 25)")
+  p.add_argument("--grad_as_bucket_view", default="false",
+                 choices=["true", "false"],
+                 help="DDP gradient_as_bucket_view (PyTorch's default: "
+                 "false, gradients copied into the buckets)")
   p.add_argument("--out", default="", help="JSON output file")
   p.add_argument("--quiet", action="store_true")
   return p.parse_args(argv)
@@ -223,7 +227,8 @@ def run_rank(rank, args, store_path, result_path):
   if use_ddp:
     # DDP broadcasts rank 0's parameters and buffers at construction.
     net = torch.nn.parallel.DistributedDataParallel(
-        model, bucket_cap_mb=args.bucket_cap_mb)
+        model, bucket_cap_mb=args.bucket_cap_mb,
+        gradient_as_bucket_view=args.grad_as_bucket_view == "true")
   else:
     net = model
   trainable = [p for p in model.parameters() if p.requires_grad]
@@ -334,6 +339,7 @@ def main(argv=None):
           "foreach": args.foreach == "true",
           "ddp": r0["ddp"],
           "bucket_cap_mb": args.bucket_cap_mb,
+          "gradient_as_bucket_view": args.grad_as_bucket_view == "true",
       },
       "machine": {
           "hostname": socket.gethostname(),
