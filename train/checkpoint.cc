@@ -188,11 +188,15 @@ absl::Status WriteRankState(const std::string& folder, int rank,
       a.write("stats.intervals_done", Int64s({st.intervals_done}));
       for (size_t w = 0; w < st.local.size(); ++w) {
         a.write(absl::StrCat("stats.local.", w), st.local[w]);
-        a.write(absl::StrCat("stats.global.", w), st.global[w]);
+        // The head's global slot is recomputed when its interval ends.
+        if (static_cast<int>(w) != st.head) {
+          a.write(absl::StrCat("stats.global.", w), st.global[w]);
+        }
         a.write(absl::StrCat("stats.trained_steps.", w),
                 Int64s(st.trained_steps[w]));
       }
       a.write("stats.samples", Int64s(st.samples));
+      a.write("stats.windows", Int64s({static_cast<int64_t>(st.local.size())}));
       a.write("stats.loss_sum", Doubles(st.loss_sum));
       a.write("summary", c10::IValue(EncodeSummary(state.summary)));
       a.save_to(temp);
@@ -243,10 +247,16 @@ absl::StatusOr<RankState> ReadRankState(const std::string& folder, int rank,
     st.samples = ToInt64s(t);
     a.read("stats.loss_sum", t);
     st.loss_sum = ToDoubles(t);
-    for (size_t w = 0; w < st.samples.size(); ++w) {
+    a.read("stats.windows", t);
+    const int64_t windows = ToInt64s(t)[0];
+    for (int64_t w = 0; w < windows; ++w) {
       at::Tensor local, global, trained;
       a.read(absl::StrCat("stats.local.", w), local);
-      a.read(absl::StrCat("stats.global.", w), global);
+      if (w != st.head) {
+        a.read(absl::StrCat("stats.global.", w), global);
+      } else {
+        global = at::zeros_like(local);
+      }
       a.read(absl::StrCat("stats.trained_steps.", w), trained);
       st.local.push_back(local);
       st.global.push_back(global);

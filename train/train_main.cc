@@ -96,6 +96,8 @@ ABSL_FLAG(int64_t, cache_mem_mb, 1024,
           "OUT/activation_cache.rank<R>.spill");
 ABSL_FLAG(std::string, out, "", "output folder (required unless demo)");
 ABSL_FLAG(bool, resume, false, "continue from OUT/checkpoint");
+ABSL_FLAG(bool, checkpoints, true,
+          "write OUT/checkpoint/ every epoch (needed for --resume)");
 ABSL_FLAG(int, log_every, 0, "steps between progress lines (0: automatic)");
 
 namespace freezing::train {
@@ -180,6 +182,7 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
               ? ""
               : base::ResolveUserPath(absl::GetFlag(FLAGS_out));
   c.resume = absl::GetFlag(FLAGS_resume);
+  c.checkpoints = absl::GetFlag(FLAGS_checkpoints);
   c.log_every = absl::GetFlag(FLAGS_log_every);
   RETURN_IF_ERROR(ValidateConfig(c));
   return c;

@@ -597,7 +597,9 @@ absl::Status Trainer::Impl::Resume() {
   ASSIGN_OR_RETURN(RankState state,
                    ReadRankState(checkpoint_dir, rank, info.epochs_done));
   RETURN_IF_ERROR(sgd->LoadMomentum(state.momentum));
-  RETURN_IF_ERROR(stats->LoadState(state.stats));
+  if (!state.stats.local.empty()) {
+    RETURN_IF_ERROR(stats->LoadState(state.stats));
+  }
   RETURN_IF_ERROR(freezer->LoadState(state.freezer_state));
   if (state.frozen.size() != frozen.size()) {
     return absl::DataLossError("checkpoint frozen set does not fit the model");
@@ -700,7 +702,9 @@ absl::Status Trainer::Impl::Checkpoint(int epochs_done, int64_t global_step) {
   state.frozen = frozen;
   state.freezer_state = freezer->SaveState();
   state.momentum = sgd->momentum_buffers();
-  state.stats = stats->SaveState();
+  // The statistics accumulators (2W model-sized buffers) matter only for
+  // steps still to come: the last checkpoint of a run leaves them out.
+  if (epochs_done < config.epochs) state.stats = stats->SaveState();
   state.summary = summary;
   RETURN_IF_ERROR(WriteRankState(checkpoint_dir, rank, state));
   RETURN_IF_ERROR(comm->Barrier());
