@@ -340,6 +340,15 @@ def frozen_work(base, k):
   return w, w - fwd_kept + input_grad, parts
 
 
+def clean_pairs(a_runs, b_runs):
+  """Round-matched pairs (a, b); only those where neither run was loaded by
+  other processes when at least 2 such rounds exist, else all of them."""
+  pairs = list(zip(a_runs, b_runs))
+  clean = [(a, b) for a, b in pairs
+           if not a.get("loaded") and not b.get("loaded")]
+  return clean if len(clean) >= 2 else pairs
+
+
 def run_median(run):
   return median([s["total_s"] for s in measured(run, run["warmup"])])
 
@@ -356,7 +365,7 @@ def efficiency_rows(ours_runs, pt_runs, cache_runs, ranks_list, ks):
     for k in ks:
       runs = ours_runs.get((ranks, k), [])
       per_round = []
-      for base, run in zip(base_runs, runs):
+      for base, run in clean_pairs(base_runs, runs):
         s0, sk = run_median(base), run_median(run)
         w, v, parts = frozen_work(base, k)
         per_round.append({
@@ -367,14 +376,15 @@ def efficiency_rows(ours_runs, pt_runs, cache_runs, ranks_list, ks):
       if not per_round:
         continue
       cache_eff, cache_sk = [], []
-      for base, run in zip(base_runs, cache_runs.get((ranks, k), [])):
+      for base, run in clean_pairs(base_runs, cache_runs.get((ranks, k),
+                                                             [])):
         s0, sk = run_median(base), run_median(run)
         w, _, _ = frozen_work(base, k)
         cache_sk.append(sk)
         cache_eff.append((s0 - sk) / w if w > 0 else float("nan"))
       pt_sav = []
-      for p0, pk in zip(pt_runs.get((ranks, 0), []), pt_runs.get((ranks, k),
-                                                                   [])):
+      for p0, pk in clean_pairs(pt_runs.get((ranks, 0), []),
+                                pt_runs.get((ranks, k), [])):
         a, b = run_median(p0), run_median(pk)
         pt_sav.append((a - b) / a)
       med = lambda key: median([r[key] for r in per_round])
@@ -550,9 +560,12 @@ def main(argv=None):
   for ranks, k in configs:
     o = ours_runs.get((ranks, k), [])
     p = pt_runs.get((ranks, k), [])
+    pairs = clean_pairs(o, p)
+    o = [a for a, _ in pairs] or o
+    p = [b for _, b in pairs] or p
     om = pooled_median(o, "total_s", args.warmup) if o else float("nan")
     pm = pooled_median(p, "total_s", args.warmup) if p else float("nan")
-    per_round = [run_median(a) / run_median(b) for a, b in zip(o, p)]
+    per_round = [run_median(a) / run_median(b) for a, b in pairs]
     row = {"ranks": ranks, "threads": max(1, cores // ranks), "K": k,
            "ours_ms": om * 1e3, "pytorch_ms": pm * 1e3,
            "ratio": median(per_round) if per_round else float("nan"),
@@ -624,7 +637,9 @@ def main(argv=None):
         f"{n_discarded} runs redone because of other load, {n_loaded} kept "
         f"runs ran loaded")
   print("ratio = median over rounds of (ours / PyTorch) of the two runs of "
-        "the round; ms = medians over all measured steps of all rounds")
+        "the round; ms = medians over all measured steps of those rounds; "
+        "rounds in which other processes loaded a run are left out when 2 "
+        "clean rounds remain")
   print("| ranks | threads/rank | K | ours ms | PyTorch ms | ours/PyTorch "
         "| per round | target | stats share (ours) |")
   print("|---|---|---|---|---|---|---|---|---|")
