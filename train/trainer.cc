@@ -691,23 +691,37 @@ absl::StatusOr<std::pair<double, double>> Trainer::Impl::Evaluate() {
 
 absl::Status Trainer::Impl::Checkpoint(int epochs_done, int64_t global_step) {
   if (!config.checkpoints) return absl::OkStatus();
+  // Every rank writes its files; the checkpoint is committed only when all
+  // succeeded. A failed write (a full disk) costs this checkpoint, not the
+  // run: the previous checkpoint stays committed and training goes on.
   const std::string model_file = ModelFileName(epochs_done);
+  absl::Status written;
   if (rank == 0) {
-    RETURN_IF_ERROR(
-        SaveWeights(absl::StrCat(checkpoint_dir, "/", model_file), *model));
+    written = SaveWeights(absl::StrCat(checkpoint_dir, "/", model_file), *model);
   }
-  RankState state;
-  state.epochs_done = epochs_done;
-  state.global_step = global_step;
-  state.frozen = frozen;
-  state.freezer_state = freezer->SaveState();
-  state.momentum = sgd->momentum_buffers();
-  // The statistics accumulators (2W model-sized buffers) matter only for
-  // steps still to come: the last checkpoint of a run leaves them out.
-  if (epochs_done < config.epochs) state.stats = stats->SaveState();
-  state.summary = summary;
-  RETURN_IF_ERROR(WriteRankState(checkpoint_dir, rank, state));
-  RETURN_IF_ERROR(comm->Barrier());
+  if (written.ok()) {
+    RankState state;
+    state.epochs_done = epochs_done;
+    state.global_step = global_step;
+    state.frozen = frozen;
+    state.freezer_state = freezer->SaveState();
+    state.momentum = sgd->momentum_buffers();
+    // The statistics accumulators (2W model-sized buffers) matter only for
+    // steps still to come: the last checkpoint of a run leaves them out.
+    if (epochs_done < config.epochs) state.stats = stats->SaveState();
+    state.summary = summary;
+    written = WriteRankState(checkpoint_dir, rank, state);
+  }
+  double failed = written.ok() ? 0.0 : 1.0;
+  RETURN_IF_ERROR(comm->AllReduceSum(&failed, 1, comm::DType::kFloat64));
+  if (!written.ok()) {
+    std::fprintf(stderr,
+                 "warning: rank %d could not write the checkpoint after epoch "
+                 "%d (%s); training goes on, --resume would use the previous "
+                 "checkpoint\n",
+                 rank, epochs_done, written.ToString().c_str());
+  }
+  if (failed > 0) return absl::OkStatus();
   if (rank == 0) {
     CheckpointInfo info;
     info.epochs_done = epochs_done;
@@ -715,7 +729,13 @@ absl::Status Trainer::Impl::Checkpoint(int epochs_done, int64_t global_step) {
     info.ranks = ranks;
     info.model_file = model_file;
     info.fingerprint = ResumeFingerprint(config);
-    RETURN_IF_ERROR(CommitCheckpoint(checkpoint_dir, info));
+    absl::Status committed = CommitCheckpoint(checkpoint_dir, info);
+    if (!committed.ok()) {
+      std::fprintf(stderr,
+                   "warning: could not commit the checkpoint after epoch %d "
+                   "(%s); training goes on\n",
+                   epochs_done, committed.ToString().c_str());
+    }
   }
   return comm->Barrier();
 }

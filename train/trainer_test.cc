@@ -170,6 +170,31 @@ TEST(TrainerTest, ResumeGivesTheParametersOfAnUninterruptedRun) {
   EXPECT_EQ(t.intervals.size(), 7u);
 }
 
+// A checkpoint that cannot be written (here: its folder became a file, as a
+// full disk would fail it) costs the checkpoint, not the run.
+TEST(TrainerTest, FailedCheckpointWritesDoNotStopTraining) {
+  TrainConfig c = SmallConfig(TempDir("nockpt"));
+  c.epochs = 2;
+  RunEnvironment env;
+  env.quiet = true;
+  std::vector<absl::Status> st = comm::RunOnFakeRanks(
+      2, [&](comm::Communicator& comm) -> absl::Status {
+        auto trainer = Trainer::Create(c, comm, env);
+        if (!trainer.ok()) return trainer.status();
+        if (auto b = comm.Barrier(); !b.ok()) return b;
+        if (comm.rank() == 0) {
+          const std::string dir = c.out + "/checkpoint";
+          std::system(("rm -rf '" + dir + "'").c_str());
+          std::ofstream(dir) << "not a folder";
+        }
+        if (auto b = comm.Barrier(); !b.ok()) return b;
+        return (*trainer)->Run().status();
+      });
+  for (const absl::Status& s : st) EXPECT_TRUE(s.ok()) << s;
+  EXPECT_NE(Read(c.out + "/summary.json").find("\"steps\": 24"),
+            std::string::npos);
+}
+
 TEST(TrainerTest, ResumeRefusesAnotherConfiguration) {
   TrainConfig first = SmallConfig(TempDir("mismatch"));
   first.stop_after_epochs = 1;
