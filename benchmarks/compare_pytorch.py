@@ -71,10 +71,10 @@ def parse_args(argv=None):
   p.add_argument("--ranks", default="1,2")
   p.add_argument("--frozen", default="0,2,4,6", help="K values (0 needed "
                  "for the efficiency)")
-  p.add_argument("--rounds", type=int, default=4)
-  p.add_argument("--steps", type=int, default=15,
+  p.add_argument("--rounds", type=int, default=5)
+  p.add_argument("--steps", type=int, default=12,
                  help="measured steps per run")
-  p.add_argument("--warmup", type=int, default=5,
+  p.add_argument("--warmup", type=int, default=4,
                  help="steps dropped at the start of every run")
   p.add_argument("--batch_size", type=int, default=64, help="per rank")
   p.add_argument("--classes", default="5,6,7,8,9")
@@ -82,7 +82,7 @@ def parse_args(argv=None):
                  help="cores to share among ranks (0: this machine's)")
   p.add_argument("--model", default="resnet18")
   p.add_argument("--seed", type=int, default=1)
-  p.add_argument("--stacks", default="ours,pytorch",
+  p.add_argument("--stacks", default="ours,pytorch,ours_cache",
                  help="which stacks to run: ours, pytorch, and ours_cache "
                  "(our trainer with --cache over fixed augmentations, 2 "
                  "epochs, the second measured; for the efficiency table)")
@@ -97,13 +97,13 @@ def parse_args(argv=None):
   p.add_argument("--baseline_args", default="",
                  help="extra flags for ddp_baseline.py (space separated)")
   p.add_argument("--timeout_s", type=int, default=900, help="per run")
-  p.add_argument("--quiet_wait_s", type=float, default=60,
+  p.add_argument("--quiet_wait_s", type=float, default=30,
                  help="before each pair of runs, wait at most this long for "
                  "other processes to use less than --quiet_cores")
   p.add_argument("--quiet_cores", type=float, default=0.5)
   p.add_argument("--resume", action="store_true",
                  help="keep the groups OUT/run_log.jsonl already holds")
-  p.add_argument("--retries", type=int, default=2,
+  p.add_argument("--retries", type=int, default=1,
                  help="times a group of runs is redone when other processes "
                  "were busy during it")
   return p.parse_args(argv)
@@ -463,6 +463,7 @@ def main(argv=None):
         continue
       with open(os.path.join(out, "runs", e["name"], "parsed.json")) as f:
         res = json.load(f)
+      res["loaded"] = e.get("loaded", False)
       done_groups.setdefault((e["ranks"], e["K"], e["round"]), []).append(
           (e["stack"], res))
     log(f"resuming: {len(done_groups)} groups already measured")

@@ -89,6 +89,9 @@ def parse_args(argv=None):
                  choices=["true", "false"],
                  help="DDP gradient_as_bucket_view (PyTorch's default: "
                  "false, gradients copied into the buckets)")
+  p.add_argument("--flush_denormal", default="false",
+                 choices=["true", "false"],
+                 help="torch.set_flush_denormal (off in PyTorch and libtorch)")
   p.add_argument("--out", default="", help="JSON output file")
   p.add_argument("--quiet", action="store_true")
   return p.parse_args(argv)
@@ -193,6 +196,8 @@ def run_rank(rank, args, store_path, result_path):
 
   threads = args.threads
   torch.set_num_threads(threads)
+  if args.flush_denormal == "true":
+    torch.set_flush_denormal(True)
   try:
     torch.set_num_interop_threads(1)
   except RuntimeError:

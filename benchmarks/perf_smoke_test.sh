@@ -1,9 +1,9 @@
 #!/bin/bash
 # Runs every performance benchmark of docs/PERFORMANCE.md once in a minimal
-# mode, so that they keep working: the statistics-cost Google Benchmark on a
-# tiny model, and the side-by-side driver (our trainer, the PyTorch DDP
-# baseline on 1 and 2 ranks, trace_json, the efficiency table) with 2 steps
-# at batch 4. Asserts that the outputs exist and hold the expected rows; the
+# mode, so that they keep working: the statistics-cost and step-overhead
+# Google Benchmarks on a tiny model, and the side-by-side driver (our
+# trainer with and without the activation cache, the PyTorch DDP baseline on
+# 1 and 2 ranks, trace_json, the efficiency table) with 2 steps at batch 4. Asserts that the outputs exist and hold the expected rows; the
 # numbers themselves are not checked (a test is no benchmark).
 set -euo pipefail
 runfiles="${RUNFILES_DIR:-$0.runfiles}/freezing"
@@ -21,9 +21,25 @@ grep -q '"fraction_direct"' "${out}/stats.json" || {
   exit 1
 }
 
+"${runfiles}/benchmarks/step_overhead_benchmark" --overhead_model=resnet_tiny \
+  --overhead_batch=4 --overhead_threads=1 --overhead_steps=2 \
+  --overhead_warmup=1 --benchmark_filter='BM_StepOverhead/4/' \
+  --benchmark_out="${out}/overhead.json" --benchmark_out_format=json \
+  > "${out}/overhead.txt"
+grep -q '"runner_fwdbwd"' "${out}/overhead.json" || {
+  echo "step_overhead_benchmark wrote no runner_fwdbwd counter" >&2
+  cat "${out}/overhead.txt" >&2
+  exit 1
+}
+"${runfiles}/benchmarks/stats_cost_benchmark" --stats_model=resnet_tiny \
+  --stats_threads=1 --stats_intervals=1 --benchmark_filter=Fusion \
+  > "${out}/fusion.txt"
+grep -q 'acc_fused_ms' "${out}/fusion.txt" || { cat "${out}/fusion.txt" >&2; exit 1; }
+
 /usr/bin/python3 "${runfiles}/benchmarks/compare_pytorch.py" \
   --out="${out}/compare" --ranks=1,2 --frozen=0,2 --rounds=1 --steps=2 \
   --warmup=1 --batch_size=4 --train_args=--profile_repeats=1 \
+  --stacks=ours,pytorch,ours_cache --quiet_wait_s=0 --retries=0 \
   --train_bin="${runfiles}/train/train" \
   --trace_json_bin="${runfiles}/benchmarks/trace_json" > "${out}/compare.txt"
 for f in ratios.csv efficiency.csv results.json; do

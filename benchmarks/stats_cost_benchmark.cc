@@ -227,6 +227,115 @@ void BM_StatsCost(benchmark::State& state) {
   }
 }
 
+// The accumulation alone, and what fusing it into the optimizer's pass would
+// leave of it (the change docs/PERFORMANCE.md proposes): over ResNet-18's
+// parameters with random gradients, in turn,
+//   sgd          train::Sgd::Step (one fused pass; it clears the gradients)
+//   sgd_plus_acc GradientStatistics::AccumulateLocal of every parameter (as
+//                the reducer's observer calls it), then Sgd::Step
+//   fused        a prototype of one pass doing both, block by block (16 KiB):
+//                acc += g, then the same update as Sgd's fused loop on the
+//                block, whose gradient is then in L1
+// Counters: medians in ms, and acc_separate_ms = sgd_plus_acc - sgd,
+// acc_fused_ms = fused - sgd: what statistics cost per step either way.
+void BM_AccumulateFusion(benchmark::State& state) {
+  at::set_num_threads(absl::GetFlag(FLAGS_stats_threads));
+  at::manual_seed(1);
+  train::ModelConfig mc;
+  mc.name = absl::GetFlag(FLAGS_stats_model);
+  mc.num_classes = 5;
+  auto model = train::MakeModel(mc);
+  if (!model.ok()) std::abort();
+  std::vector<at::Tensor> params;
+  train::StatsLayout layout;
+  layout.num_units = 1;
+  for (const at::Tensor& p : (*model)->parameters()) {
+    at::Tensor q = p.detach().clone();
+    q.mutable_grad() = at::randn_like(q);
+    params.push_back(q);
+    layout.param_numel.push_back(q.numel());
+    layout.param_unit.push_back(0);
+  }
+  auto world = comm::FakeCommunicator::CreateWorld(1);
+  auto stats = GradientStatistics::Create(layout, 1, world[0].get());
+  if (!stats.ok()) std::abort();
+  train::Sgd sgd(params, train::SgdOptions{0.9, 1e-4});
+  sgd.Step(1e-3);  // allocates the momentum buffers
+  // The prototype's own state: momentum buffers and one flat accumulator.
+  std::vector<at::Tensor> bufs;
+  int64_t total = 0;
+  for (const at::Tensor& p : params) {
+    bufs.push_back(at::zeros_like(p));
+    total += p.numel();
+  }
+  at::Tensor acc = at::zeros({total}, at::kFloat);
+  auto refill = [&] {
+    at::NoGradGuard no_grad;
+    for (at::Tensor& p : params) p.mutable_grad().normal_();
+  };
+  auto fused = [&] {
+    const float lr = 1e-3f, m = 0.9f, wd = 1e-4f;
+    int64_t off = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+      float* p = params[i].data_ptr<float>();
+      float* g = params[i].mutable_grad().data_ptr<float>();
+      float* b = bufs[i].data_ptr<float>();
+      float* a = acc.data_ptr<float>() + off;
+      const int64_t n = params[i].numel();
+      at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
+        // Blocks of 16 KiB: the accumulation reads the gradient from
+        // memory, the update then finds it in L1.
+        for (int64_t b0 = begin; b0 < end; b0 += 4096) {
+          const int64_t b1 = std::min(end, b0 + 4096);
+#pragma omp simd
+          for (int64_t j = b0; j < b1; ++j) a[j] += g[j];
+#pragma omp simd
+          for (int64_t j = b0; j < b1; ++j) {
+            const float d = g[j] + wd * p[j];
+            const float v = m * b[j] + d;
+            b[j] = v;
+            p[j] -= lr * v;
+            g[j] = 0.0f;
+          }
+        }
+      });
+      off += n;
+    }
+  };
+  const int reps = std::max(3, absl::GetFlag(FLAGS_stats_intervals) * 10);
+  for (auto _ : state) {
+    std::vector<int64_t> t_sgd, t_both, t_fused;
+    for (int r = 0; r < reps; ++r) {
+      for (int turn = 0; turn < 3; ++turn) {
+        refill();  // gradients as backward leaves them, not in cache
+        const int which = (turn + r) % 3;
+        const int64_t t0 = NowNs();
+        if (which == 0) {
+          sgd.Step(1e-3);
+        } else if (which == 1) {
+          for (size_t i = 0; i < params.size(); ++i) {
+            (*stats)->AccumulateLocal(static_cast<int>(i), params[i].grad());
+          }
+          sgd.Step(1e-3);
+        } else {
+          fused();
+        }
+        const int64_t ns = NowNs() - t0;
+        (which == 0 ? t_sgd : which == 1 ? t_both : t_fused).push_back(ns);
+      }
+    }
+    const double a = MedianMs(t_sgd), b = MedianMs(t_both),
+                 c = MedianMs(t_fused);
+    state.counters["sgd_ms"] = a;
+    state.counters["sgd_plus_acc_ms"] = b;
+    state.counters["fused_ms"] = c;
+    state.counters["acc_separate_ms"] = b - a;
+    state.counters["acc_fused_ms"] = c - a;
+  }
+}
+
+BENCHMARK(BM_AccumulateFusion)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 // One iteration is the whole paired run (2 * T * stats_intervals steps).
 BENCHMARK(BM_StatsCost)
     ->Arg(10)
