@@ -21,9 +21,10 @@ What the study's stack does, and the choices made here (docs/PERFORMANCE.md):
   (one gather + crop + flip per batch, no per-sample PIL transforms, no
   DataLoader workers that would compete with the 2 cores);
   zero_grad(set_to_none=True); torch.optim.SGD's default for-loop update
-  (--foreach=true was measured slower here); with one process the model is
-  not wrapped in DDP (--ddp_single=true wraps it: measured 1.3-1.8x slower
-  steps here, so the default is the faster plain model).
+  (--foreach=true measured slower here: optimizer 10.4-13.1 ms vs 7.5 ms);
+  with one process the model is not wrapped in DDP (--ddp_single=true wraps
+  it: measured 4-7% slower steps, 106.7-108.3 ms vs 100.7-102.5 ms, so the
+  default is the faster plain model). See docs/PERFORMANCE.md.
 - Timing per step (rank 0's clocks, as the trainer records rank 0's):
   data (batch assembly), forward (model + loss + loss.item()), backward
   (loss.backward(); with DDP it includes the all-reduce it could not hide:
