@@ -61,7 +61,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
+# Under `bazel run` the scripts live in the runfiles; git and bazel need the
+# checkout.
+REPO = os.environ.get("BUILD_WORKSPACE_DIRECTORY", os.path.dirname(HERE))
 UNITS = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
 
 
