@@ -188,8 +188,9 @@ absl::Status WriteRankState(const std::string& folder, int rank,
       a.write("stats.intervals_done", Int64s({st.intervals_done}));
       for (size_t w = 0; w < st.local.size(); ++w) {
         a.write(absl::StrCat("stats.local.", w), st.local[w]);
-        // The head's global slot is recomputed when its interval ends.
-        if (static_cast<int>(w) != st.head) {
+        // The head's global slot is recomputed when its interval ends; one
+        // rank keeps no global sums.
+        if (static_cast<int>(w) != st.head && w < st.global.size()) {
           a.write(absl::StrCat("stats.global.", w), st.global[w]);
         }
         a.write(absl::StrCat("stats.trained_steps.", w),
@@ -197,6 +198,7 @@ absl::Status WriteRankState(const std::string& folder, int rank,
       }
       a.write("stats.samples", Int64s(st.samples));
       a.write("stats.windows", Int64s({static_cast<int64_t>(st.local.size())}));
+      a.write("stats.has_global", Int64s({st.global.empty() ? 0 : 1}));
       a.write("stats.loss_sum", Doubles(st.loss_sum));
       a.write("summary", c10::IValue(EncodeSummary(state.summary)));
       a.save_to(temp);
@@ -249,17 +251,19 @@ absl::StatusOr<RankState> ReadRankState(const std::string& folder, int rank,
     st.loss_sum = ToDoubles(t);
     a.read("stats.windows", t);
     const int64_t windows = ToInt64s(t)[0];
+    a.read("stats.has_global", t);
+    const bool has_global = ToInt64s(t)[0] != 0;
     for (int64_t w = 0; w < windows; ++w) {
       at::Tensor local, global, trained;
       a.read(absl::StrCat("stats.local.", w), local);
-      if (w != st.head) {
+      if (has_global && w != st.head) {
         a.read(absl::StrCat("stats.global.", w), global);
-      } else {
+      } else if (has_global) {
         global = at::zeros_like(local);
       }
       a.read(absl::StrCat("stats.trained_steps.", w), trained);
       st.local.push_back(local);
-      st.global.push_back(global);
+      if (has_global) st.global.push_back(global);
       st.trained_steps.push_back(ToInt64s(trained));
     }
     a.read("summary", v);

@@ -188,9 +188,12 @@ absl::StatusOr<std::unique_ptr<GradientStatistics>> GradientStatistics::Create(
     if (s->unit_begin_[u] == -1) s->unit_begin_[u] = s->unit_end_[u] = offset;
   }
   s->total_numel_ = offset;
+  // With one rank the global sums are the local ones: no buffers, no copy,
+  // and the fused norms read each interval sum once.
+  const bool one_rank = comm->size() == 1;
   for (int w = 0; w < window; ++w) {
     s->local_.push_back(at::zeros({offset}, at::kFloat));
-    s->global_.push_back(at::zeros({offset}, at::kFloat));
+    if (!one_rank) s->global_.push_back(at::zeros({offset}, at::kFloat));
   }
   s->trained_steps_.assign(window, std::vector<int64_t>(layout.num_units, 0));
   s->samples_.assign(window, 0);
@@ -228,8 +231,8 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
   // Global sum of this interval: all-reduce the local sums of the units
   // trained in it (the same units on every rank), in maximal runs. The
   // global buffers hold sums over ranks; norms are scaled by 1/ranks.
-  at::Tensor& g = global_[head_];
-  for (int u = 0; u < num_units_;) {
+  for (int u = 0; ranks > 1 && u < num_units_;) {
+    at::Tensor& g = global_[head_];
     if (unit_begin_[u] == unit_end_[u]) {
       ++u;
       continue;
@@ -245,10 +248,8 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
     const int64_t n = unit_end_[v] - begin;
     at::Tensor seg = g.narrow(0, begin, n);
     seg.copy_(local_[head_].narrow(0, begin, n));
-    if (ranks > 1) {
-      RETURN_IF_ERROR(
-          comm_->AllReduceSum(seg.data_ptr<float>(), n, comm::DType::kFloat32));
-    }
+    RETURN_IF_ERROR(
+        comm_->AllReduceSum(seg.data_ptr<float>(), n, comm::DType::kFloat32));
     u = v + 1;
   }
   const double inv_ranks = 1.0 / ranks;
@@ -260,7 +261,7 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
   for (int w = 0; w < k; ++w) {
     slot[w] = (head_ - w + window_) % window_;
     lp[w] = local_[slot[w]].data_ptr<float>();
-    gp[w] = global_[slot[w]].data_ptr<float>();
+    gp[w] = ranks > 1 ? global_[slot[w]].data_ptr<float>() : lp[w];
   }
 
   freeze::BaseIntervalStats stats;
@@ -344,7 +345,7 @@ StatsState GradientStatistics::SaveState() const {
 
 absl::Status GradientStatistics::LoadState(const StatsState& s) {
   if (s.local.size() != static_cast<size_t>(window_) ||
-      s.global.size() != static_cast<size_t>(window_) ||
+      s.global.size() != global_.size() ||
       s.trained_steps.size() != static_cast<size_t>(window_) ||
       s.samples.size() != static_cast<size_t>(window_) ||
       s.loss_sum.size() != static_cast<size_t>(window_) || s.head < 0 ||
@@ -356,7 +357,7 @@ absl::Status GradientStatistics::LoadState(const StatsState& s) {
   }
   for (int w = 0; w < window_; ++w) {
     if (s.local[w].numel() != total_numel_ ||
-        s.global[w].numel() != total_numel_ ||
+        (!global_.empty() && s.global[w].numel() != total_numel_) ||
         s.trained_steps[w].size() != static_cast<size_t>(num_units_)) {
       return absl::InvalidArgumentError(
           "checkpointed gradient statistics do not fit this model");
@@ -367,7 +368,7 @@ absl::Status GradientStatistics::LoadState(const StatsState& s) {
   intervals_done_ = s.intervals_done;
   for (int w = 0; w < window_; ++w) {
     local_[w].copy_(s.local[w].reshape({-1}));
-    global_[w].copy_(s.global[w].reshape({-1}));
+    if (!global_.empty()) global_[w].copy_(s.global[w].reshape({-1}));
   }
   trained_steps_ = s.trained_steps;
   samples_ = s.samples;

@@ -202,9 +202,9 @@ TEST(StepRunnerTest, ClassifierCannotBeFrozen) {
 // The recorded interval norms equal norms computed directly from the saved
 // gradients of every step; window norms equal the norms of sums over several
 // base intervals; global norms are those of the averaged gradient.
-TEST(StepRunnerTest, StatisticsEqualNormsOfSavedGradients) {
+void CheckStatisticsEqualNormsOfSavedGradients(const int kRanks) {
   at::set_num_threads(1);
-  constexpr int kRanks = 2, kT = 2, kIntervals = 4, kWindow = 3;
+  constexpr int kT = 2, kIntervals = 4, kWindow = 3;
   // saved[rank][step][param]
   std::vector<std::vector<std::vector<at::Tensor>>> saved(kRanks);
   std::vector<std::vector<freeze::BaseIntervalStats>> recorded(kRanks);
@@ -229,7 +229,7 @@ TEST(StepRunnerTest, StatisticsEqualNormsOfSavedGradients) {
         for (int s = 0; s < kT * kIntervals; ++s) {
           saved[r].emplace_back(params.size());
           current = &saved[r].back();
-          Data d = Batch(s, 8);
+          Data d = Batch(s, 4 * kRanks);
           auto rep = h->runner->Step(d.images.narrow(0, r * 4, 4), 0,
                                      d.labels.narrow(0, r * 4, 4), 0.05);
           if (!rep.ok()) return rep.status();
@@ -247,9 +247,11 @@ TEST(StepRunnerTest, StatisticsEqualNormsOfSavedGradients) {
 
   const int units = static_cast<int>(recorded[0][0].global.size());
   for (int i = 0; i < kIntervals; ++i) {
-    // Both ranks hold identical global statistics.
-    for (int u = 0; u < units; ++u) {
-      EXPECT_EQ(recorded[0][i].global[u].l2, recorded[1][i].global[u].l2);
+    // Every rank holds identical global statistics.
+    for (int r = 1; r < kRanks; ++r) {
+      for (int u = 0; u < units; ++u) {
+        EXPECT_EQ(recorded[0][i].global[u].l2, recorded[r][i].global[u].l2);
+      }
     }
     const int windows = std::min(kWindow, i + 1);
     for (int k = 1; k <= windows; ++k) {
@@ -265,7 +267,9 @@ TEST(StepRunnerTest, StatisticsEqualNormsOfSavedGradients) {
               local[r] += saved[r][s][p].to(at::kDouble);
             }
           }
-          at::Tensor global = (local[0] + local[1]) / kRanks;
+          at::Tensor global = at::zeros_like(local[0]);
+          for (int r = 0; r < kRanks; ++r) global += local[r];
+          global /= kRanks;
           g2 += global.pow(2).sum().item<double>();
           g1 += global.abs().sum().item<double>();
           for (int r = 0; r < kRanks; ++r) {
@@ -294,6 +298,15 @@ TEST(StepRunnerTest, StatisticsEqualNormsOfSavedGradients) {
       }
     }
   }
+}
+
+TEST(StepRunnerTest, StatisticsEqualNormsOfSavedGradientsOnTwoRanks) {
+  CheckStatisticsEqualNormsOfSavedGradients(2);
+}
+
+// One rank keeps no separate global sums (they are the local ones).
+TEST(StepRunnerTest, StatisticsEqualNormsOfSavedGradientsOnOneRank) {
+  CheckStatisticsEqualNormsOfSavedGradients(1);
 }
 
 }  // namespace

@@ -48,7 +48,7 @@ struct TrainConfig {
   // Freezing and statistics.
   std::string policy = "none";
   std::string vote_rule = "global";
-  int stats_interval = 10;
+  int stats_interval = 20;
   int stats_window = 4;
 
   // Execution.

@@ -76,7 +76,7 @@ ABSL_FLAG(std::string, vote_rule, "global",
 ABSL_FLAG(std::string, freeze_unit, "child",
           "child (the study's 7 groups) | block (stem, each residual block, "
           "fc)");
-ABSL_FLAG(int, stats_interval, 10, "base statistics interval T, in steps");
+ABSL_FLAG(int, stats_interval, 20, "base statistics interval T, in steps");
 ABSL_FLAG(int, stats_window, 4,
           "W: norms of windows of up to W base intervals are recorded");
 ABSL_FLAG(uint64_t, seed, 1, "seed of initialisation, shuffles, augmentation");
