@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -35,18 +36,33 @@ struct WindowSums {
 
 // One pass over [begin, end) of the last `k` local and global interval sums
 // (index 0 = the newest). Blocks keep the running window sums in L1 cache;
-// each interval buffer is read once.
-void FusedWindowNorms(const float* const* local, const float* const* global,
-                      int k, int64_t begin, int64_t end, WindowSums& out) {
+// each interval buffer is read once. With `same` (one rank: global = local)
+// only the local sums are computed and copied.
+void WindowNormsSerial(const float* const* local, const float* const* global,
+                       int k, int64_t begin, int64_t end, bool same,
+                       WindowSums& out) {
   alignas(64) float sl[kBlock];
   alignas(64) float sg[kBlock];
   for (int64_t b = begin; b < end; b += kBlock) {
     const int64_t n = std::min(kBlock, end - b);
     std::memset(sl, 0, sizeof(float) * n);
-    std::memset(sg, 0, sizeof(float) * n);
+    if (!same) std::memset(sg, 0, sizeof(float) * n);
     for (int w = 0; w < k; ++w) {
       const float* l = local[w] + b;
       const float* g = global[w] + b;
+      if (same) {
+        float l2 = 0, l1 = 0;
+#pragma omp simd reduction(+ : l2, l1)
+        for (int64_t j = 0; j < n; ++j) {
+          const float x = sl[j] + l[j];
+          sl[j] = x;
+          l2 += x * x;
+          l1 += std::fabs(x);
+        }
+        out.local_l2[w] += l2;
+        out.local_l1[w] += l1;
+        continue;
+      }
       float l2 = 0, l1 = 0, g2 = 0, g1 = 0, d = 0;
 #pragma omp simd reduction(+ : l2, l1, g2, g1, d)
       for (int64_t j = 0; j < n; ++j) {
@@ -65,6 +81,39 @@ void FusedWindowNorms(const float* const* local, const float* const* global,
       out.global_l2[w] += g2;
       out.global_l1[w] += g1;
       out.dot[w] += d;
+    }
+  }
+  if (same) {
+    for (int w = 0; w < k; ++w) {
+      out.global_l2[w] = out.local_l2[w];
+      out.global_l1[w] = out.local_l1[w];
+      out.dot[w] = out.local_l2[w];
+    }
+  }
+}
+
+// The same over the torch threads, in fixed chunks whose partial sums are
+// added in chunk order: the result does not depend on the thread count.
+void FusedWindowNorms(const float* const* local, const float* const* global,
+                      int k, int64_t begin, int64_t end, bool same,
+                      WindowSums& out) {
+  constexpr int64_t kChunk = int64_t{1} << 16;
+  const int64_t chunks = (end - begin + kChunk - 1) / kChunk;
+  std::vector<WindowSums> partial(chunks);
+  at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c) {
+      const int64_t b = begin + c * kChunk;
+      WindowNormsSerial(local, global, k, b, std::min(end, b + kChunk), same,
+                        partial[c]);
+    }
+  });
+  for (const WindowSums& p : partial) {
+    for (int w = 0; w < k; ++w) {
+      out.local_l2[w] += p.local_l2[w];
+      out.local_l1[w] += p.local_l1[w];
+      out.global_l2[w] += p.global_l2[w];
+      out.global_l1[w] += p.global_l1[w];
+      out.dot[w] += p.dot[w];
     }
   }
 }
@@ -294,6 +343,7 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
     WindowSums sums;
     if (t > 0) {
       FusedWindowNorms(lp.data(), gp.data(), k, unit_begin_[u], unit_end_[u],
+                       /*same=*/ranks == 1,
                        sums);
     }
     freeze::WindowNorms& gn = stats.global[u];
