@@ -1,0 +1,16 @@
+#!/bin/bash
+# Online equals offline, live (issue 5): a real 2-rank run with the study's
+# gradient norm test (prefix variant, majority votes) on a small
+# Fashion-MNIST subset writes a trace; the same policy fed that trace's
+# statistics reproduces the recorded freeze events exactly.
+# usage: online_offline_live_test.sh TRAIN CHECK
+set -euo pipefail
+train="$PWD/$1"
+check="$PWD/$2"
+out="${TEST_TMPDIR:-/tmp}/online_offline"
+rm -rf "$out"
+"$train" --data=fashion_mnist --classes=5,6,7,8,9 --train_limit=2048 \
+  --test_limit=200 --model=resnet_tiny --batch_size=32 --epochs=2 --ranks=2 \
+  --stats_interval=4 --policy=gradnorm:variant=prefix --vote_rule=majority \
+  --checkpoints=false --log_every=1000 --out="$out"
+"$check" --trace="$out/trace.pb" --min_events=1
