@@ -31,7 +31,8 @@ std::string Folder(const std::string& path) {
 }
 
 absl::Status SyncPath(const std::string& path, bool folder) {
-  const int fd = ::open(path.c_str(), folder ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  const int fd =
+      ::open(path.c_str(), folder ? O_RDONLY | O_DIRECTORY : O_RDONLY);
   if (fd < 0) return Errno("cannot open", path);
   const int rc = ::fsync(fd);
   ::close(fd);
@@ -64,7 +65,8 @@ absl::Status WriteFileAtomically(const std::string& path,
     if (fd < 0) return Errno("cannot create", temp);
     size_t done = 0;
     while (done < contents.size()) {
-      const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+      const ssize_t n =
+          ::write(fd, contents.data() + done, contents.size() - done);
       if (n < 0) {
         if (errno == EINTR) continue;
         absl::Status s = Errno("cannot write", temp);

@@ -1,6 +1,8 @@
 #include "train/checkpoint.h"
 
 #include <dirent.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -8,11 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <torch/serialize/input-archive.h>
-#include <torch/serialize/output-archive.h>
-
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -122,7 +121,8 @@ absl::StatusOr<RunSummary> DecodeSummary(const std::string& text) {
     } else if (k == "bytes") {
       i64(v, s.bytes_allreduced);
     } else if (k == "accuracy") {
-      for (const std::string& x : f) s.test_accuracy_per_epoch.push_back(dbl(x));
+      for (const std::string& x : f)
+        s.test_accuracy_per_epoch.push_back(dbl(x));
     } else if (k == "loss") {
       for (const std::string& x : f) s.test_loss_per_epoch.push_back(dbl(x));
     } else if (k == "event") {
@@ -215,9 +215,10 @@ absl::StatusOr<RankState> ReadRankState(const std::string& folder, int rank,
   const std::string path =
       absl::StrCat(folder, "/", StateFileName(epochs_done, rank));
   if (::access(path.c_str(), R_OK) != 0) {
-    return absl::NotFoundError(absl::StrCat(
-        "checkpoint file ", path, " is missing: was the run started with "
-        "another number of ranks?"));
+    return absl::NotFoundError(
+        absl::StrCat("checkpoint file ", path,
+                     " is missing: was the run started with "
+                     "another number of ranks?"));
   }
   RankState s;
   try {
@@ -269,8 +270,9 @@ absl::StatusOr<RankState> ReadRankState(const std::string& folder, int rank,
     a.read("summary", v);
     ASSIGN_OR_RETURN(s.summary, DecodeSummary(v.toStringRef()));
   } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat(
-        "checkpoint file ", path, " is unreadable: ", e.what_without_backtrace()));
+    return absl::DataLossError(
+        absl::StrCat("checkpoint file ", path,
+                     " is unreadable: ", e.what_without_backtrace()));
   }
   return s;
 }
@@ -294,8 +296,8 @@ absl::Status CommitCheckpoint(const std::string& folder,
   while (dirent* e = ::readdir(dir)) {
     const std::string name = e->d_name;
     const bool model = absl::StartsWith(name, "model-e") && name != keep_model;
-    const bool state =
-        absl::StartsWith(name, "state-e") && !absl::StartsWith(name, keep_state);
+    const bool state = absl::StartsWith(name, "state-e") &&
+                       !absl::StartsWith(name, keep_state);
     if (model || state) remove.push_back(absl::StrCat(folder, "/", name));
   }
   ::closedir(dir);

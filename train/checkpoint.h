@@ -12,11 +12,11 @@
 #ifndef FREEZING_TRAIN_CHECKPOINT_H_
 #define FREEZING_TRAIN_CHECKPOINT_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -27,7 +27,7 @@ namespace freezing::train {
 
 // One rank's state besides the model.
 struct RankState {
-  int epochs_done = 0;  // epochs completed
+  int epochs_done = 0;      // epochs completed
   int64_t global_step = 0;  // next step to run
   std::vector<bool> frozen;
   std::string freezer_state;

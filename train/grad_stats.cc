@@ -1,14 +1,14 @@
 #include "train/grad_stats.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <utility>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -163,8 +163,8 @@ std::string EncodeRank(const freeze::RankWindowStats& r, int k) {
   return s;
 }
 
-absl::StatusOr<freeze::RankWindowStats> DecodeRank(const std::string& s,
-                                                   int k, int num_units) {
+absl::StatusOr<freeze::RankWindowStats> DecodeRank(const std::string& s, int k,
+                                                   int num_units) {
   Cursor c(s);
   freeze::RankWindowStats r;
   int64_t rank = 0, units = 0;
@@ -172,7 +172,8 @@ absl::StatusOr<freeze::RankWindowStats> DecodeRank(const std::string& s,
   r.rank = static_cast<int>(rank);
   r.samples.resize(k);
   r.mean_loss.resize(k);
-  for (int w = 0; ok && w < k; ++w) ok = c.I64(r.samples[w]) && c.F64(r.mean_loss[w]);
+  for (int w = 0; ok && w < k; ++w)
+    ok = c.I64(r.samples[w]) && c.F64(r.mean_loss[w]);
   ok = ok && c.I64(units) && units == num_units;
   if (ok) r.units.resize(num_units);
   for (int u = 0; ok && u < num_units; ++u) {
@@ -187,10 +188,10 @@ absl::StatusOr<freeze::RankWindowStats> DecodeRank(const std::string& s,
     }
   }
   if (!ok || !c.done()) {
-    return absl::InternalError(absl::StrCat(
-        "gradient statistics from another rank are malformed (", s.size(),
-        " bytes for ", num_units, " units, window ", k,
-        "): are all ranks running the same binary and model?"));
+    return absl::InternalError(
+        absl::StrCat("gradient statistics from another rank are malformed (",
+                     s.size(), " bytes for ", num_units, " units, window ", k,
+                     "): are all ranks running the same binary and model?"));
   }
   return r;
 }
@@ -222,9 +223,9 @@ absl::StatusOr<std::unique_ptr<GradientStatistics>> GradientStatistics::Create(
     }
     if (u != last_unit) {
       if (s->unit_begin_[u] != -1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "the parameters of unit ", u,
-            " are not contiguous in registration order"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("the parameters of unit ", u,
+                         " are not contiguous in registration order"));
       }
       s->unit_begin_[u] = offset;
       last_unit = u;
@@ -303,8 +304,8 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
   }
   const double inv_ranks = 1.0 / ranks;
 
-  const int k = static_cast<int>(
-      std::min<int64_t>(window_, intervals_done_ + 1));
+  const int k =
+      static_cast<int>(std::min<int64_t>(window_, intervals_done_ + 1));
   std::vector<const float*> lp(k), gp(k);
   std::vector<int> slot(k);
   for (int w = 0; w < k; ++w) {
@@ -343,8 +344,7 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
     WindowSums sums;
     if (t > 0) {
       FusedWindowNorms(lp.data(), gp.data(), k, unit_begin_[u], unit_end_[u],
-                       /*same=*/ranks == 1,
-                       sums);
+                       /*same=*/ranks == 1, sums);
     }
     freeze::WindowNorms& gn = stats.global[u];
     freeze::WindowNorms& ln = mine.units[u];
@@ -400,10 +400,10 @@ absl::Status GradientStatistics::LoadState(const StatsState& s) {
       s.samples.size() != static_cast<size_t>(window_) ||
       s.loss_sum.size() != static_cast<size_t>(window_) || s.head < 0 ||
       s.head >= window_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpointed gradient statistics were made with another "
-        "--stats_window (this run: ",
-        window_, ", checkpoint: ", s.local.size(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpointed gradient statistics were made with another "
+                     "--stats_window (this run: ",
+                     window_, ", checkpoint: ", s.local.size(), ")"));
   }
   for (int w = 0; w < window_; ++w) {
     if (s.local[w].numel() != total_numel_ ||

@@ -8,9 +8,9 @@
 // interval; the global (averaged) sum is its all-reduce divided by the number
 // of ranks, since the averaged gradient of a step is the mean of the local
 // ones (the buffers keep the sum over ranks; norms are divided afterwards,
-// which saves a pass). The last W interval sums are kept (local and global) so that for
-// every window of k = 1..W base intervals the norms of
-// Delta_{i-k+1} + ... + Delta_i are exact, in one fused pass per interval.
+// which saves a pass). The last W interval sums are kept (local and global) so
+// that for every window of k = 1..W base intervals the norms of Delta_{i-k+1} +
+// ... + Delta_i are exact, in one fused pass per interval.
 //
 // Parameters of a unit must be contiguous in registration order (true for
 // every model of train/models); units' flat segments are all-reduced and
@@ -18,11 +18,11 @@
 #ifndef FREEZING_TRAIN_GRAD_STATS_H_
 #define FREEZING_TRAIN_GRAD_STATS_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -33,7 +33,7 @@ namespace freezing::train {
 
 struct StatsLayout {
   std::vector<int64_t> param_numel;  // registration order
-  std::vector<int> param_unit;  // unit of each parameter
+  std::vector<int> param_unit;       // unit of each parameter
   int num_units = 0;
 };
 
@@ -41,7 +41,7 @@ struct StatsLayout {
 struct StatsState {
   int head = 0;
   int64_t intervals_done = 0;
-  std::vector<at::Tensor> local;  // W flat buffers, ring order
+  std::vector<at::Tensor> local;   // W flat buffers, ring order
   std::vector<at::Tensor> global;  // W flat buffers, ring order
   // Ring of per-interval scalars, [slot][unit] / [slot].
   std::vector<std::vector<int64_t>> trained_steps;
@@ -66,9 +66,11 @@ class GradientStatistics {
 
   // Collective. Closes the current base interval and returns its statistics
   // (global and every rank's, identical on all ranks).
-  absl::StatusOr<freeze::BaseIntervalStats> FinishInterval(
-      int64_t index, int64_t first_step, int64_t last_step, int epoch,
-      double progress);
+  absl::StatusOr<freeze::BaseIntervalStats> FinishInterval(int64_t index,
+                                                           int64_t first_step,
+                                                           int64_t last_step,
+                                                           int epoch,
+                                                           double progress);
 
   // Time spent in AccumulateLocal since the last call (then reset).
   int64_t TakeAccumulateNs();

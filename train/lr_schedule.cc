@@ -24,7 +24,8 @@ absl::StatusOr<LrSchedule> LrSchedule::Parse(absl::string_view spec,
   s.base_ = base_lr;
   s.total_steps_ = std::max<int64_t>(1, total_steps);
   s.steps_per_epoch_ = std::max<int64_t>(1, steps_per_epoch);
-  std::vector<std::string> parts = absl::StrSplit(spec, absl::MaxSplits(':', 1));
+  std::vector<std::string> parts =
+      absl::StrSplit(spec, absl::MaxSplits(':', 1));
   const std::string& name = parts[0];
   const std::string options = parts.size() > 1 ? parts[1] : "";
   if (name == "constant") {
@@ -34,12 +35,12 @@ absl::StatusOr<LrSchedule> LrSchedule::Parse(absl::string_view spec,
   } else if (name == "step") {
     s.kind_ = Kind::kStep;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--lr_schedule: unknown schedule '", name, "'; ", kValid));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--lr_schedule: unknown schedule '", name, "'; ", kValid));
   }
   if (!options.empty() && s.kind_ != Kind::kStep) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--lr_schedule: '", name, "' takes no options; ", kValid));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--lr_schedule: '", name, "' takes no options; ", kValid));
   }
   for (absl::string_view kv : absl::StrSplit(options, ',', absl::SkipEmpty())) {
     std::vector<std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
@@ -52,10 +53,10 @@ absl::StatusOr<LrSchedule> LrSchedule::Parse(absl::string_view spec,
       ok = false;
     }
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--lr_schedule: bad option '", kv,
-          "' for step; valid options: every=EPOCHS (integer > 0), "
-          "gamma=FACTOR (> 0)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--lr_schedule: bad option '", kv,
+                       "' for step; valid options: every=EPOCHS (integer > 0), "
+                       "gamma=FACTOR (> 0)"));
     }
   }
   return s;
@@ -67,7 +68,8 @@ double LrSchedule::At(int64_t step) const {
       return base_;
     case Kind::kStep: {
       const int64_t epoch = step / steps_per_epoch_;
-      return base_ * std::pow(gamma_, static_cast<double>(epoch / every_epochs_));
+      return base_ *
+             std::pow(gamma_, static_cast<double>(epoch / every_epochs_));
     }
     case Kind::kCosine:
       return base_ * 0.5 *

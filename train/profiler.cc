@@ -1,12 +1,12 @@
 #include "train/profiler.h"
 
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <torch/autograd.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -143,12 +143,12 @@ absl::StatusOr<trace::StartupProfile> ProfileStartup(
       const at::Tensor& act = inputs[std::min(units - 1, 3)];
       at::Tensor dst = at::empty_like(act);
       const int64_t ns = MedianNs(repeats, [&] { dst.copy_(act); });
-      profile.set_cache_read_ns_per_element(
-          static_cast<double>(ns) / static_cast<double>(act.numel()));
+      profile.set_cache_read_ns_per_element(static_cast<double>(ns) /
+                                            static_cast<double>(act.numel()));
     }
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("start-up profile failed: ",
-                                            e.what_without_backtrace()));
+    return absl::InternalError(
+        absl::StrCat("start-up profile failed: ", e.what_without_backtrace()));
   }
   {
     at::NoGradGuard no_grad;
@@ -164,11 +164,12 @@ absl::StatusOr<trace::StartupProfile> ProfileStartup(
     std::sort(sizes.begin(), sizes.end());
     sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
     for (int64_t bytes : sizes) {
-      std::vector<float> buf(static_cast<size_t>(std::max<int64_t>(1, bytes / 4)), 1.0f);
+      std::vector<float> buf(
+          static_cast<size_t>(std::max<int64_t>(1, bytes / 4)), 1.0f);
       absl::Status status;
       const int64_t ns = MedianNs(repeats, [&] {
-        absl::Status s = comm.AllReduceSum(buf.data(), buf.size(),
-                                           comm::DType::kFloat32);
+        absl::Status s =
+            comm.AllReduceSum(buf.data(), buf.size(), comm::DType::kFloat32);
         if (status.ok()) status = s;
       });
       RETURN_IF_ERROR(status);

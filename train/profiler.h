@@ -12,15 +12,15 @@
 #ifndef FREEZING_TRAIN_PROFILER_H_
 #define FREEZING_TRAIN_PROFILER_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <vector>
 
-#include <ATen/core/Tensor.h>
-
 #include "absl/status/statusor.h"
 #include "comm/communicator.h"
-#include "train/models/unit_model.h"
 #include "trace/trace.pb.h"
+#include "train/models/unit_model.h"
 
 namespace freezing::train {
 

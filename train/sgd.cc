@@ -1,9 +1,9 @@
 #include "train/sgd.h"
 
-#include <utility>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -108,13 +108,13 @@ void Sgd::Step(double lr) {
 
 absl::Status Sgd::LoadMomentum(const std::vector<at::Tensor>& buffers) {
   if (buffers.size() != params_.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("optimizer state has ", buffers.size(),
-                     " momentum buffers, the model has ", params_.size(),
-                     " parameters"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optimizer state has ", buffers.size(),
+        " momentum buffers, the model has ", params_.size(), " parameters"));
   }
   for (size_t i = 0; i < buffers.size(); ++i) {
-    if (buffers[i].defined() && !buffers[i].sizes().equals(params_[i].sizes())) {
+    if (buffers[i].defined() &&
+        !buffers[i].sizes().equals(params_[i].sizes())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "momentum buffer ", i, " has shape ", ShapeString(buffers[i]),
           ", its parameter has shape ", ShapeString(params_[i])));

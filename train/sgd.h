@@ -12,11 +12,11 @@
 #ifndef FREEZING_TRAIN_SGD_H_
 #define FREEZING_TRAIN_SGD_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
 

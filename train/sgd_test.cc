@@ -1,8 +1,8 @@
 #include "train/sgd.h"
 
-#include <vector>
-
 #include <torch/optim/sgd.h>
+
+#include <vector>
 
 #include "gtest/gtest.h"
 

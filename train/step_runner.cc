@@ -1,10 +1,10 @@
 #include "train/step_runner.h"
 
-#include <chrono>
-#include <utility>
-
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
+
+#include <chrono>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -68,7 +68,8 @@ absl::Status StepRunner::SetFrozen(const std::vector<bool>& frozen) {
 int64_t StepRunner::trainable_bytes() const {
   int64_t bytes = 0;
   for (size_t p = 0; p < params_.size(); ++p) {
-    if (param_trainable_[p]) bytes += params_[p].numel() * params_[p].element_size();
+    if (param_trainable_[p])
+      bytes += params_[p].numel() * params_[p].element_size();
   }
   return bytes;
 }
@@ -79,9 +80,11 @@ absl::StatusOr<StepReport> StepRunner::Step(const at::Tensor& input,
                                             double lr) {
   const int units = model_->num_units();
   if (start_unit < 0 || start_unit > first_trainable_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a step may start at unit ", start_unit, " only if the units before "
-        "it are frozen (first trainable unit: ", first_trainable_, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a step may start at unit ", start_unit,
+                     " only if the units before "
+                     "it are frozen (first trainable unit: ",
+                     first_trainable_, ")"));
   }
   StepReport report;
   report.unit_forward_ns.assign(units, 0);
@@ -140,8 +143,8 @@ absl::StatusOr<StepReport> StepRunner::Step(const at::Tensor& input,
     sgd_->Step(lr);
     report.optimizer_ns = NowNs() - opt_start;
   } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat("libtorch error in a training step: ", e.what_without_backtrace()));
+    return absl::InternalError(absl::StrCat(
+        "libtorch error in a training step: ", e.what_without_backtrace()));
   }
   return report;
 }

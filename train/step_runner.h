@@ -16,11 +16,11 @@
 #ifndef FREEZING_TRAIN_STEP_RUNNER_H_
 #define FREEZING_TRAIN_STEP_RUNNER_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -32,14 +32,14 @@
 namespace freezing::train {
 
 struct StepReport {
-  double loss = 0;  // this rank's mean loss over its batch
-  int64_t forward_ns = 0;  // units and loss
+  double loss = 0;          // this rank's mean loss over its batch
+  int64_t forward_ns = 0;   // units and loss
   int64_t backward_ns = 0;  // without statistics accumulation
   int64_t comm_exposed_ns = 0;
   int64_t comm_total_ns = 0;
-  int64_t optimizer_ns = 0;  // update and gradient reset
-  int64_t stats_ns = 0;  // accumulation of local gradients
-  std::vector<int64_t> unit_forward_ns;  // per unit, 0 when not run
+  int64_t optimizer_ns = 0;               // update and gradient reset
+  int64_t stats_ns = 0;                   // accumulation of local gradients
+  std::vector<int64_t> unit_forward_ns;   // per unit, 0 when not run
   std::vector<int64_t> unit_backward_ns;  // per unit, 0 when not run
   comm::ReducerStepStats comm;
   // Output of the last unit of the frozen prefix, when this step computed it

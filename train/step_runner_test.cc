@@ -4,12 +4,12 @@
 // computed directly from the step's gradients.
 #include "train/step_runner.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <memory>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include "comm/fake_communicator.h"
 #include "comm/reducer.h"
@@ -132,8 +132,8 @@ TEST(StepRunnerTest, TwoRanksEqualOneRankOnConcatenatedBatches) {
 
 TEST(StepRunnerTest, FrozenPrefixCostsNoBackwardNoBytesNoUpdate) {
   at::set_num_threads(1);
-  std::vector<absl::Status> st = comm::RunOnFakeRanks(
-      2, [&](comm::Communicator& comm) -> absl::Status {
+  std::vector<absl::Status> st =
+      comm::RunOnFakeRanks(2, [&](comm::Communicator& comm) -> absl::Status {
         auto h = MakeHarness("resnet_tiny", comm, 1);
         if (!h.ok()) return h.status();
         const int units = h->model->num_units();
@@ -187,8 +187,8 @@ TEST(StepRunnerTest, FrozenPrefixCostsNoBackwardNoBytesNoUpdate) {
 }
 
 TEST(StepRunnerTest, ClassifierCannotBeFrozen) {
-  std::vector<absl::Status> st = comm::RunOnFakeRanks(
-      1, [&](comm::Communicator& comm) -> absl::Status {
+  std::vector<absl::Status> st =
+      comm::RunOnFakeRanks(1, [&](comm::Communicator& comm) -> absl::Status {
         auto h = MakeHarness("mlp", comm, 1);
         if (!h.ok()) return h.status();
         std::vector<bool> frozen(h->model->num_units(), true);

@@ -52,10 +52,10 @@ std::string SummaryJson(const RunSummary& s) {
   for (double a : s.test_accuracy_per_epoch) acc.push_back(Num(a));
   for (double l : s.test_loss_per_epoch) loss.push_back(Num(l));
   for (const SummaryFreezeEvent& e : s.freeze_events) {
-    events.push_back(absl::StrCat("{\"unit\": ", e.unit, ", \"name\": ",
-                                  Quote(e.name), ", \"step\": ", e.step,
-                                  ", \"epoch\": ", e.epoch, ", \"unfreeze\": ",
-                                  e.unfreeze ? "true" : "false", "}"));
+    events.push_back(
+        absl::StrCat("{\"unit\": ", e.unit, ", \"name\": ", Quote(e.name),
+                     ", \"step\": ", e.step, ", \"epoch\": ", e.epoch,
+                     ", \"unfreeze\": ", e.unfreeze ? "true" : "false", "}"));
   }
   const double total_s = static_cast<double>(s.phases.total_ns) * 1e-9;
   std::string out = "{\n";
@@ -68,10 +68,9 @@ std::string SummaryJson(const RunSummary& s) {
                   ",\n");
   absl::StrAppend(&out, "  \"startup_s\": ", Seconds(s.startup_ns), ",\n");
   absl::StrAppend(&out, "  \"eval_s\": ", Seconds(s.eval_ns), ",\n");
-  absl::StrAppend(&out, "  \"images_per_s\": ",
-                  Num(total_s > 0 ? static_cast<double>(s.images) / total_s
-                                  : 0.0),
-                  ",\n");
+  absl::StrAppend(
+      &out, "  \"images_per_s\": ",
+      Num(total_s > 0 ? static_cast<double>(s.images) / total_s : 0.0), ",\n");
   absl::StrAppend(&out, "  \"phase_avg_s\": ",
                   PhasesJson(s.phases, static_cast<double>(s.steps)), ",\n");
   absl::StrAppend(&out, "  \"phase_per_epoch_s\": ",
@@ -85,8 +84,7 @@ std::string SummaryJson(const RunSummary& s) {
                   absl::StrJoin(loss, ", "), "],\n");
   absl::StrAppend(&out, "  \"freeze_events\": [", absl::StrJoin(events, ", "),
                   "],\n");
-  absl::StrAppend(&out, "  \"bytes_allreduced\": ", s.bytes_allreduced,
-                  ",\n");
+  absl::StrAppend(&out, "  \"bytes_allreduced\": ", s.bytes_allreduced, ",\n");
   absl::StrAppend(&out, "  \"cache\": {\"hits\": ", s.cache_hits,
                   ", \"misses\": ", s.cache_misses,
                   ", \"forward_saved_s\": ", Seconds(s.cache_forward_saved_ns),
@@ -113,30 +111,25 @@ std::string SummaryTable(const RunSummary& s) {
                   "\n");
   absl::StrAppend(&out, "  optimizer     ", per_epoch(s.phases.optimizer_ns),
                   "\n");
-  absl::StrAppend(&out, "  communication ",
-                  per_epoch(s.phases.comm_exposed_ns), "  (exposed; ",
-                  absl::StrFormat("%.2f", static_cast<double>(
-                                              s.phases.comm_total_ns) *
-                                              1e-9 / epochs),
-                  " in flight)\n");
-  absl::StrAppend(&out, "  statistics    ", per_epoch(s.phases.stats_ns),
-                  "\n");
-  absl::StrAppend(&out, "total training time ",
-                  absl::StrFormat("%.2f", static_cast<double>(
-                                              s.phases.total_ns) * 1e-9),
-                  " s (start-up ",
-                  absl::StrFormat("%.2f", static_cast<double>(s.startup_ns) *
-                                              1e-9),
-                  " s, evaluation ",
-                  absl::StrFormat("%.2f", static_cast<double>(s.eval_ns) *
-                                              1e-9),
-                  " s)\n");
+  absl::StrAppend(
+      &out, "  communication ", per_epoch(s.phases.comm_exposed_ns),
+      "  (exposed; ",
+      absl::StrFormat(
+          "%.2f", static_cast<double>(s.phases.comm_total_ns) * 1e-9 / epochs),
+      " in flight)\n");
+  absl::StrAppend(&out, "  statistics    ", per_epoch(s.phases.stats_ns), "\n");
+  absl::StrAppend(
+      &out, "total training time ",
+      absl::StrFormat("%.2f", static_cast<double>(s.phases.total_ns) * 1e-9),
+      " s (start-up ",
+      absl::StrFormat("%.2f", static_cast<double>(s.startup_ns) * 1e-9),
+      " s, evaluation ",
+      absl::StrFormat("%.2f", static_cast<double>(s.eval_ns) * 1e-9), " s)\n");
   absl::StrAppend(&out, "gradient bytes all-reduced per rank ",
                   s.bytes_allreduced, "\n");
   for (const SummaryFreezeEvent& e : s.freeze_events) {
-    absl::StrAppend(&out, e.unfreeze ? "unfroze " : "froze ", e.name,
-                    " (unit ", e.unit, ") at step ", e.step, ", epoch ",
-                    e.epoch, "\n");
+    absl::StrAppend(&out, e.unfreeze ? "unfroze " : "froze ", e.name, " (unit ",
+                    e.unit, ") at step ", e.step, ", epoch ", e.epoch, "\n");
   }
   if (!s.test_accuracy_per_epoch.empty()) {
     absl::StrAppend(&out, "test accuracy per epoch:");

@@ -97,22 +97,19 @@ absl::StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Resume(
     setter(r);
     return writer.Write(r);
   };
-  RETURN_IF_ERROR(put([&](trace::TraceRecord& r) {
-    *r.mutable_header() = *old.header;
-  }));
+  RETURN_IF_ERROR(
+      put([&](trace::TraceRecord& r) { *r.mutable_header() = *old.header; }));
   if (old.profile.has_value()) {
-    RETURN_IF_ERROR(put([&](trace::TraceRecord& r) {
-      *r.mutable_profile() = *old.profile;
-    }));
+    RETURN_IF_ERROR(put(
+        [&](trace::TraceRecord& r) { *r.mutable_profile() = *old.profile; }));
   }
   // Records in the order the run wrote them: by step. Events and intervals
   // of a step follow its Step record; epochs follow their last step.
   size_t s = 0, i = 0, f = 0, e = 0;
   for (int64_t step = 0; step < resume_step; ++step) {
     while (s < old.steps.size() && old.steps[s].step() == step) {
-      RETURN_IF_ERROR(put([&](trace::TraceRecord& r) {
-        *r.mutable_step() = old.steps[s];
-      }));
+      RETURN_IF_ERROR(put(
+          [&](trace::TraceRecord& r) { *r.mutable_step() = old.steps[s]; }));
       ++s;
     }
     while (i < old.intervals.size() && old.intervals[i].last_step() == step) {
@@ -130,9 +127,8 @@ absl::StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Resume(
     }
     while (e < old.epochs.size() && old.epochs[e].last_step() == step &&
            old.epochs[e].epoch() < resume_epoch) {
-      RETURN_IF_ERROR(put([&](trace::TraceRecord& r) {
-        *r.mutable_epoch() = old.epochs[e];
-      }));
+      RETURN_IF_ERROR(put(
+          [&](trace::TraceRecord& r) { *r.mutable_epoch() = old.epochs[e]; }));
       ++e;
     }
   }

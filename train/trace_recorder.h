@@ -57,7 +57,8 @@ class TraceRecorder {
   const std::string& path() const { return writer_.path(); }
 
  private:
-  explicit TraceRecorder(trace::TraceWriter writer) : writer_(std::move(writer)) {}
+  explicit TraceRecorder(trace::TraceWriter writer)
+      : writer_(std::move(writer)) {}
   trace::TraceWriter writer_;
   bool resumed_ = false;
   bool has_profile_ = false;

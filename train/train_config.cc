@@ -31,17 +31,17 @@ absl::Status ValidateConfig(const TrainConfig& c) {
                                         "'; valid values: imagenet, cifar"));
   }
   if (!OneOf(c.freeze_unit, {"child", "block"})) {
-    return Invalid("freeze_unit",
-                   absl::StrCat("got '", c.freeze_unit,
-                                "'; valid values: child, block"));
+    return Invalid(
+        "freeze_unit",
+        absl::StrCat("got '", c.freeze_unit, "'; valid values: child, block"));
   }
   if (c.in_channels != 1 && c.in_channels != 3) {
     return Invalid("in_channels",
                    absl::StrCat("got ", c.in_channels, "; valid values: 1, 3"));
   }
   if (c.batch_size < 1) {
-    return Invalid("batch_size", absl::StrCat("must be >= 1, got ",
-                                              c.batch_size));
+    return Invalid("batch_size",
+                   absl::StrCat("must be >= 1, got ", c.batch_size));
   }
   if (c.epochs < 1) {
     return Invalid("epochs", absl::StrCat("must be >= 1, got ", c.epochs));
@@ -51,7 +51,8 @@ absl::Status ValidateConfig(const TrainConfig& c) {
   }
   if (c.threads < 0) {
     return Invalid("threads", absl::StrCat("must be >= 0 (0: cores / ranks), "
-                                           "got ", c.threads));
+                                           "got ",
+                                           c.threads));
   }
   if (!(c.lr > 0)) return Invalid("lr", "must be > 0");
   if (c.momentum < 0 || c.momentum >= 1) {
@@ -67,8 +68,9 @@ absl::Status ValidateConfig(const TrainConfig& c) {
     return Invalid("stats_window", "must be in [1, 16] (base intervals)");
   }
   if (c.augment_variants < 0) {
-    return Invalid("augment_variants", "must be >= 0 (0: fresh random "
-                                       "augmentation every epoch)");
+    return Invalid("augment_variants",
+                   "must be >= 0 (0: fresh random "
+                   "augmentation every epoch)");
   }
   if (c.cache_mem_mb < 0) return Invalid("cache_mem_mb", "must be >= 0");
   if (c.first_bucket_bytes < 1 || c.bucket_cap_bytes < 1) {

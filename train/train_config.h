@@ -27,7 +27,7 @@ struct TrainConfig {
   // Data.
   std::string data = "fashion_mnist";
   std::vector<int> classes;  // empty: all
-  int64_t train_limit = 0;  // 0: no limit
+  int64_t train_limit = 0;   // 0: no limit
   int64_t test_limit = 0;
   std::string partition = "iid";
   bool augment = true;
@@ -54,7 +54,7 @@ struct TrainConfig {
   // Execution.
   uint64_t seed = 1;
   int ranks = 1;
-  int threads = 0;  // per rank; 0: cores / ranks
+  int threads = 0;        // per rank; 0: cores / ranks
   std::string comm_mode;  // "": the reducer's default
   int64_t first_bucket_bytes = int64_t{1} << 20;
   int64_t bucket_cap_bytes = int64_t{25} << 20;

@@ -25,8 +25,8 @@
 #include "comm/launcher.h"
 #include "comm/mpi_session.h"
 #include "comm/progress_mode.h"
-#include "train/trainer.h"
 #include "train/train_config.h"
+#include "train/trainer.h"
 
 ABSL_FLAG(std::string, data, "fashion_mnist",
           "fashion_mnist | fashion_mnist:DIR | cifar10:DIR | "
@@ -109,8 +109,9 @@ absl::StatusOr<std::vector<int>> ParseInts(const std::string& flag,
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
     int v = 0;
     if (!absl::SimpleAtoi(part, &v)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--", flag, ": '", part, "' is not an integer (expected e.g. 5,6,7)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": '", part,
+                       "' is not an integer (expected e.g. 5,6,7)"));
     }
     out.push_back(v);
   }
@@ -137,7 +138,8 @@ std::string Revision() {
 absl::StatusOr<TrainConfig> ConfigFromFlags() {
   TrainConfig c;
   c.data = absl::GetFlag(FLAGS_data);
-  ASSIGN_OR_RETURN(c.classes, ParseInts("classes", absl::GetFlag(FLAGS_classes)));
+  ASSIGN_OR_RETURN(c.classes,
+                   ParseInts("classes", absl::GetFlag(FLAGS_classes)));
   c.train_limit = absl::GetFlag(FLAGS_train_limit);
   c.test_limit = absl::GetFlag(FLAGS_test_limit);
   c.partition = absl::GetFlag(FLAGS_partition);
@@ -159,8 +161,8 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   c.init = absl::GetFlag(FLAGS_init).empty()
                ? ""
                : base::ResolveUserPath(absl::GetFlag(FLAGS_init));
-  c.init_exclude = absl::StrSplit(absl::GetFlag(FLAGS_init_exclude), ',',
-                                  absl::SkipEmpty());
+  c.init_exclude =
+      absl::StrSplit(absl::GetFlag(FLAGS_init_exclude), ',', absl::SkipEmpty());
   c.policy = absl::GetFlag(FLAGS_policy);
   c.vote_rule = absl::GetFlag(FLAGS_vote_rule);
   c.freeze_unit = absl::GetFlag(FLAGS_freeze_unit);
@@ -218,9 +220,10 @@ absl::Status RunOne(const TrainConfig& config, comm::Communicator& world,
   ASSIGN_OR_RETURN(RunSummary summary, trainer->Run());
   (void)summary;
   if (world.rank() == 0 && !env.quiet) {
-    std::printf("outputs in %s (summary.json, config.json, trace.pb, "
-                "model.pt, checkpoint/)\n",
-                config.out.c_str());
+    std::printf(
+        "outputs in %s (summary.json, config.json, trace.pb, "
+        "model.pt, checkpoint/)\n",
+        config.out.c_str());
   }
   return absl::OkStatus();
 }
@@ -291,4 +294,6 @@ int RealMain(int argc, char** argv) {
 }  // namespace
 }  // namespace freezing::train
 
-int main(int argc, char** argv) { return freezing::train::RealMain(argc, argv); }
+int main(int argc, char** argv) {
+  return freezing::train::RealMain(argc, argv);
+}

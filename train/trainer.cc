@@ -1,5 +1,10 @@
 #include "train/trainer.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <google/protobuf/stubs/common.h>
+#include <google/protobuf/util/json_util.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,12 +21,6 @@
 #include <utility>
 #include <vector>
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <google/protobuf/stubs/common.h>
-#include <google/protobuf/util/json_util.h>
-#include <torch/version.h>
-
 #include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -33,6 +32,7 @@
 #include "comm/reducer.h"
 #include "freeze/freezer.h"
 #include "freeze/policy.h"
+#include "trace/trace_format.h"
 #include "train/activation_cache.h"
 #include "train/atomic_file.h"
 #include "train/checkpoint.h"
@@ -48,7 +48,6 @@
 #include "train/sgd.h"
 #include "train/step_runner.h"
 #include "train/trace_recorder.h"
-#include "trace/trace_format.h"
 
 namespace freezing::train {
 namespace {
@@ -257,7 +256,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "--ranks=", config.ranks, " but the job has ", comm.size(),
         " ranks: start it with --ranks (it relaunches itself under mpiexec) "
-        "or with mpiexec -n ", config.ranks));
+        "or with mpiexec -n ",
+        config.ranks));
   }
   auto impl = std::make_unique<Impl>();
   impl->config = config;
@@ -277,8 +277,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
 
 absl::Status Trainer::Impl::Setup() {
   const int cores = env.cores > 0 ? env.cores : comm::CoresAvailable();
-  threads = config.threads > 0 ? config.threads
-                               : comm::DefaultThreadsPerRank(ranks);
+  threads =
+      config.threads > 0 ? config.threads : comm::DefaultThreadsPerRank(ranks);
   at::set_num_threads(threads);
   try {
     at::set_num_interop_threads(1);
@@ -298,9 +298,9 @@ absl::Status Trainer::Impl::Setup() {
   dc.test_limit = config.test_limit;
   ASSIGN_OR_RETURN(Dataset loaded, LoadDataset(dc));
   data = std::make_shared<Dataset>(std::move(loaded));
-  ASSIGN_OR_RETURN(partition, MakePartition(data->train.labels,
-                                            data->num_classes, ranks,
-                                            config.partition, config.seed));
+  ASSIGN_OR_RETURN(partition,
+                   MakePartition(data->train.labels, data->num_classes, ranks,
+                                 config.partition, config.seed));
   LoaderOptions lo;
   lo.batch_size = config.batch_size;
   lo.rank = rank;
@@ -310,16 +310,17 @@ absl::Status Trainer::Impl::Setup() {
   lo.out_channels = config.in_channels;
   lo.out_size = 32;
   ASSIGN_OR_RETURN(loader, TrainLoader::Create(data, partition, lo));
-  ASSIGN_OR_RETURN(eval_loader,
-                   EvalLoader::Create(data, Split::kTest, rank, ranks,
-                                      std::max(config.batch_size, 128),
-                                      config.in_channels));
+  ASSIGN_OR_RETURN(
+      eval_loader,
+      EvalLoader::Create(data, Split::kTest, rank, ranks,
+                         std::max(config.batch_size, 128), config.in_channels));
   steps_per_epoch = loader->steps_per_epoch();
   total_steps = steps_per_epoch * config.epochs;
-  if (config.max_steps > 0) total_steps = std::min(total_steps, config.max_steps);
+  if (config.max_steps > 0)
+    total_steps = std::min(total_steps, config.max_steps);
   ASSIGN_OR_RETURN(LrSchedule s,
-                   LrSchedule::Parse(config.lr_schedule, config.lr,
-                                     total_steps, steps_per_epoch));
+                   LrSchedule::Parse(config.lr_schedule, config.lr, total_steps,
+                                     steps_per_epoch));
   schedule = s;
 
   RETURN_IF_ERROR(SetupModel());
@@ -368,8 +369,8 @@ absl::Status Trainer::Impl::SetupModel() {
     wo.exclude_prefixes = config.init_exclude;
     absl::Status s = LoadWeights(path, *model, wo);
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("--init=", config.init, ": ",
-                                                 s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("--init=", config.init, ": ", s.message()));
     }
   }
   // Every rank starts from rank 0's parameters and buffers.
@@ -434,9 +435,11 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
     specs.push_back({names[i], params[i].numel(),
                      static_cast<int>(params[i].element_size()), true});
   }
-  const comm::BucketPlan full_plan = comm::BucketPlan::Build(specs, plan_options);
+  const comm::BucketPlan full_plan =
+      comm::BucketPlan::Build(specs, plan_options);
   std::vector<int64_t> bucket_bytes;
-  for (const comm::Bucket& b : full_plan.buckets()) bucket_bytes.push_back(b.bytes);
+  for (const comm::Bucket& b : full_plan.buckets())
+    bucket_bytes.push_back(b.bytes);
   const bool need_profile = !config.resume;
   if (need_profile) {
     Batch first = loader->MakeBatch(0, 0);
@@ -450,10 +453,11 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
   if (!config.comm_mode.empty()) {
     ASSIGN_OR_RETURN(ro.mode, comm::ParseProgressMode(config.comm_mode));
   }
-  ASSIGN_OR_RETURN(reducer, comm::GradientReducer::Create(comm, params, names, ro));
+  ASSIGN_OR_RETURN(reducer,
+                   comm::GradientReducer::Create(comm, params, names, ro));
   run_config.set_comm_mode(comm::ProgressModeName(reducer->mode()));
-  sgd = std::make_unique<Sgd>(params, SgdOptions{config.momentum,
-                                                 config.weight_decay});
+  sgd = std::make_unique<Sgd>(params,
+                              SgdOptions{config.momentum, config.weight_decay});
   runner = std::make_unique<StepRunner>(model.get(), reducer.get(), sgd.get(),
                                         stats.get());
   frozen.assign(model->num_units(), false);
@@ -473,8 +477,8 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
   if (rank != 0 || !config.write_trace) return absl::OkStatus();
   const std::string trace_path = absl::StrCat(config.out, "/trace.pb");
   if (config.resume) {
-    ASSIGN_OR_RETURN(recorder,
-                     TraceRecorder::Resume(trace_path, start_step, start_epoch));
+    ASSIGN_OR_RETURN(
+        recorder, TraceRecorder::Resume(trace_path, start_step, start_epoch));
     return absl::OkStatus();
   }
   trace::Header header;
@@ -511,8 +515,8 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
     l->set_version(std::move(version));
   };
   lib("libtorch", TORCH_VERSION);
-  lib("protobuf", google::protobuf::internal::VersionString(
-                      GOOGLE_PROTOBUF_VERSION));
+  lib("protobuf",
+      google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION));
   lib("abseil", absl::StrCat(ABSL_LTS_RELEASE_VERSION));
   header.set_revision(env.revision);
   header.set_start_unix_ns(UnixNowNs());
@@ -520,8 +524,9 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
     absl::StatusOr<comm::Calibration> cal =
         comm::ReadCalibration(config.calibration);
     if (!cal.ok()) {
-      return absl::Status(cal.status().code(),
-                          absl::StrCat("--calibration: ", cal.status().message()));
+      return absl::Status(
+          cal.status().code(),
+          absl::StrCat("--calibration: ", cal.status().message()));
     }
     trace::NetworkCalibration* n = header.mutable_network();
     n->set_source(config.calibration);
@@ -536,8 +541,7 @@ absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
       tp->set_ns(static_cast<int64_t>(p.median_s() * 1e9));
     }
   }
-  ASSIGN_OR_RETURN(recorder,
-                   TraceRecorder::Create(trace_path, header));
+  ASSIGN_OR_RETURN(recorder, TraceRecorder::Create(trace_path, header));
   RETURN_IF_ERROR(recorder->WriteProfile(profile));
   (void)startup_start;
   return absl::OkStatus();
@@ -587,13 +591,13 @@ absl::Status Trainer::Impl::Resume() {
   ASSIGN_OR_RETURN(CheckpointInfo info, ReadCheckpointInfo(checkpoint_dir));
   const std::string expected = ResumeFingerprint(config);
   if (info.fingerprint != expected) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--resume: the checkpoint in ", checkpoint_dir,
-        " was made with another configuration.\ncheckpoint:\n",
-        info.fingerprint, "\nthis run:\n", expected));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--resume: the checkpoint in ", checkpoint_dir,
+                     " was made with another configuration.\ncheckpoint:\n",
+                     info.fingerprint, "\nthis run:\n", expected));
   }
-  RETURN_IF_ERROR(LoadWeights(absl::StrCat(checkpoint_dir, "/", info.model_file),
-                              *model));
+  RETURN_IF_ERROR(
+      LoadWeights(absl::StrCat(checkpoint_dir, "/", info.model_file), *model));
   ASSIGN_OR_RETURN(RankState state,
                    ReadRankState(checkpoint_dir, rank, info.epochs_done));
   RETURN_IF_ERROR(sgd->LoadMomentum(state.momentum));
@@ -625,29 +629,27 @@ absl::Status Trainer::Impl::ApplyDecision(const freeze::FreezeDecision& d) {
   if (cache != nullptr) cache->SetPrefix(runner->first_trainable());
   std::string votes;
   for (const freeze::Vote& v : d.votes) {
-    absl::StrAppend(&votes, votes.empty() ? "" : "; ", "rank ", v.rank, ": ",
-                    v.freeze.empty() && v.unfreeze.empty()
-                        ? "none"
-                        : absl::StrCat(v.freeze.empty() ? "" : "freeze ",
-                                       UnitList(v.freeze, *model),
-                                       v.unfreeze.empty() ? "" : " unfreeze ",
-                                       v.unfreeze.empty()
-                                           ? ""
-                                           : UnitList(v.unfreeze, *model)),
-                    absl::StrFormat(" (weight %.4g)", v.weight));
+    absl::StrAppend(
+        &votes, votes.empty() ? "" : "; ", "rank ", v.rank, ": ",
+        v.freeze.empty() && v.unfreeze.empty()
+            ? "none"
+            : absl::StrCat(
+                  v.freeze.empty() ? "" : "freeze ", UnitList(v.freeze, *model),
+                  v.unfreeze.empty() ? "" : " unfreeze ",
+                  v.unfreeze.empty() ? "" : UnitList(v.unfreeze, *model)),
+        absl::StrFormat(" (weight %.4g)", v.weight));
   }
-  Log(absl::StrCat("step ", d.apply_step, " (epoch ", d.epoch, "): ",
-                   d.decision.freeze.empty()
-                       ? ""
-                       : absl::StrCat("froze ", UnitList(d.decision.freeze, *model)),
-                   d.decision.unfreeze.empty()
-                       ? ""
-                       : absl::StrCat(" unfroze ",
-                                      UnitList(d.decision.unfreeze, *model)),
-                   " [", config.policy, ", rule ", config.vote_rule, "]",
-                   votes.empty() ? "" : absl::StrCat(" votes: ", votes),
-                   d.decision.reason.empty() ? ""
-                                             : absl::StrCat(" — ", d.decision.reason)));
+  Log(absl::StrCat(
+      "step ", d.apply_step, " (epoch ", d.epoch, "): ",
+      d.decision.freeze.empty()
+          ? ""
+          : absl::StrCat("froze ", UnitList(d.decision.freeze, *model)),
+      d.decision.unfreeze.empty()
+          ? ""
+          : absl::StrCat(" unfroze ", UnitList(d.decision.unfreeze, *model)),
+      " [", config.policy, ", rule ", config.vote_rule, "]",
+      votes.empty() ? "" : absl::StrCat(" votes: ", votes),
+      d.decision.reason.empty() ? "" : absl::StrCat(" — ", d.decision.reason)));
   for (int u : d.decision.freeze) {
     summary.freeze_events.push_back(
         {u, model->unit(u).name, d.apply_step, d.epoch, false});
@@ -667,8 +669,8 @@ absl::StatusOr<std::pair<double, double>> Trainer::Impl::Evaluate() {
   // BatchNorm running statistics are per rank in training; as in PyTorch DDP
   // (which broadcasts rank 0's buffers before every forward), evaluation
   // uses rank 0's.
-  RETURN_IF_ERROR(comm::GradientReducer::BroadcastTensors(
-      comm, model->buffers(), 0));
+  RETURN_IF_ERROR(
+      comm::GradientReducer::BroadcastTensors(comm, model->buffers(), 0));
   double sums[3] = {0, 0, 0};  // correct, loss sum, samples
   model->SetTraining(false);
   {
@@ -677,9 +679,9 @@ absl::StatusOr<std::pair<double, double>> Trainer::Impl::Evaluate() {
       Batch b = eval_loader->MakeBatch(i);
       at::Tensor logits = model->forward(b.images);
       sums[0] += logits.argmax(1).eq(b.labels).sum().item<double>();
-      sums[1] += at::cross_entropy_loss(logits, b.labels, {},
-                                        at::Reduction::Sum)
-                     .item<double>();
+      sums[1] +=
+          at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum)
+              .item<double>();
       sums[2] += static_cast<double>(b.labels.size(0));
     }
   }
@@ -697,7 +699,8 @@ absl::Status Trainer::Impl::Checkpoint(int epochs_done, int64_t global_step) {
   const std::string model_file = ModelFileName(epochs_done);
   absl::Status written;
   if (rank == 0) {
-    written = SaveWeights(absl::StrCat(checkpoint_dir, "/", model_file), *model);
+    written =
+        SaveWeights(absl::StrCat(checkpoint_dir, "/", model_file), *model);
   }
   if (written.ok()) {
     RankState state;
@@ -743,9 +746,9 @@ absl::Status Trainer::Impl::Checkpoint(int epochs_done, int64_t global_step) {
 void Trainer::Impl::Progress(int epoch, int64_t step, double loss,
                              int64_t step_ns, bool force) {
   if (rank != 0 || env.quiet) return;
-  const int64_t every =
-      config.log_every > 0 ? config.log_every
-                           : std::max<int64_t>(1, steps_per_epoch / 4);
+  const int64_t every = config.log_every > 0
+                            ? config.log_every
+                            : std::max<int64_t>(1, steps_per_epoch / 4);
   if (!env.tty && !force && (step + 1) % every != 0) return;
   const double total_s = static_cast<double>(summary.phases.total_ns) * 1e-9;
   const double ips =
@@ -787,9 +790,9 @@ absl::Status Trainer::Impl::RunStep(int epoch, int64_t step_in_epoch,
   } else {
     prepared.input = batch.images;
   }
-  ASSIGN_OR_RETURN(StepReport report,
-                   runner->Step(prepared.input, prepared.start_unit,
-                                batch.labels, lr));
+  ASSIGN_OR_RETURN(
+      StepReport report,
+      runner->Step(prepared.input, prepared.start_unit, batch.labels, lr));
   CacheStepStats& cache_stats = prepared.stats;
   if (cache != nullptr) {
     int64_t store_ns = 0;
@@ -898,8 +901,8 @@ absl::Status Trainer::Impl::RunStep(int epoch, int64_t step_in_epoch,
     ph->set_total_ns(total_ns);
     ph->set_other_ns(std::max<int64_t>(
         0, total_ns - data_ns - report.forward_ns - report.backward_ns -
-               report.comm_exposed_ns - report.optimizer_ns -
-               report.stats_ns - interval_ns));
+               report.comm_exposed_ns - report.optimizer_ns - report.stats_ns -
+               interval_ns));
     for (int64_t ns : report.unit_forward_ns) s.add_unit_forward_ns(ns);
     for (int64_t ns : report.unit_backward_ns) s.add_unit_backward_ns(ns);
     s.set_bytes_allreduced(report.comm.bytes);
@@ -953,14 +956,15 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
     opts.add_whitespace = true;
     opts.preserve_proto_field_names = true;
     opts.always_print_primitive_fields = true;
-    if (google::protobuf::util::MessageToJsonString(run_config, &json, opts).ok()) {
+    if (google::protobuf::util::MessageToJsonString(run_config, &json, opts)
+            .ok()) {
       RETURN_IF_ERROR(
           WriteFileAtomically(absl::StrCat(config.out, "/config.json"), json));
     }
     Log(absl::StrCat("training ", config.model, " on ", config.data, " (",
                      data->train.size(), " train / ", data->test.size(),
-                     " test samples, ", data->num_classes, " classes), ",
-                     ranks, " rank(s) x ", threads, " thread(s), batch ",
+                     " test samples, ", data->num_classes, " classes), ", ranks,
+                     " rank(s) x ", threads, " thread(s), batch ",
                      config.batch_size, " per rank, ", steps_per_epoch,
                      " steps per epoch, policy ", config.policy));
   }
@@ -972,7 +976,8 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
     int64_t epoch_train_ns = 0;
     double epoch_loss_sum = 0;
     int64_t epoch_steps = 0;
-    const int64_t first = global_step - static_cast<int64_t>(epoch) * steps_per_epoch;
+    const int64_t first =
+        global_step - static_cast<int64_t>(epoch) * steps_per_epoch;
     loader->Seek(epoch, first);
     for (int64_t s = first; s < steps_per_epoch; ++s) {
       if (global_step >= total_steps) {
@@ -980,12 +985,12 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
         break;
       }
       try {
-        RETURN_IF_ERROR(RunStep(epoch, s, global_step, epoch_train_ns,
-                                epoch_loss_sum));
+        RETURN_IF_ERROR(
+            RunStep(epoch, s, global_step, epoch_train_ns, epoch_loss_sum));
       } catch (const c10::Error& e) {
-        return absl::InternalError(absl::StrCat(
-            "libtorch error in step ", global_step, ": ",
-            e.what_without_backtrace()));
+        return absl::InternalError(absl::StrCat("libtorch error in step ",
+                                                global_step, ": ",
+                                                e.what_without_backtrace()));
       }
       ++global_step;
       ++epoch_steps;

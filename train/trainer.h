@@ -12,12 +12,12 @@
 #ifndef FREEZING_TRAIN_TRAINER_H_
 #define FREEZING_TRAIN_TRAINER_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,8 +31,8 @@ namespace freezing::train {
 struct RunEnvironment {
   std::string hostname;
   std::string revision = "unknown";
-  int cores = 0;  // 0: ask the system
-  bool tty = false;  // progress line that rewrites itself
+  int cores = 0;       // 0: ask the system
+  bool tty = false;    // progress line that rewrites itself
   bool quiet = false;  // no progress output at all (tests)
 };
 

@@ -3,13 +3,13 @@
 // configuration errors.
 #include "train/trainer.h"
 
+#include <ATen/ATen.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 #include "comm/fake_communicator.h"
 #include "gtest/gtest.h"
@@ -96,7 +96,8 @@ TEST(TrainerTest, WritesSummaryConfigTraceAndModel) {
   EXPECT_EQ(t.footer->total_time_ns(), r.summary.phases.total_ns);
   // Every freeze in the summary is in the trace, at the same step.
   int64_t freezes = 0;
-  for (const trace::FreezeEvent& e : t.freeze_events) freezes += e.freeze_size();
+  for (const trace::FreezeEvent& e : t.freeze_events)
+    freezes += e.freeze_size();
   EXPECT_EQ(freezes, static_cast<int64_t>(r.summary.freeze_events.size()));
   // Intervals carry both ranks' statistics.
   for (const trace::Interval& i : t.intervals) {
@@ -177,8 +178,8 @@ TEST(TrainerTest, FailedCheckpointWritesDoNotStopTraining) {
   c.epochs = 2;
   RunEnvironment env;
   env.quiet = true;
-  std::vector<absl::Status> st = comm::RunOnFakeRanks(
-      2, [&](comm::Communicator& comm) -> absl::Status {
+  std::vector<absl::Status> st =
+      comm::RunOnFakeRanks(2, [&](comm::Communicator& comm) -> absl::Status {
         auto trainer = Trainer::Create(c, comm, env);
         if (!trainer.ok()) return trainer.status();
         if (auto b = comm.Barrier(); !b.ok()) return b;
@@ -204,8 +205,8 @@ TEST(TrainerTest, ResumeRefusesAnotherConfiguration) {
   other.batch_size = 8;
   RunEnvironment env;
   env.quiet = true;
-  std::vector<absl::Status> st = comm::RunOnFakeRanks(
-      2, [&](comm::Communicator& comm) -> absl::Status {
+  std::vector<absl::Status> st =
+      comm::RunOnFakeRanks(2, [&](comm::Communicator& comm) -> absl::Status {
         auto trainer = Trainer::Create(other, comm, env);
         if (!trainer.ok()) return trainer.status();
         return (*trainer)->Run().status();
@@ -218,13 +219,12 @@ TEST(TrainerTest, BadConfigurationsAreRefusedWithTheFix) {
   RunEnvironment env;
   env.quiet = true;
   auto check = [&](TrainConfig c, absl::string_view needle) {
-    std::vector<absl::Status> st = comm::RunOnFakeRanks(
-        1, [&](comm::Communicator& comm) -> absl::Status {
+    std::vector<absl::Status> st =
+        comm::RunOnFakeRanks(1, [&](comm::Communicator& comm) -> absl::Status {
           return Trainer::Create(c, comm, env).status();
         });
     EXPECT_FALSE(st[0].ok());
-    EXPECT_NE(st[0].message().find(needle), absl::string_view::npos)
-        << st[0];
+    EXPECT_NE(st[0].message().find(needle), absl::string_view::npos) << st[0];
   };
   TrainConfig c = SmallConfig(TempDir("bad"));
   c.ranks = 1;
