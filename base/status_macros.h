@@ -12,10 +12,10 @@
 
 // RETURN_IF_ERROR(expr): returns the status of `expr` from the enclosing
 // function when it is not OK.
-#define RETURN_IF_ERROR(expr)                                 \
-  do {                                                        \
-    const ::absl::Status freezing_status_ = (expr);           \
-    if (!freezing_status_.ok()) return freezing_status_;      \
+#define RETURN_IF_ERROR(expr)                            \
+  do {                                                   \
+    const ::absl::Status freezing_status_ = (expr);      \
+    if (!freezing_status_.ok()) return freezing_status_; \
   } while (0)
 
 #define FREEZING_STATUS_CONCAT_INNER_(x, y) x##y
@@ -24,8 +24,8 @@
 // ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (an absl::StatusOr<T>); on
 // error returns its status, otherwise moves the value into `lhs`, which may be
 // a declaration (`auto x`) or an existing variable.
-#define ASSIGN_OR_RETURN(lhs, expr)                                      \
-  FREEZING_ASSIGN_OR_RETURN_IMPL_(                                       \
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  FREEZING_ASSIGN_OR_RETURN_IMPL_(  \
       FREEZING_STATUS_CONCAT_(freezing_statusor_, __LINE__), lhs, expr)
 
 #define FREEZING_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \

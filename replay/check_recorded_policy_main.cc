@@ -47,9 +47,10 @@ int RealMain(int argc, char** argv) {
   }
   const int recorded = static_cast<int>(t.freeze_events.size());
   if (static_cast<int>(replayed->size()) != recorded) {
-    std::printf("FAIL: the run recorded %d freeze events, the policy "
-                "replayed on its statistics makes %zu\n",
-                recorded, replayed->size());
+    std::printf(
+        "FAIL: the run recorded %d freeze events, the policy "
+        "replayed on its statistics makes %zu\n",
+        recorded, replayed->size());
     return 1;
   }
   for (int i = 0; i < recorded; ++i) {
@@ -62,15 +63,16 @@ int RealMain(int argc, char** argv) {
     }
   }
   if (recorded < absl::GetFlag(FLAGS_min_events)) {
-    std::printf("FAIL: only %d freeze events recorded (need %d for the check "
-                "to mean something)\n",
-                recorded, absl::GetFlag(FLAGS_min_events));
+    std::printf(
+        "FAIL: only %d freeze events recorded (need %d for the check "
+        "to mean something)\n",
+        recorded, absl::GetFlag(FLAGS_min_events));
     return 1;
   }
-  std::printf("OK: %d freeze events reproduced (policy %s, rule %s, %d ranks)\n",
-              recorded, t.header->config().policy().c_str(),
-              t.header->config().vote_rule().c_str(),
-              t.header->config().ranks());
+  std::printf(
+      "OK: %d freeze events reproduced (policy %s, rule %s, %d ranks)\n",
+      recorded, t.header->config().policy().c_str(),
+      t.header->config().vote_rule().c_str(), t.header->config().ranks());
   return 0;
 }
 
