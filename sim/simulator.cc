@@ -82,7 +82,8 @@ void BuildPlan(const TraceModel& model, const std::vector<bool>& frozen,
   }
   plan.grad_bytes = world_size > 1 ? buckets.total_bytes() : 0;
   plan.trainable_params = model.TrainableParams(frozen);
-  if (plan.recorded_set >= 0) {
+  if (plan.recorded_set >= 0 &&
+      model.optimizer_mean_by_set[plan.recorded_set] >= 0) {
     plan.optimizer_ns = model.optimizer_mean_by_set[plan.recorded_set];
   } else {
     plan.optimizer_ns = Round(model.optimizer_calibration *
@@ -146,14 +147,19 @@ int64_t ScheduleBuckets(const SetPlan& plan,
 }
 
 // What each recorded step waited beyond the model of its own configuration
-// on `network` at the recorded world size (see simulator.h).
+// on `network` at the recorded world size (see simulator.h). Steps from
+// model.measured_steps on carry predictions, not measurements: they get the
+// mean wait of the measured steps (none when no step is measured).
 std::vector<int64_t> RecordedWaits(const TraceModel& model,
                                    const NetworkModel& network) {
   const int n = model.num_units;
   std::vector<SetPlan> plans(model.recorded_sets.size());
   std::vector<int64_t> waits(model.num_steps(), 0);
   std::vector<int64_t> unit_bwd(n), end(n);
-  for (int64_t s = 0; s < model.num_steps(); ++s) {
+  const int64_t measured =
+      std::min(model.num_steps(), std::max<int64_t>(0, model.measured_steps));
+  int64_t wait_sum = 0;
+  for (int64_t s = 0; s < measured; ++s) {
     const RecordedStep& rs = model.steps[s];
     SetPlan& plan = plans[rs.frozen_set];
     if (!plan.built) {
@@ -171,6 +177,11 @@ std::vector<int64_t> RecordedWaits(const TraceModel& model,
         ScheduleBuckets(plan, unit_bwd, end, t, network.Overlap(), nullptr);
     const int64_t modelled = std::max<int64_t>(0, done - t);
     waits[s] = std::max<int64_t>(0, rs.phases.comm_exposed_ns() - modelled);
+    wait_sum += waits[s];
+  }
+  if (measured < model.num_steps()) {
+    const int64_t mean = measured > 0 ? wait_sum / measured : 0;
+    std::fill(waits.begin() + measured, waits.end(), mean);
   }
   return waits;
 }
@@ -265,6 +276,7 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
     }
     const RecordedStep& rs = model.steps[s];
     const bool same_set = plan.recorded_set == rs.frozen_set;
+    const bool reported = s >= options.report_from_step;
     const size_t base = static_cast<size_t>(s) * n;
 
     // Forward.
@@ -287,7 +299,7 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
         source = model.fallback_forward_source[k];
       }
       unit_fwd[u] = cost;
-      out.cost_by_source[static_cast<int>(source)] += cost;
+      if (reported) out.cost_by_source[static_cast<int>(source)] += cost;
       if (u <= plan.boundary) {
         prefix_fwd += cost;
       } else {
@@ -373,7 +385,7 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
         source = model.fallback_backward_source[k];
       }
       unit_bwd[u] = cost;
-      out.cost_by_source[static_cast<int>(source)] += cost;
+      if (reported) out.cost_by_source[static_cast<int>(source)] += cost;
       t += cost;
       end[u] = t;
     }
@@ -392,7 +404,9 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
                         timeline_buckets);
     const int64_t exposed = std::max<int64_t>(0, channel_free - backward_wall) +
                             (world_size > 1 && !waits.empty() ? waits[s] : 0);
-    out.recorded_wait_ns += world_size > 1 && !waits.empty() ? waits[s] : 0;
+    if (reported) {
+      out.recorded_wait_ns += world_size > 1 && !waits.empty() ? waits[s] : 0;
+    }
 
     const int64_t accumulate = std::min(
         backward_wall, same_set ? rs.accumulate_ns : plan.accumulate_ns);
@@ -429,17 +443,19 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
 
     const int64_t total = rs.data_ns + forward + backward_wall + exposed +
                           optimizer + interval + rs.other_ns;
-    ph.data_ns += rs.data_ns;
-    ph.forward_ns += forward;
-    ph.backward_ns += backward_wall - accumulate;
-    ph.comm_exposed_ns += exposed;
-    ph.comm_total_ns += comm_total;
-    ph.optimizer_ns += optimizer;
-    ph.stats_ns += accumulate + interval;
-    ph.other_ns += rs.other_ns;
-    ph.total_ns += total;
-    out.bytes_allreduced += plan.grad_bytes;
-    out.cache_ns += cache_ns;
+    if (reported) {
+      ph.data_ns += rs.data_ns;
+      ph.forward_ns += forward;
+      ph.backward_ns += backward_wall - accumulate;
+      ph.comm_exposed_ns += exposed;
+      ph.comm_total_ns += comm_total;
+      ph.optimizer_ns += optimizer;
+      ph.stats_ns += accumulate + interval;
+      ph.other_ns += rs.other_ns;
+      ph.total_ns += total;
+      out.bytes_allreduced += plan.grad_bytes;
+      out.cache_ns += cache_ns;
+    }
 
     if (timeline_buckets != nullptr) {
       StepTimeline& tl = out.timeline.back();

@@ -25,7 +25,9 @@
 //             of its own configuration (its measured exposed communication
 //             minus the modelled one, when positive: ranks that arrive late,
 //             a loaded machine), so that such waits carry over to the
-//             replayed configuration instead of being lost;
+//             replayed configuration instead of being lost; steps that
+//             carry predictions instead of measurements (from
+//             TraceModel::measured_steps on) wait the measured steps' mean;
 //   optimizer the recorded step's when its trainable set is the same, else
 //             the mean over recorded steps with the same set, else the
 //             start-up profile's fixed + per-parameter line, calibrated;
@@ -70,6 +72,11 @@ struct TimingOptions {
   int augment_variants = -1;
   // Keep per-step timelines for the first this many steps (for Chrome).
   int64_t timeline_steps = 0;
+  // Sum phases, bytes, cost sources, cache time and waits over the steps
+  // from this one on only (every step is still simulated: the cache and
+  // the clock evolve from step 0). A held-out validation reports the steps
+  // the model never saw this way.
+  int64_t report_from_step = 0;
 };
 
 // Phase sums, nanoseconds.

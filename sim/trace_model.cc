@@ -64,6 +64,166 @@ int64_t TraceModel::IntervalWork(const std::vector<bool>& trained_in_window,
   return p * window;
 }
 
+int TraceModel::RecordedWindow(int64_t i, std::vector<bool>* in_window) const {
+  const int window = static_cast<int>(std::min<int64_t>(stats_window, i + 1));
+  in_window->assign(num_units, false);
+  for (int u = 0; u < num_units; ++u) {
+    const auto& ts = intervals[i].global[u].trained_steps;
+    (*in_window)[u] =
+        ts.size() >= static_cast<size_t>(window) && ts[window - 1] > 0;
+  }
+  return window;
+}
+
+void TraceModel::FitCosts(int64_t fit_steps) {
+  const int n = num_units;
+  const int64_t end =
+      std::min<int64_t>(std::max<int64_t>(0, fit_steps), num_steps());
+  fitted_steps = end;
+
+  // Sums over the fitted steps, in step order (doubles: the order is part
+  // of the result).
+  std::vector<int64_t> sum_fwd(n * kForwardCosted, 0),
+      cnt_fwd(n * kForwardCosted, 0);
+  std::vector<int64_t> sum_bwd(n * kBackwardStates, 0),
+      cnt_bwd(n * kBackwardStates, 0);
+  std::vector<int64_t> opt_sum(recorded_sets.size(), 0),
+      opt_cnt(recorded_sets.size(), 0);
+  double accumulate_sum = 0, accumulate_params = 0;
+  double opt_measured = 0, opt_profiled = 0;
+  optimizer_ns_per_param = profile_optimizer_ns_per_param;
+  optimizer_fixed_ns = profile_optimizer_fixed_ns;
+  for (int64_t s = 0; s < end; ++s) {
+    const RecordedStep& r = steps[s];
+    for (int u = 0; u < n; ++u) {
+      const size_t k = static_cast<size_t>(s) * n + u;
+      const ForwardState fs = forward_state[k];
+      if (fs == ForwardState::kGrad || fs == ForwardState::kNoGrad) {
+        sum_fwd[u * kForwardCosted + static_cast<int>(fs)] += forward_ns[k];
+        ++cnt_fwd[u * kForwardCosted + static_cast<int>(fs)];
+      }
+      const BackwardState bs = backward_state[k];
+      if (bs != BackwardState::kNone) {
+        sum_bwd[u * kBackwardStates + static_cast<int>(bs)] += backward_ns[k];
+        ++cnt_bwd[u * kBackwardStates + static_cast<int>(bs)];
+      }
+    }
+    opt_sum[r.frozen_set] += r.optimizer_ns;
+    ++opt_cnt[r.frozen_set];
+    accumulate_sum += static_cast<double>(r.accumulate_ns);
+    accumulate_params += static_cast<double>(r.trainable_params);
+    opt_measured += static_cast<double>(r.optimizer_ns);
+    opt_profiled +=
+        optimizer_fixed_ns +
+        optimizer_ns_per_param * static_cast<double>(r.trainable_params);
+  }
+
+  // Optimizer and statistics accumulation.
+  optimizer_mean_by_set.clear();
+  for (size_t s = 0; s < opt_sum.size(); ++s) {
+    optimizer_mean_by_set.push_back(opt_cnt[s] > 0 ? opt_sum[s] / opt_cnt[s]
+                                                   : -1);
+  }
+  optimizer_calibration = opt_profiled > 0 ? opt_measured / opt_profiled : 1;
+  if (!(opt_profiled > 0) && accumulate_params > 0) {
+    // No usable profile line: proportional to the parameters.
+    optimizer_fixed_ns = 0;
+    optimizer_ns_per_param = opt_measured / accumulate_params;
+    optimizer_calibration = 1;
+  }
+  accumulate_ns_per_param =
+      accumulate_params > 0 ? accumulate_sum / accumulate_params : 0;
+
+  // Fallback costs and calibration.
+  double meas_f = 0, prof_f = 0, meas_b = 0, prof_b = 0;
+  for (int u = 0; u < n; ++u) {
+    if (!profile_has_unit[u]) continue;
+    for (int x = 0; x < kForwardCosted; ++x) {
+      const int k = u * kForwardCosted + x;
+      if (cnt_fwd[k] > 0 && profile_forward_ns[k] > 0) {
+        meas_f += static_cast<double>(sum_fwd[k] / cnt_fwd[k]);
+        prof_f += static_cast<double>(profile_forward_ns[k]);
+      }
+    }
+    for (int x = 1; x < kBackwardStates; ++x) {
+      const int k = u * kBackwardStates + x;
+      if (cnt_bwd[k] > 0 && profile_backward_ns[k] > 0) {
+        meas_b += static_cast<double>(sum_bwd[k] / cnt_bwd[k]);
+        prof_b += static_cast<double>(profile_backward_ns[k]);
+      }
+    }
+  }
+  forward_calibration = prof_f > 0 ? meas_f / prof_f : 1;
+  backward_calibration = prof_b > 0 ? meas_b / prof_b : 1;
+  fallback_forward_ns.assign(n * kForwardCosted, 0);
+  fallback_forward_source.assign(n * kForwardCosted, CostSource::kProfile);
+  fallback_forward_available.assign(n * kForwardCosted, false);
+  fallback_backward_ns.assign(n * kBackwardStates, 0);
+  fallback_backward_source.assign(n * kBackwardStates, CostSource::kProfile);
+  fallback_backward_available.assign(n * kBackwardStates, false);
+  for (int u = 0; u < n; ++u) {
+    for (int x = 0; x < kForwardCosted; ++x) {
+      const int k = u * kForwardCosted + x;
+      if (cnt_fwd[k] > 0) {
+        fallback_forward_ns[k] = sum_fwd[k] / cnt_fwd[k];
+        fallback_forward_source[k] = CostSource::kOtherSteps;
+        fallback_forward_available[k] = true;
+      } else if (profile_has_unit[u]) {
+        fallback_forward_ns[k] = Round(
+            static_cast<double>(profile_forward_ns[k]) * forward_calibration);
+        fallback_forward_available[k] = true;
+      }
+    }
+    // kNone costs nothing and is always available.
+    fallback_backward_available[u * kBackwardStates] = true;
+    for (int x = 1; x < kBackwardStates; ++x) {
+      const int k = u * kBackwardStates + x;
+      if (cnt_bwd[k] > 0) {
+        fallback_backward_ns[k] = sum_bwd[k] / cnt_bwd[k];
+        fallback_backward_source[k] = CostSource::kOtherSteps;
+        fallback_backward_available[k] = true;
+      } else if (profile_has_unit[u]) {
+        fallback_backward_ns[k] = Round(
+            static_cast<double>(profile_backward_ns[k]) * backward_calibration);
+        fallback_backward_available[k] = true;
+      }
+    }
+  }
+
+  // The overlap rate of the recorded network: the fitted steps' all-reduce
+  // work during backward over the time the channel was busy then.
+  recorded_overlap = 1.0;
+  if (overlap_measurable) {
+    double work_during = 0, busy = 0;
+    int64_t timed_steps = 0;
+    for (int64_t s = 0; s < end; ++s) {
+      if (!steps[s].bucket_timed) continue;
+      ++timed_steps;
+      work_during += static_cast<double>(steps[s].overlap_work_ns);
+      busy += static_cast<double>(steps[s].overlap_busy_ns);
+    }
+    if (busy > 0) {
+      recorded_overlap = std::min(1.0, std::max(0.0, work_during / busy));
+    } else if (timed_steps > 0) {
+      // Every all-reduce started after backward (e.g. comm mode sync).
+      recorded_overlap = 0;
+    }
+    network_context.recorded_overlap = recorded_overlap;
+  }
+
+  // Interval-end work per (parameter trained in the window × window
+  // length), over the intervals that end inside the fitted steps.
+  double work_ns = 0, work_units = 0;
+  std::vector<bool> in_window;
+  for (size_t i = 0; i < intervals.size(); ++i) {
+    if (intervals[i].last_step >= end) break;
+    const int window = RecordedWindow(static_cast<int64_t>(i), &in_window);
+    work_ns += static_cast<double>(interval_compute_ns[i]);
+    work_units += static_cast<double>(IntervalWork(in_window, window));
+  }
+  interval_ns_per_param_window = work_units > 0 ? work_ns / work_units : 0;
+}
+
 absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
                                               bool allow_partial) {
   TraceModel m;
@@ -130,25 +290,28 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
 
   // Profile.
   m.has_profile = trace.profile.has_value();
-  std::vector<int64_t> prof_fwd(n * kForwardCosted, 0);
-  std::vector<int64_t> prof_bwd(n * kBackwardStates, 0);
-  std::vector<bool> prof_have(n, false);
+  m.profile_forward_ns.assign(n * kForwardCosted, 0);
+  m.profile_backward_ns.assign(n * kBackwardStates, 0);
+  m.profile_has_unit.assign(n, false);
   if (m.has_profile) {
     const trace::StartupProfile& p = *trace.profile;
     for (const trace::UnitProfile& up : p.units()) {
       if (up.unit() < 0 || up.unit() >= n) continue;
       const int u = up.unit();
-      prof_have[u] = true;
-      prof_fwd[u * kForwardCosted + 0] = up.forward_ns();
-      prof_fwd[u * kForwardCosted + 1] = up.forward_nograd_ns();
-      prof_bwd[u * kBackwardStates + 1] = up.backward_no_input_grad_ns();
-      prof_bwd[u * kBackwardStates + 2] = up.backward_ns();
-      prof_bwd[u * kBackwardStates + 3] = std::max<int64_t>(
+      m.profile_has_unit[u] = true;
+      m.profile_forward_ns[u * kForwardCosted + 0] = up.forward_ns();
+      m.profile_forward_ns[u * kForwardCosted + 1] = up.forward_nograd_ns();
+      m.profile_backward_ns[u * kBackwardStates + 1] =
+          up.backward_no_input_grad_ns();
+      m.profile_backward_ns[u * kBackwardStates + 2] = up.backward_ns();
+      m.profile_backward_ns[u * kBackwardStates + 3] = std::max<int64_t>(
           0, up.backward_ns() - up.backward_no_input_grad_ns());
     }
-    m.optimizer_ns_per_param = std::max(0.0, p.optimizer_ns_per_param());
-    m.optimizer_fixed_ns =
+    m.profile_optimizer_ns_per_param =
+        std::max(0.0, p.optimizer_ns_per_param());
+    m.profile_optimizer_fixed_ns =
         static_cast<double>(std::max<int64_t>(0, p.optimizer_fixed_ns()));
+    m.profile_loss_ns = std::max<int64_t>(0, p.loss_ns());
     m.cache_read_ns_per_element = std::max(0.0, p.cache_read_ns_per_element());
     for (const trace::AllReducePoint& a : p.allreduce()) {
       m.network_context.recorded.push_back({a.bytes(), a.ns()});
@@ -164,6 +327,7 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
     auto net = MakeNetworkModel("recorded", m.network_context);
     if (net.ok()) recorded_network = *std::move(net);
   }
+  m.overlap_measurable = recorded_network != nullptr;
 
   // Steps.
   if (trace.steps.empty()) return Bad(trace.path, "it has no steps");
@@ -173,13 +337,6 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
   m.backward_ns.assign(num_steps * n, 0);
   m.forward_state.assign(num_steps * n, ForwardState::kGrad);
   m.backward_state.assign(num_steps * n, BackwardState::kNone);
-  std::vector<int64_t> sum_fwd(n * kForwardCosted, 0),
-      cnt_fwd(n * kForwardCosted, 0);
-  std::vector<int64_t> sum_bwd(n * kBackwardStates, 0),
-      cnt_bwd(n * kBackwardStates, 0);
-  std::vector<int64_t> opt_sum, opt_cnt;
-  double accumulate_sum = 0, accumulate_params = 0;
-  double opt_measured = 0, opt_profiled = 0;
   std::vector<bool> cache_active;
   for (size_t i = 0; i < num_steps; ++i) {
     const trace::Step& st = trace.steps[i];
@@ -200,11 +357,7 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
     for (int u = 0; u < n; ++u) frozen[u] = !st.trainable(u);
     auto [it, inserted] =
         set_index.emplace(frozen, static_cast<int>(m.recorded_sets.size()));
-    if (inserted) {
-      m.recorded_sets.push_back(frozen);
-      opt_sum.push_back(0);
-      opt_cnt.push_back(0);
-    }
+    if (inserted) m.recorded_sets.push_back(frozen);
     RecordedStep r;
     r.step = st.step();
     r.epoch = st.epoch();
@@ -227,15 +380,6 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
       }
       m.forward_state[k] = fs;
       m.backward_state[k] = states.backward[u];
-      if (fs == ForwardState::kGrad || fs == ForwardState::kNoGrad) {
-        sum_fwd[u * kForwardCosted + static_cast<int>(fs)] += m.forward_ns[k];
-        ++cnt_fwd[u * kForwardCosted + static_cast<int>(fs)];
-      }
-      if (states.backward[u] != BackwardState::kNone) {
-        sum_bwd[u * kBackwardStates + static_cast<int>(states.backward[u])] +=
-            m.backward_ns[k];
-        ++cnt_bwd[u * kBackwardStates + static_cast<int>(states.backward[u])];
-      }
     }
     r.loss_forward_ns = std::max<int64_t>(0, ph.forward_ns() - unit_fwd);
     // With the cache active, forward_ns also holds its reads and writes:
@@ -251,118 +395,14 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
     r.other_ns = ph.total_ns() - r.data_ns - (r.loss_forward_ns + unit_fwd) -
                  unit_bwd - ph.comm_exposed_ns() - r.optimizer_ns -
                  r.interval_ns;
-    opt_sum[r.frozen_set] += r.optimizer_ns;
-    ++opt_cnt[r.frozen_set];
-    accumulate_sum += static_cast<double>(r.accumulate_ns);
-    accumulate_params += static_cast<double>(r.trainable_params);
-    opt_measured += static_cast<double>(r.optimizer_ns);
-    opt_profiled +=
-        m.optimizer_fixed_ns +
-        m.optimizer_ns_per_param * static_cast<double>(r.trainable_params);
-    m.measured_total_ns += ph.total_ns();
-    m.steps.push_back(r);
-  }
-  {
-    int64_t sum = 0, count = 0;
-    for (size_t i = 0; i < num_steps; ++i) {
-      if (cache_active[i]) continue;
-      sum += m.steps[i].loss_forward_ns;
-      ++count;
-    }
-    for (size_t i = 0; i < num_steps; ++i) {
-      if (!cache_active[i] || count == 0) continue;
-      // The rest was the cache's reads, writes and misses, which the
-      // simulator models itself (TimingOptions::cache).
-      m.steps[i].loss_forward_ns = sum / count;
-    }
-  }
-  if (trace.footer.has_value() && trace.status.ok() &&
-      trace.footer->total_time_ns() > 0) {
-    m.measured_total_ns = trace.footer->total_time_ns();
-  }
-  for (size_t s = 0; s < opt_sum.size(); ++s) {
-    m.optimizer_mean_by_set.push_back(opt_cnt[s] > 0 ? opt_sum[s] / opt_cnt[s]
-                                                     : 0);
-  }
-  m.optimizer_calibration = opt_profiled > 0 ? opt_measured / opt_profiled : 1;
-  if (!(opt_profiled > 0) && accumulate_params > 0) {
-    // No usable profile line: proportional to the parameters.
-    m.optimizer_fixed_ns = 0;
-    m.optimizer_ns_per_param = opt_measured / accumulate_params;
-    m.optimizer_calibration = 1;
-  }
-  m.accumulate_ns_per_param =
-      accumulate_params > 0 ? accumulate_sum / accumulate_params : 0;
-
-  // Fallback costs and calibration.
-  double meas_f = 0, prof_f = 0, meas_b = 0, prof_b = 0;
-  for (int u = 0; u < n; ++u) {
-    if (!prof_have[u]) continue;
-    for (int x = 0; x < kForwardCosted; ++x) {
-      const int k = u * kForwardCosted + x;
-      if (cnt_fwd[k] > 0 && prof_fwd[k] > 0) {
-        meas_f += static_cast<double>(sum_fwd[k] / cnt_fwd[k]);
-        prof_f += static_cast<double>(prof_fwd[k]);
-      }
-    }
-    for (int x = 1; x < kBackwardStates; ++x) {
-      const int k = u * kBackwardStates + x;
-      if (cnt_bwd[k] > 0 && prof_bwd[k] > 0) {
-        meas_b += static_cast<double>(sum_bwd[k] / cnt_bwd[k]);
-        prof_b += static_cast<double>(prof_bwd[k]);
-      }
-    }
-  }
-  m.forward_calibration = prof_f > 0 ? meas_f / prof_f : 1;
-  m.backward_calibration = prof_b > 0 ? meas_b / prof_b : 1;
-  m.fallback_forward_ns.assign(n * kForwardCosted, 0);
-  m.fallback_forward_source.assign(n * kForwardCosted, CostSource::kProfile);
-  m.fallback_forward_available.assign(n * kForwardCosted, false);
-  m.fallback_backward_ns.assign(n * kBackwardStates, 0);
-  m.fallback_backward_source.assign(n * kBackwardStates, CostSource::kProfile);
-  m.fallback_backward_available.assign(n * kBackwardStates, false);
-  for (int u = 0; u < n; ++u) {
-    for (int x = 0; x < kForwardCosted; ++x) {
-      const int k = u * kForwardCosted + x;
-      if (cnt_fwd[k] > 0) {
-        m.fallback_forward_ns[k] = sum_fwd[k] / cnt_fwd[k];
-        m.fallback_forward_source[k] = CostSource::kOtherSteps;
-        m.fallback_forward_available[k] = true;
-      } else if (prof_have[u]) {
-        m.fallback_forward_ns[k] =
-            Round(static_cast<double>(prof_fwd[k]) * m.forward_calibration);
-        m.fallback_forward_available[k] = true;
-      }
-    }
-    // kNone costs nothing and is always available.
-    m.fallback_backward_available[u * kBackwardStates] = true;
-    for (int x = 1; x < kBackwardStates; ++x) {
-      const int k = u * kBackwardStates + x;
-      if (cnt_bwd[k] > 0) {
-        m.fallback_backward_ns[k] = sum_bwd[k] / cnt_bwd[k];
-        m.fallback_backward_source[k] = CostSource::kOtherSteps;
-        m.fallback_backward_available[k] = true;
-      } else if (prof_have[u]) {
-        m.fallback_backward_ns[k] =
-            Round(static_cast<double>(prof_bwd[k]) * m.backward_calibration);
-        m.fallback_backward_available[k] = true;
-      }
-    }
-  }
-
-  // The overlap rate of the recorded network (see network.h): the idle-
-  // machine work of the all-reduces that ran during backward, over the time
-  // the channel was busy then. Work done after backward ends is taken to run
-  // at full speed, so it is what the time after backward could hold.
-  if (recorded_network != nullptr) {
-    double work_during = 0, busy = 0;
-    int64_t timed_steps = 0;
-    for (size_t i = 0; i < num_steps; ++i) {
-      const trace::Step& st = trace.steps[i];
-      int64_t wall = 0;
-      for (int u = 0; u < n; ++u) wall += m.backward_ns[i * n + u];
-      if (wall <= 0 || st.bucket_timings_size() == 0) continue;
-      ++timed_steps;
+    // This step's part of the overlap rate of the recorded network (see
+    // network.h): the idle-machine work of the all-reduces that ran during
+    // backward, and the time the channel was busy then. Work done after
+    // backward ends is taken to run at full speed, so it is what the time
+    // after backward could hold.
+    if (recorded_network != nullptr && unit_bwd > 0 &&
+        st.bucket_timings_size() > 0) {
+      const int64_t wall = unit_bwd;
       int64_t work = 0, last_done = 0;
       std::vector<std::pair<int64_t, int64_t>> spans;
       for (const trace::BucketTiming& b : st.bucket_timings()) {
@@ -379,20 +419,31 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
         reach = std::max(reach, b);
       }
       const int64_t after = std::max<int64_t>(0, last_done - wall);
-      work_during += static_cast<double>(work - std::min(work, after));
-      busy += static_cast<double>(covered);
+      r.bucket_timed = true;
+      r.overlap_work_ns = work - std::min(work, after);
+      r.overlap_busy_ns = covered;
     }
-    if (busy > 0) {
-      m.recorded_overlap = std::min(1.0, std::max(0.0, work_during / busy));
-    } else if (timed_steps > 0) {
-      // Every all-reduce started after backward (e.g. comm mode sync).
-      m.recorded_overlap = 0;
-    } else {
-      m.notes.push_back(
-          "the trace has no bucket timings: the recorded network's overlap "
-          "rate is taken as 1");
+    m.measured_total_ns += ph.total_ns();
+    m.steps.push_back(r);
+  }
+  {
+    int64_t sum = 0, count = 0;
+    for (size_t i = 0; i < num_steps; ++i) {
+      if (cache_active[i]) continue;
+      sum += m.steps[i].loss_forward_ns;
+      ++count;
     }
-    m.network_context.recorded_overlap = m.recorded_overlap;
+    for (size_t i = 0; i < num_steps; ++i) {
+      m.steps[i].cache_active = cache_active[i];
+      if (!cache_active[i] || count == 0) continue;
+      // The rest was the cache's reads, writes and misses, which the
+      // simulator models itself (TimingOptions::cache).
+      m.steps[i].loss_forward_ns = sum / count;
+    }
+  }
+  if (trace.footer.has_value() && trace.status.ok() &&
+      trace.footer->total_time_ns() > 0) {
+    m.measured_total_ns = trace.footer->total_time_ns();
   }
 
   // Intervals.
@@ -422,7 +473,6 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
   // Interval-end work: compute part = measured minus the modelled
   // all-reduce of the accumulators (float32) on the recorded network.
   m.interval_compute_ns.assign(m.intervals.size(), -1);
-  double work_ns = 0, work_units = 0;
   for (size_t i = 0; i < m.intervals.size(); ++i) {
     const int64_t s = m.intervals[i].last_step;
     const std::vector<bool>& trained = m.interval_trained[i];
@@ -438,21 +488,19 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
         comm_ns += recorded_network->AllReduceNs(4 * params, m.world_size);
       }
     }
-    const int64_t compute =
+    m.interval_compute_ns[i] =
         std::max<int64_t>(0, m.steps[s].interval_ns - comm_ns);
-    m.interval_compute_ns[i] = compute;
-    const int window = static_cast<int>(
-        std::min<int64_t>(m.stats_window, static_cast<int64_t>(i) + 1));
-    std::vector<bool> in_window(n, false);
-    for (int u = 0; u < n; ++u) {
-      const auto& ts = m.intervals[i].global[u].trained_steps;
-      in_window[u] =
-          ts.size() >= static_cast<size_t>(window) && ts[window - 1] > 0;
-    }
-    work_ns += static_cast<double>(compute);
-    work_units += static_cast<double>(m.IntervalWork(in_window, window));
   }
-  m.interval_ns_per_param_window = work_units > 0 ? work_ns / work_units : 0;
+
+  m.FitCosts(m.num_steps());
+  m.measured_steps = m.num_steps();
+  if (m.overlap_measurable &&
+      std::none_of(m.steps.begin(), m.steps.end(),
+                   [](const RecordedStep& r) { return r.bucket_timed; })) {
+    m.notes.push_back(
+        "the trace has no bucket timings: the recorded network's overlap "
+        "rate is taken as 1");
+  }
 
   m.freeze_events = trace.freeze_events;
   for (const trace::Epoch& e : trace.epochs) {

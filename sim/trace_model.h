@@ -93,6 +93,16 @@ struct RecordedStep {
   int64_t other_ns = 0;
   int64_t trainable_params = 0;
   trace::PhaseTimes phases;  // as recorded (rank 0)
+  // This step's share of the recorded network's overlap rate (TraceModel::
+  // recorded_overlap): the idle-machine work of the all-reduces that ran
+  // during backward, and the time the channel was busy then; bucket_timed
+  // is false when the step has no bucket timings (or no backward).
+  int64_t overlap_work_ns = 0;
+  int64_t overlap_busy_ns = 0;
+  bool bucket_timed = false;
+  // The recorded run's activation cache served this step (its forward_ns
+  // held cache reads and writes; loss_forward_ns is the other steps' mean).
+  bool cache_active = false;
 };
 
 struct TraceModel {
@@ -148,8 +158,9 @@ struct TraceModel {
   double forward_calibration = 1;   // measured / profile, forward pairs
   double backward_calibration = 1;  // measured / profile, backward pairs
 
-  // Optimizer: mean per recorded set; otherwise the profile's line
-  // (fixed + per_param · P) times optimizer_calibration.
+  // Optimizer: mean per recorded set (-1 when no fitted step had the set);
+  // otherwise the profile's line (fixed + per_param · P) times
+  // optimizer_calibration.
   std::vector<int64_t> optimizer_mean_by_set;
   double optimizer_ns_per_param = 0;
   double optimizer_fixed_ns = 0;
@@ -170,6 +181,29 @@ struct TraceModel {
   // from the steps' bucket timings, for `recorded`.
   NetworkContext network_context;
   double recorded_overlap = 1.0;
+  // The overlap rate's inputs exist: a multi-rank trace with all-reduce
+  // measurements (else recorded_overlap stays 1).
+  bool overlap_measurable = false;
+
+  // The start-up profile as recorded, [unit * kForwardCosted + state] and
+  // [unit * kBackwardStates + state] (0 where the profile has no number),
+  // kept so that the aggregates can be fitted again (FitCosts) and a
+  // prediction can be made from the profile alone (validation_models.h).
+  std::vector<int64_t> profile_forward_ns;
+  std::vector<int64_t> profile_backward_ns;
+  std::vector<bool> profile_has_unit;
+  double profile_optimizer_ns_per_param = 0;
+  double profile_optimizer_fixed_ns = 0;
+  int64_t profile_loss_ns = 0;
+
+  // Steps [0, fitted_steps) are the ones every aggregate above (fallback
+  // costs, calibration factors, optimizer, statistics and overlap rates)
+  // was fitted on; steps [0, measured_steps) carry their own measurements,
+  // later ones carry predictions made without them (validation_models.h),
+  // and the `recorded` network gives those the mean wait of the measured
+  // steps (simulator.h). Both are num_steps() after Create.
+  int64_t fitted_steps = 0;
+  int64_t measured_steps = 0;
 
   // Statistics per base interval, in freeze/'s form, and per interval and
   // unit whether the recorded run trained the unit in it.
@@ -183,6 +217,13 @@ struct TraceModel {
   int64_t measured_total_ns = 0;  // Footer.total_time_ns, else sum of steps
   bool has_profile = false;
 
+  // FitCosts: fits every aggregate again from steps [0, fit_steps) only
+  // (clamped to the trace); per-step records are left as they are. With
+  // fit_steps = 0 the aggregates come from the start-up profile alone
+  // (calibration factors 1) and are 0 where it has no number. Create calls
+  // it with every step.
+  void FitCosts(int64_t fit_steps);
+
   // Helpers.
   int64_t num_steps() const { return static_cast<int64_t>(steps.size()); }
   int64_t TrainableParams(const std::vector<bool>& frozen) const;
@@ -190,6 +231,10 @@ struct TraceModel {
   // the window: sum of their parameters times the window length.
   int64_t IntervalWork(const std::vector<bool>& trained_in_window,
                        int window) const;
+  // RecordedWindow: the window length of base interval `i`'s interval-end
+  // work (min(W, i + 1)) and, per unit, whether the recorded run trained
+  // it in that window.
+  int RecordedWindow(int64_t i, std::vector<bool>* in_window) const;
 };
 
 }  // namespace freezing::sim
