@@ -86,6 +86,164 @@ double SafeRatio(int64_t a, int64_t b) {
   return b != 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0;
 }
 
+std::string Percent(double fraction) {
+  if (!std::isfinite(fraction)) return "null";
+  return absl::StrFormat("%+.2f%%", 100 * fraction);
+}
+
+std::string PhasesJson(const std::vector<PhaseError>& phases,
+                       const std::string& indent) {
+  std::string out = "[";
+  for (size_t i = 0; i < phases.size(); ++i) {
+    const PhaseError& e = phases[i];
+    absl::StrAppend(&out, i == 0 ? "\n" : ",\n", indent,
+                    "{\"phase\": ", JsonString(e.phase),
+                    ", \"predicted_s\": ", Seconds(e.predicted_ns),
+                    ", \"measured_s\": ", Seconds(e.measured_ns),
+                    ", \"error_fraction\": ", Fixed(e.error_fraction, 6), "}");
+  }
+  return absl::StrCat(out, "]");
+}
+
+std::string CheckJson(const PredictionCheck& c) {
+  return absl::StrCat("\"predicted_steps\": [", c.first_step, ", ", c.last_step,
+                      "], \"predicted_total_s\": ", Seconds(c.predicted_ns),
+                      ", \"measured_total_s\": ", Seconds(c.measured_ns),
+                      ", \"error_fraction\": ", Fixed(c.error_fraction, 6));
+}
+
+// The validation object of replay.json. The fields it always had keep
+// their meaning (predicted_total_s, measured_total_s and phases: the exact
+// replay of every step) except error_fraction, which is the held-out error
+// (error_fraction_of says so); the exact replay's error is
+// exact_replay_error_fraction.
+std::string ValidationJson(const Validation& v) {
+  std::string out = absl::StrCat(
+      "{\"policy\": ", JsonString(v.policy),
+      ", \"vote_rule\": ", JsonString(v.vote_rule),
+      ", \"network\": ", JsonString(v.network),
+      ", \"world_size\": ", v.world_size, ",\n    \"error_fraction\": ",
+      v.error_fraction.has_value() ? Fixed(*v.error_fraction, 6) : "null",
+      ", \"error_fraction_of\": ",
+      v.error_fraction.has_value() ? "\"held_out\"" : "null",
+      ", \"exact_replay_error_fraction\": ",
+      Fixed(v.exact_replay_error_fraction, 6),
+      ",\n    \"predicted_total_s\": ", Seconds(v.predicted_ns),
+      ", \"measured_total_s\": ", Seconds(v.measured_ns),
+      ", \"schedule_matches\": ", v.schedule_matches ? "true" : "false",
+      ",\n    \"phases\": ", PhasesJson(v.phases, "      "));
+  absl::StrAppend(&out, ",\n    \"held_out\": ");
+  if (v.held_out.has_value()) {
+    const HeldOutCheck& h = *v.held_out;
+    absl::StrAppend(
+        &out, "{\"held_in_fraction\": ", Fixed(v.held_in_fraction, 6),
+        ", \"fit_steps\": [", h.fit_first_step, ", ", h.fit_steps - 1,
+        "], \"held_in_measured_s\": ", Seconds(h.held_in_measured_ns),
+        ",\n      ", CheckJson(h),
+        ",\n      \"phases\": ", PhasesJson(h.phases, "        "), "}");
+  } else {
+    absl::StrAppend(&out, "null");
+  }
+  absl::StrAppend(&out, ",\n    \"model_only\": ");
+  if (v.model_only.has_value()) {
+    const ModelOnlyCheck& m = *v.model_only;
+    absl::StrAppend(
+        &out, "{", CheckJson(m), ", \"overlap\": ", Fixed(m.overlap, 6),
+        ",\n      \"run_over_profile\": {\"forward\": ",
+        Fixed(m.run_over_profile_forward, 6),
+        ", \"backward\": ", Fixed(m.run_over_profile_backward, 6),
+        ", \"optimizer\": ", Fixed(m.run_over_profile_optimizer, 6), "}",
+        ",\n      \"phases\": ", PhasesJson(m.phases, "        "), "}");
+  } else {
+    absl::StrAppend(&out, "null");
+  }
+  std::vector<std::string> notes;
+  for (const std::string& n : v.notes) notes.push_back(JsonString(n));
+  absl::StrAppend(&out, ",\n    \"notes\": [", absl::StrJoin(notes, ", "),
+                  "]}");
+  return out;
+}
+
+// The validation block of the table: one line per prediction saying what it
+// used, then the phases side by side.
+std::string FormatValidation(const Validation& v) {
+  std::string out = absl::StrFormat(
+      "validation: policy %s (rule %s), %d rank(s), network %s: held-out "
+      "error %s (replay.json validation.error_fraction; target: within 5%%)"
+      "%s\n",
+      v.policy, v.vote_rule, v.world_size, v.network,
+      v.error_fraction.has_value() ? Percent(*v.error_fraction) : "n/a",
+      v.schedule_matches
+          ? ""
+          : " (the replayed schedule differs from the recorded one!)");
+  auto line = [&](const std::string& name, const std::string& what,
+                  int64_t predicted, int64_t measured, double error) {
+    return absl::StrFormat(
+        "  %-12s %-58s predicted %9s s, measured %9s s, error %s\n", name, what,
+        Fixed(predicted * 1e-9, 3), Fixed(measured * 1e-9, 3), Percent(error));
+  };
+  if (v.held_out.has_value()) {
+    const HeldOutCheck& h = *v.held_out;
+    absl::StrAppend(
+        &out, line("held-out",
+                   absl::StrFormat("fitted on steps %d-%d, predicts %d-%d:",
+                                   h.fit_first_step, h.fit_steps - 1,
+                                   h.first_step, h.last_step),
+                   h.predicted_ns, h.measured_ns, h.error_fraction));
+  }
+  if (v.model_only.has_value()) {
+    const ModelOnlyCheck& m = *v.model_only;
+    absl::StrAppend(
+        &out,
+        line("model-only", "start-up profile + network + config, no step:",
+             m.predicted_ns, m.measured_ns, m.error_fraction),
+        absl::StrFormat(
+            "  %-12s (the run measured afterwards against its profile: "
+            "forward x%s, backward x%s, optimizer x%s; overlap %s from the "
+            "comm mode)\n",
+            "", Fixed(m.run_over_profile_forward, 3),
+            Fixed(m.run_over_profile_backward, 3),
+            Fixed(m.run_over_profile_optimizer, 3), Fixed(m.overlap, 0)));
+  }
+  absl::StrAppend(
+      &out, line("exact replay",
+                 "each step's own times and waits (a bookkeeping check):",
+                 v.predicted_ns, v.measured_ns, v.exact_replay_error_fraction));
+  for (const std::string& n : v.notes) {
+    absl::StrAppend(&out, "  note: ", n, "\n");
+  }
+  // Phases: one group of columns per prediction.
+  std::vector<std::pair<std::string, const std::vector<PhaseError>*>> groups;
+  if (v.held_out.has_value())
+    groups.push_back({"held-out", &v.held_out->phases});
+  if (v.model_only.has_value()) {
+    groups.push_back({"model-only", &v.model_only->phases});
+  }
+  groups.push_back({"exact replay", &v.phases});
+  std::string head1 = absl::StrFormat("  %-13s", "");
+  std::string head2 = absl::StrFormat("  %-13s", "phase");
+  for (const auto& [name, phases] : groups) {
+    absl::StrAppend(&head1, absl::StrFormat(" | %-29s", name));
+    absl::StrAppend(&head2, absl::StrFormat(" | %9s %9s %9s", "predicted",
+                                            "measured", "error"));
+  }
+  absl::StrAppend(&out, head1, "\n", head2, "\n");
+  for (size_t i = 0; i < v.phases.size(); ++i) {
+    absl::StrAppend(&out, absl::StrFormat("  %-13s", v.phases[i].phase));
+    for (const auto& [name, phases] : groups) {
+      const PhaseError& e = (*phases)[i];
+      absl::StrAppend(&out, absl::StrFormat(" | %9s %9s %9s",
+                                            Fixed(e.predicted_ns * 1e-9, 3),
+                                            Fixed(e.measured_ns * 1e-9, 3),
+                                            Percent(e.error_fraction)));
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  absl::StrAppend(&out,
+                  "  (seconds; held-out covers its predicted steps only)\n");
+  return out;
+}
+
 }  // namespace
 
 std::string DefaultNetworks(const sim::TraceModel& model) {
@@ -224,73 +382,9 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
     }
   }
   if (options.validate) {
-    Validation v;
-    v.policy = model.policy;
-    v.vote_rule = model.vote_rule;
-    v.world_size = model.world_size;
-    std::unique_ptr<sim::NetworkModel> net;
-    if (model.world_size > 1) {
-      auto n = sim::MakeNetworkModel("recorded", model.network_context);
-      if (!n.ok()) {
-        return absl::Status(n.status().code(),
-                            absl::StrCat("--validate: ", n.status().message()));
-      }
-      net = *std::move(n);
-    } else {
-      auto n = sim::MakeNetworkModel("1gbe", model.network_context);
-      if (!n.ok()) return n.status();
-      net = *std::move(n);
-    }
-    v.network = model.world_size > 1 ? net->spec() : "none (1 rank)";
-    auto s = sim::ComputeSchedule(model, model.policy, model.vote_rule);
-    if (!s.ok()) {
-      return absl::Status(s.status().code(),
-                          absl::StrCat("--validate: ", s.status().message()));
-    }
-    v.schedule_matches = s->same_as_recorded;
-    sim::TimingOptions vo;
-    vo.world_size = model.world_size;
-    // The recorded run's cache, if it had one.
-    vo.cache = model.header.config().cache();
-    auto t = sim::SimulateTiming(model, *s, *net, vo);
-    if (!t.ok()) return t.status();
-    v.predicted_ns = t->phases.total_ns;
-    v.measured_ns = model.measured_total_ns;
-    v.error_fraction =
-        v.measured_ns > 0
-            ? SafeRatio(v.predicted_ns - v.measured_ns, v.measured_ns)
-            : 0.0;
-    trace::PhaseTimes m;
-    for (const sim::RecordedStep& rs : model.steps) {
-      const trace::PhaseTimes& p = rs.phases;
-      m.set_data_ns(m.data_ns() + p.data_ns());
-      m.set_forward_ns(m.forward_ns() + p.forward_ns());
-      m.set_backward_ns(m.backward_ns() + p.backward_ns());
-      m.set_comm_exposed_ns(m.comm_exposed_ns() + p.comm_exposed_ns());
-      m.set_optimizer_ns(m.optimizer_ns() + p.optimizer_ns());
-      m.set_stats_ns(m.stats_ns() + p.stats_ns());
-      m.set_other_ns(m.other_ns() + p.other_ns());
-      m.set_total_ns(m.total_ns() + p.total_ns());
-    }
-    const sim::PhaseTotals& pr = t->phases;
-    auto add = [&](const char* name, int64_t predicted, int64_t measured) {
-      PhaseError e;
-      e.phase = name;
-      e.predicted_ns = predicted;
-      e.measured_ns = measured;
-      e.error_fraction =
-          measured != 0 ? SafeRatio(predicted - measured, measured) : 0.0;
-      v.phases.push_back(e);
-    };
-    add("data", pr.data_ns, m.data_ns());
-    add("forward", pr.forward_ns, m.forward_ns());
-    add("backward", pr.backward_ns, m.backward_ns());
-    add("comm_exposed", pr.comm_exposed_ns, m.comm_exposed_ns());
-    add("optimizer", pr.optimizer_ns, m.optimizer_ns());
-    add("stats", pr.stats_ns, m.stats_ns());
-    add("other", pr.other_ns, m.other_ns());
-    add("total", pr.total_ns, m.total_ns());
-    report.validation = v;
+    auto v = Validate(model, options.held_in_fraction);
+    if (!v.ok()) return v.status();
+    report.validation = *std::move(v);
   }
   return report;
 }
@@ -380,28 +474,7 @@ std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
                     ": ", n, "\n");
   }
   if (r.validation.has_value()) {
-    const Validation& v = *r.validation;
-    absl::StrAppend(
-        &out,
-        absl::StrFormat(
-            "\nvalidation: policy %s (rule %s), %d rank(s), network %s: "
-            "predicted %s s, measured %s s, error %s%%%s\n",
-            v.policy, v.vote_rule, v.world_size, v.network,
-            Fixed(v.predicted_ns * 1e-9, 3), Fixed(v.measured_ns * 1e-9, 3),
-            Fixed(100 * v.error_fraction, 2),
-            v.schedule_matches
-                ? ""
-                : " (the replayed schedule differs from the recorded one!)"));
-    absl::StrAppend(
-        &out, absl::StrFormat("  %-13s %12s %12s %8s\n", "phase", "predicted_s",
-                              "measured_s", "error"));
-    for (const PhaseError& e : v.phases) {
-      absl::StrAppend(&out,
-                      absl::StrFormat("  %-13s %12s %12s %7s%%\n", e.phase,
-                                      Fixed(e.predicted_ns * 1e-9, 3),
-                                      Fixed(e.measured_ns * 1e-9, 3),
-                                      Fixed(100 * e.error_fraction, 2)));
-    }
+    absl::StrAppend(&out, "\n", FormatValidation(*r.validation));
   }
   return out;
 }
@@ -493,27 +566,8 @@ std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
   }
   absl::StrAppend(&out, r.results.empty() ? "]" : "\n  ]");
   if (r.validation.has_value()) {
-    const Validation& v = *r.validation;
-    absl::StrAppend(
-        &out, ",\n  \"validation\": {\"policy\": ", JsonString(v.policy),
-        ", \"vote_rule\": ", JsonString(v.vote_rule),
-        ", \"network\": ", JsonString(v.network),
-        ", \"world_size\": ", v.world_size,
-        ",\n    \"predicted_total_s\": ", Seconds(v.predicted_ns),
-        ", \"measured_total_s\": ", Seconds(v.measured_ns),
-        ", \"error_fraction\": ", Fixed(v.error_fraction, 6),
-        ", \"schedule_matches\": ", v.schedule_matches ? "true" : "false",
-        ",\n    \"phases\": [");
-    for (size_t i = 0; i < v.phases.size(); ++i) {
-      const PhaseError& e = v.phases[i];
-      absl::StrAppend(&out, i == 0 ? "\n" : ",\n",
-                      "      {\"phase\": ", JsonString(e.phase),
-                      ", \"predicted_s\": ", Seconds(e.predicted_ns),
-                      ", \"measured_s\": ", Seconds(e.measured_ns),
-                      ", \"error_fraction\": ", Fixed(e.error_fraction, 6),
-                      "}");
-    }
-    absl::StrAppend(&out, "\n    ]}");
+    absl::StrAppend(&out,
+                    ",\n  \"validation\": ", ValidationJson(*r.validation));
   }
   absl::StrAppend(&out, "\n}\n");
   return out;

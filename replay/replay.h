@@ -1,7 +1,7 @@
 // Replay: a recorded trace against freezing policies × networks × world
 // sizes, with the reports: a table for people, replay.json, replay.csv (the
 // golden format of the regression test), and a validation of the model
-// against what the trace measured.
+// against what the trace measured (replay/validation.h).
 //
 // Every case is compared with the `none` policy under the same network and
 // world size (speed-up, time saved). Outputs are deterministic: the same
@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "replay/case_list.h"
+#include "replay/validation.h"
 #include "sim/schedule.h"
 #include "sim/simulator.h"
 #include "sim/trace_model.h"
@@ -30,6 +31,8 @@ struct ReplayOptions {
   bool cache = false;
   int augment_variants = -1;  // -1: the trace's
   bool validate = false;
+  // Share of the steps the held-out validation fits on (replay/validation.h).
+  double held_in_fraction = 0.5;
   // Keep the step timelines of case `timeline_case` (its first
   // `timeline_steps` steps), for --chrome.
   int timeline_case = -1;
@@ -51,26 +54,6 @@ struct CaseResult {
   // the recorded world size.
   std::optional<double> recorded_accuracy;
   std::vector<std::string> notes;
-};
-
-// One phase of the validation: predicted and measured sums.
-struct PhaseError {
-  std::string phase;
-  int64_t predicted_ns = 0;
-  int64_t measured_ns = 0;
-  double error_fraction = 0;  // (predicted - measured) / measured
-};
-
-struct Validation {
-  std::string policy;
-  std::string vote_rule;
-  std::string network;
-  int world_size = 0;
-  int64_t predicted_ns = 0;
-  int64_t measured_ns = 0;  // Footer.total_time_ns (= summary.json's)
-  double error_fraction = 0;
-  bool schedule_matches = false;  // the replayed schedule is the recorded one
-  std::vector<PhaseError> phases;
 };
 
 struct ReplayReport {

@@ -40,8 +40,11 @@ ABSL_FLAG(int, chrome_case, 0,
           "the case (row of the table, from 0) --chrome shows");
 ABSL_FLAG(int64_t, chrome_steps, 200, "steps --chrome shows (0: all)");
 ABSL_FLAG(bool, validate, false,
-          "replay the recorded configuration and compare with the measured "
-          "times");
+          "predict the recorded configuration (exact replay, held-out steps, "
+          "start-up profile only) and compare with the measured times");
+ABSL_FLAG(double, held_in_fraction, 0.5,
+          "for --validate: share of the steps (in whole base intervals) the "
+          "held-out model is fitted on; it predicts the rest");
 ABSL_FLAG(bool, cache, false,
           "model the activation cache of the frozen prefix");
 ABSL_FLAG(int, augment_variants, -1,
@@ -74,6 +77,7 @@ absl::Status RealMain() {
   options.cache = absl::GetFlag(FLAGS_cache);
   options.augment_variants = absl::GetFlag(FLAGS_augment_variants);
   options.validate = absl::GetFlag(FLAGS_validate);
+  options.held_in_fraction = absl::GetFlag(FLAGS_held_in_fraction);
   const std::string chrome = absl::GetFlag(FLAGS_chrome);
   const int cases =
       static_cast<int>(options.policies.size() * options.networks.size() *

@@ -18,7 +18,10 @@ rc=$?
 echo "$out"
 [[ $rc -eq 0 ]] || { echo "FAIL: good run exited $rc"; fail=1; }
 grep -q "^static:2 .* 1gbe .* 32 " <<<"$out" || { echo "FAIL: no table row"; fail=1; }
-grep -q "^validation: .* error " <<<"$out" || { echo "FAIL: no validation"; fail=1; }
+grep -q "^validation: .* held-out error " <<<"$out" || { echo "FAIL: no validation"; fail=1; }
+for label in "held-out     fitted on steps" "model-only   start-up profile" "exact replay each step"; do
+  grep -qF "  $label" <<<"$out" || { echo "FAIL: no '$label' line"; fail=1; }
+done
 /usr/bin/python3 - "$tmp/out/replay.json" "$tmp/steps.json" <<'PY' || fail=1
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -29,7 +32,16 @@ for c in r["results"]:
               "bytes_allreduced_per_rank", "comm_exposed_s", "accuracy_risk",
               "recorded_accuracy"):
         assert k in c, k
-assert "error_fraction" in r["validation"]
+v = r["validation"]
+assert v["error_fraction_of"] == "held_out", v["error_fraction_of"]
+assert v["error_fraction"] == v["held_out"]["error_fraction"]
+for k in ("exact_replay_error_fraction", "predicted_total_s", "measured_total_s",
+          "phases", "model_only", "notes"):
+    assert k in v, k
+for part in ("held_out", "model_only"):
+    for k in ("predicted_steps", "predicted_total_s", "measured_total_s",
+              "error_fraction", "phases"):
+        assert k in v[part], (part, k)
 events = json.load(open(sys.argv[2]))["traceEvents"]
 assert any(e.get("cat") == "comm" for e in events)
 for e in events:
@@ -64,6 +76,8 @@ bad "valid: integers" --trace="$t2" --world_size=0
 bad "multiple of 4" --trace="$t2" --world_size=6 \
   --network=hier:ranks_per_node=4,intra_alpha_us=1,intra_gbps=10,inter_alpha_us=1,inter_gbps=1
 bad "no all-reduce measurements" --trace="$t1" --network=recorded --world_size=2
+bad "valid values are in (0, 1)" --trace="$t2" --policies=none --validate \
+  --held_in_fraction=1.5
 bad "valid cases are 0..0" --trace="$t2" --policies=none --network=1gbe \
   --chrome="$tmp/x.json" --chrome_case=3
 # The valid prefix of a cut trace replays on request.

@@ -149,7 +149,8 @@ int64_t ScheduleBuckets(const SetPlan& plan,
 // What each recorded step waited beyond the model of its own configuration
 // on `network` at the recorded world size (see simulator.h). Steps from
 // model.measured_steps on carry predictions, not measurements: they get the
-// mean wait of the measured steps (none when no step is measured).
+// mean wait of the measured steps from model.fit_first_step on (none when
+// there are none).
 std::vector<int64_t> RecordedWaits(const TraceModel& model,
                                    const NetworkModel& network) {
   const int n = model.num_units;
@@ -158,6 +159,8 @@ std::vector<int64_t> RecordedWaits(const TraceModel& model,
   std::vector<int64_t> unit_bwd(n), end(n);
   const int64_t measured =
       std::min(model.num_steps(), std::max<int64_t>(0, model.measured_steps));
+  const int64_t mean_from =
+      std::min(measured, std::max<int64_t>(0, model.fit_first_step));
   int64_t wait_sum = 0;
   for (int64_t s = 0; s < measured; ++s) {
     const RecordedStep& rs = model.steps[s];
@@ -177,10 +180,11 @@ std::vector<int64_t> RecordedWaits(const TraceModel& model,
         ScheduleBuckets(plan, unit_bwd, end, t, network.Overlap(), nullptr);
     const int64_t modelled = std::max<int64_t>(0, done - t);
     waits[s] = std::max<int64_t>(0, rs.phases.comm_exposed_ns() - modelled);
-    wait_sum += waits[s];
+    if (s >= mean_from) wait_sum += waits[s];
   }
   if (measured < model.num_steps()) {
-    const int64_t mean = measured > 0 ? wait_sum / measured : 0;
+    const int64_t mean =
+        measured > mean_from ? wait_sum / (measured - mean_from) : 0;
     std::fill(waits.begin() + measured, waits.end(), mean);
   }
   return waits;

@@ -75,10 +75,12 @@ int TraceModel::RecordedWindow(int64_t i, std::vector<bool>* in_window) const {
   return window;
 }
 
-void TraceModel::FitCosts(int64_t fit_steps) {
+void TraceModel::FitCosts(int64_t first_step, int64_t end_step) {
   const int n = num_units;
   const int64_t end =
-      std::min<int64_t>(std::max<int64_t>(0, fit_steps), num_steps());
+      std::min<int64_t>(std::max<int64_t>(0, end_step), num_steps());
+  const int64_t first = std::min(std::max<int64_t>(0, first_step), end);
+  fit_first_step = first;
   fitted_steps = end;
 
   // Sums over the fitted steps, in step order (doubles: the order is part
@@ -93,7 +95,7 @@ void TraceModel::FitCosts(int64_t fit_steps) {
   double opt_measured = 0, opt_profiled = 0;
   optimizer_ns_per_param = profile_optimizer_ns_per_param;
   optimizer_fixed_ns = profile_optimizer_fixed_ns;
-  for (int64_t s = 0; s < end; ++s) {
+  for (int64_t s = first; s < end; ++s) {
     const RecordedStep& r = steps[s];
     for (int u = 0; u < n; ++u) {
       const size_t k = static_cast<size_t>(s) * n + u;
@@ -196,7 +198,7 @@ void TraceModel::FitCosts(int64_t fit_steps) {
   if (overlap_measurable) {
     double work_during = 0, busy = 0;
     int64_t timed_steps = 0;
-    for (int64_t s = 0; s < end; ++s) {
+    for (int64_t s = first; s < end; ++s) {
       if (!steps[s].bucket_timed) continue;
       ++timed_steps;
       work_during += static_cast<double>(steps[s].overlap_work_ns);
@@ -217,6 +219,7 @@ void TraceModel::FitCosts(int64_t fit_steps) {
   std::vector<bool> in_window;
   for (size_t i = 0; i < intervals.size(); ++i) {
     if (intervals[i].last_step >= end) break;
+    if (intervals[i].last_step < first) continue;
     const int window = RecordedWindow(static_cast<int64_t>(i), &in_window);
     work_ns += static_cast<double>(interval_compute_ns[i]);
     work_units += static_cast<double>(IntervalWork(in_window, window));
@@ -492,7 +495,7 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
         std::max<int64_t>(0, m.steps[s].interval_ns - comm_ns);
   }
 
-  m.FitCosts(m.num_steps());
+  m.FitCosts(0, m.num_steps());
   m.measured_steps = m.num_steps();
   if (m.overlap_measurable &&
       std::none_of(m.steps.begin(), m.steps.end(),

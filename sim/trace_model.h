@@ -196,12 +196,14 @@ struct TraceModel {
   double profile_optimizer_fixed_ns = 0;
   int64_t profile_loss_ns = 0;
 
-  // Steps [0, fitted_steps) are the ones every aggregate above (fallback
-  // costs, calibration factors, optimizer, statistics and overlap rates)
-  // was fitted on; steps [0, measured_steps) carry their own measurements,
-  // later ones carry predictions made without them (validation_models.h),
-  // and the `recorded` network gives those the mean wait of the measured
-  // steps (simulator.h). Both are num_steps() after Create.
+  // Steps [fit_first_step, fitted_steps) are the ones every aggregate
+  // above (fallback costs, calibration factors, optimizer, statistics and
+  // overlap rates) was fitted on; steps [0, measured_steps) carry their own
+  // measurements, later ones carry predictions made without them
+  // (validation_models.h), and the `recorded` network gives those the mean
+  // wait of steps [fit_first_step, measured_steps) (simulator.h). 0, all,
+  // all after Create.
+  int64_t fit_first_step = 0;
   int64_t fitted_steps = 0;
   int64_t measured_steps = 0;
 
@@ -217,12 +219,12 @@ struct TraceModel {
   int64_t measured_total_ns = 0;  // Footer.total_time_ns, else sum of steps
   bool has_profile = false;
 
-  // FitCosts: fits every aggregate again from steps [0, fit_steps) only
-  // (clamped to the trace); per-step records are left as they are. With
-  // fit_steps = 0 the aggregates come from the start-up profile alone
-  // (calibration factors 1) and are 0 where it has no number. Create calls
-  // it with every step.
-  void FitCosts(int64_t fit_steps);
+  // FitCosts: fits every aggregate again from steps [first_step, end_step)
+  // only (clamped to the trace; interval-end work of the intervals ending
+  // in that range); per-step records are left as they are. With no step
+  // the aggregates come from the start-up profile alone (calibration
+  // factors 1) and are 0 where it has no number. Create fits on every step.
+  void FitCosts(int64_t first_step, int64_t end_step);
 
   // Helpers.
   int64_t num_steps() const { return static_cast<int64_t>(steps.size()); }

@@ -1,0 +1,166 @@
+#include "replay/validation.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sim/network.h"
+#include "sim/schedule.h"
+#include "sim/simulator.h"
+#include "sim/validation_models.h"
+#include "trace/trace.pb.h"
+
+namespace freezing::replay {
+namespace {
+
+double ErrorFraction(int64_t predicted, int64_t measured) {
+  return measured != 0 ? static_cast<double>(predicted - measured) /
+                             static_cast<double>(measured)
+                       : 0.0;
+}
+
+// Predicted phases against the recorded ones of steps [first, last].
+std::vector<PhaseError> ComparePhases(const sim::PhaseTotals& p,
+                                      const sim::TraceModel& model,
+                                      int64_t first, int64_t last) {
+  trace::PhaseTimes m;
+  for (int64_t s = first; s <= last; ++s) {
+    const trace::PhaseTimes& r = model.steps[s].phases;
+    m.set_data_ns(m.data_ns() + r.data_ns());
+    m.set_forward_ns(m.forward_ns() + r.forward_ns());
+    m.set_backward_ns(m.backward_ns() + r.backward_ns());
+    m.set_comm_exposed_ns(m.comm_exposed_ns() + r.comm_exposed_ns());
+    m.set_optimizer_ns(m.optimizer_ns() + r.optimizer_ns());
+    m.set_stats_ns(m.stats_ns() + r.stats_ns());
+    m.set_other_ns(m.other_ns() + r.other_ns());
+    m.set_total_ns(m.total_ns() + r.total_ns());
+  }
+  std::vector<PhaseError> out;
+  auto add = [&](const char* name, int64_t predicted, int64_t measured) {
+    out.push_back(
+        {name, predicted, measured, ErrorFraction(predicted, measured)});
+  };
+  add("data", p.data_ns, m.data_ns());
+  add("forward", p.forward_ns, m.forward_ns());
+  add("backward", p.backward_ns, m.backward_ns());
+  add("comm_exposed", p.comm_exposed_ns, m.comm_exposed_ns());
+  add("optimizer", p.optimizer_ns, m.optimizer_ns());
+  add("stats", p.stats_ns, m.stats_ns());
+  add("other", p.other_ns, m.other_ns());
+  add("total", p.total_ns, m.total_ns());
+  return out;
+}
+
+// The run's own network: what it measured (`recorded`), or nothing to
+// model on one rank.
+absl::StatusOr<std::unique_ptr<sim::NetworkModel>> OwnNetwork(
+    const sim::TraceModel& m) {
+  return sim::MakeNetworkModel(m.world_size > 1 ? "recorded" : "1gbe",
+                               m.network_context);
+}
+
+absl::StatusOr<sim::PhaseTotals> Simulate(const sim::TraceModel& m,
+                                          const sim::FreezeSchedule& schedule,
+                                          int64_t report_from_step) {
+  auto net = OwnNetwork(m);
+  if (!net.ok()) return net.status();
+  sim::TimingOptions o;
+  o.world_size = m.world_size;
+  // The recorded run's cache, if it had one.
+  o.cache = m.header.config().cache();
+  o.report_from_step = report_from_step;
+  auto t = sim::SimulateTiming(m, schedule, **net, o);
+  if (!t.ok()) return t.status();
+  return t->phases;
+}
+
+void Fill(const sim::PhaseTotals& p, const sim::TraceModel& model,
+          int64_t first, PredictionCheck& c) {
+  c.first_step = first;
+  c.last_step = model.num_steps() - 1;
+  c.phases = ComparePhases(p, model, c.first_step, c.last_step);
+  c.predicted_ns = p.total_ns;
+  c.measured_ns = c.phases.back().measured_ns;
+  c.error_fraction = ErrorFraction(c.predicted_ns, c.measured_ns);
+}
+
+}  // namespace
+
+absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
+                                    double held_in_fraction) {
+  if (!(held_in_fraction > 0 && held_in_fraction < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--held_in_fraction=", held_in_fraction,
+                     ": valid values are in (0, 1)"));
+  }
+  Validation v;
+  v.policy = model.policy;
+  v.vote_rule = model.vote_rule;
+  v.world_size = model.world_size;
+  v.held_in_fraction = held_in_fraction;
+  auto net = OwnNetwork(model);
+  if (!net.ok()) {
+    return absl::Status(net.status().code(),
+                        absl::StrCat("--validate: ", net.status().message()));
+  }
+  v.network = model.world_size > 1 ? (*net)->spec() : "none (1 rank)";
+  // The schedule comes from the recorded gradient statistics, not from
+  // timings: every prediction below replays the same one.
+  auto s = sim::ComputeSchedule(model, model.policy, model.vote_rule);
+  if (!s.ok()) {
+    return absl::Status(s.status().code(),
+                        absl::StrCat("--validate: ", s.status().message()));
+  }
+  v.schedule_matches = s->same_as_recorded;
+
+  // Exact replay.
+  auto exact = Simulate(model, *s, 0);
+  if (!exact.ok()) return exact.status();
+  v.predicted_ns = exact->total_ns;
+  v.measured_ns = model.measured_total_ns;
+  v.exact_replay_error_fraction = ErrorFraction(v.predicted_ns, v.measured_ns);
+  v.phases = ComparePhases(*exact, model, 0, model.num_steps() - 1);
+
+  // Held-out.
+  auto split = sim::HeldOutSplit(model, held_in_fraction);
+  if (!split.ok()) {
+    v.notes.push_back(std::string(split.status().message()));
+  } else {
+    auto held = sim::HeldOutTraceModel(model, *split);
+    absl::StatusOr<sim::PhaseTotals> p =
+        held.ok() ? Simulate(*held, *s, *split) : held.status();
+    if (!p.ok()) {
+      v.notes.push_back(
+          absl::StrCat("no held-out validation: ", p.status().message()));
+    } else {
+      HeldOutCheck c;
+      Fill(*p, model, *split, c);
+      c.fit_first_step = held->fit_first_step;
+      c.fit_steps = *split;
+      for (int64_t t = 0; t < *split; ++t) {
+        c.held_in_measured_ns += model.steps[t].phases.total_ns();
+      }
+      v.error_fraction = c.error_fraction;
+      v.held_out = std::move(c);
+    }
+  }
+
+  // Model-only.
+  auto blind = sim::ProfileOnlyTraceModel(model);
+  absl::StatusOr<sim::PhaseTotals> p =
+      blind.ok() ? Simulate(*blind, *s, 0) : blind.status();
+  if (!p.ok()) {
+    v.notes.push_back(std::string(p.status().message()));
+  } else {
+    ModelOnlyCheck c;
+    Fill(*p, model, 0, c);
+    c.overlap = blind->recorded_overlap;
+    c.run_over_profile_forward = model.forward_calibration;
+    c.run_over_profile_backward = model.backward_calibration;
+    c.run_over_profile_optimizer = model.optimizer_calibration;
+    v.model_only = std::move(c);
+  }
+  return v;
+}
+
+}  // namespace freezing::replay

@@ -1,0 +1,92 @@
+// Validation models: a trace's own configuration as the simulator would see
+// it with less than the whole trace, so that its prediction can be compared
+// with measurements it never used.
+//
+// Replaying a trace's own configuration with every step's own measurements
+// (and the `recorded` network's per-step waits) reproduces the measured
+// total nearly by construction: it checks bookkeeping, not the model. Two
+// honest alternatives:
+//
+//   HeldOutTraceModel(model, S): the trace as it would be known had only
+//     steps [0, S) been recorded. Every aggregate is fitted on those steps
+//     but the first (kWarmUpSteps) with TraceModel::FitCosts: per-(unit,
+//     state) means, the profile scaled by factors fitted on them for states
+//     they never ran, optimizer and statistics costs, the overlap rate.
+//     Every step from S on carries that fit's prediction for its recorded
+//     frozen set instead of its own measurement; the `recorded` network
+//     gives those steps the mean wait of the fitted steps. Simulated and
+//     summed from S on (TimingOptions::report_from_step), this predicts the
+//     time of steps the model never saw.
+//
+//   ProfileOnlyTraceModel(model): no step's timing at all, as for a
+//     configuration the simulator has never seen run: per-unit costs, the
+//     loss and the optimizer line from the start-up profile as measured
+//     (factors 1), the all-reduce points of the profile with the overlap
+//     the recorded comm mode implies (sync: 0, else 1), no waits; costs the
+//     profile does not measure come from a-priori ratios stated below
+//     (statistics) or are 0 (data loading, "other").
+//
+// The freeze schedule is not a timing: both models keep the recorded
+// statistics, so the recorded policy still reproduces the recorded
+// schedule. The measurements a model must not see are zeroed in it (the
+// steps' phases, the overlap inputs), so no code path can use them.
+#ifndef FREEZING_SIM_VALIDATION_MODELS_H_
+#define FREEZING_SIM_VALIDATION_MODELS_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "sim/trace_model.h"
+
+namespace freezing::sim {
+
+// HeldOutSplit: the first held-out step for a held-in share `fraction` of
+// the steps: floor(fraction · steps) rounded down to whole base intervals,
+// so that both parts hold whole intervals and the same share of
+// interval-end work. InvalidArgument for a fraction outside (0, 1);
+// FailedPrecondition when that leaves either part empty (fewer than two
+// base intervals of steps).
+absl::StatusOr<int64_t> HeldOutSplit(const TraceModel& model, double fraction);
+
+// The held-out model is fitted on steps [kWarmUpSteps, S) (on [0, S) when
+// that is all there is): the run's first step pays one-time costs (first
+// allocations, lazy initialisation, cold caches; 1.5-5 times a later step
+// on testdata's traces) that no held-out step pays again, as the start-up
+// profile also drops a warm-up run before its medians.
+inline constexpr int64_t kWarmUpSteps = 1;
+
+// HeldOutTraceModel: see above. InvalidArgument unless 0 < first_held_out <
+// steps; FailedPrecondition when a held-out step runs a unit in a state the
+// held-in steps never ran and the trace has no start-up profile.
+absl::StatusOr<TraceModel> HeldOutTraceModel(const TraceModel& model,
+                                             int64_t first_held_out);
+
+// A-priori ratios for the statistics, which the start-up profile does not
+// time, from the bytes each pass of train/grad_stats.cc moves per float32
+// element, relative to the fused SGD step whose per-parameter cost the
+// profile measures (it reads gradient, parameter and momentum, writes
+// parameter and momentum and zeroes the gradient: 24 bytes). These are
+// memory-bound passes over the same tensors; where the norms are
+// compute-bound the estimate is a lower bound.
+//   every step, accumulation acc += grad: 12 bytes per trainable element;
+//   interval end (several ranks): the local sum copied into the all-reduce
+//     buffer, 8 bytes per element of the units trained in the interval;
+//   interval end: the next accumulator zeroed, 4 bytes per element of every
+//     unit;
+//   interval end, fused window norms over k slots: each slot's local and
+//     global sums read once, 8·k bytes per element of the units trained in
+//     the window (one rank: local only, 4·k).
+inline constexpr double kSgdBytesPerElement = 24;
+inline constexpr double kAccumulateBytesPerElement = 12;
+inline constexpr double kIntervalCopyBytesPerElement = 8;
+inline constexpr double kIntervalZeroBytesPerElement = 4;
+inline constexpr double kNormBytesPerElementSlot = 8;
+inline constexpr double kNormBytesPerElementSlotOneRank = 4;
+
+// ProfileOnlyTraceModel: see above. FailedPrecondition without a start-up
+// profile, or when the profile lacks a unit.
+absl::StatusOr<TraceModel> ProfileOnlyTraceModel(const TraceModel& model);
+
+}  // namespace freezing::sim
+
+#endif  // FREEZING_SIM_VALIDATION_MODELS_H_
