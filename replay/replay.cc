@@ -139,6 +139,10 @@ std::string ValidationJson(const Validation& v) {
         &out, "{\"held_in_fraction\": ", Fixed(v.held_in_fraction, 6),
         ", \"fit_steps\": [", h.fit_first_step, ", ", h.fit_steps - 1,
         "], \"held_in_measured_s\": ", Seconds(h.held_in_measured_ns),
+        ", \"step_time_drift_fraction\": ",
+        h.step_time_drift_fraction.has_value()
+            ? Fixed(*h.step_time_drift_fraction, 6)
+            : "null",
         ",\n      ", CheckJson(h),
         ",\n      \"phases\": ", PhasesJson(h.phases, "        "), "}");
   } else {
@@ -190,6 +194,14 @@ std::string FormatValidation(const Validation& v) {
                                    h.fit_first_step, h.fit_steps - 1,
                                    h.first_step, h.last_step),
                    h.predicted_ns, h.measured_ns, h.error_fraction));
+    if (h.step_time_drift_fraction.has_value()) {
+      absl::StrAppend(
+          &out, absl::StrFormat(
+                    "  %-12s (measured: the predicted steps ran %s against "
+                    "fitted steps with the same frozen set, a change no fit "
+                    "can know)\n",
+                    "", Percent(*h.step_time_drift_fraction)));
+    }
   }
   if (v.model_only.has_value()) {
     const ModelOnlyCheck& m = *v.model_only;

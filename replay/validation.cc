@@ -1,6 +1,8 @@
 #include "replay/validation.h"
 
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -74,6 +76,37 @@ absl::StatusOr<sim::PhaseTotals> Simulate(const sim::TraceModel& m,
   return t->phases;
 }
 
+// HeldOutCheck::step_time_drift_fraction of the steps from `split` on
+// against the fitted steps [first, split).
+std::optional<double> StepTimeDrift(const sim::TraceModel& model, int64_t first,
+                                    int64_t split) {
+  const size_t sets = model.recorded_sets.size();
+  std::vector<int64_t> in_sum(sets, 0), in_count(sets, 0);
+  std::vector<int64_t> out_sum(sets, 0), out_count(sets, 0);
+  const int64_t t = std::max(1, model.stats_interval);
+  for (int64_t s = first; s < model.num_steps(); ++s) {
+    if ((s + 1) % t == 0) continue;  // interval work: not every step's
+    const sim::RecordedStep& r = model.steps[s];
+    if (s < split) {
+      in_sum[r.frozen_set] += r.phases.total_ns();
+      ++in_count[r.frozen_set];
+    } else {
+      out_sum[r.frozen_set] += r.phases.total_ns();
+      ++out_count[r.frozen_set];
+    }
+  }
+  double measured = 0, level = 0;
+  for (size_t k = 0; k < sets; ++k) {
+    if (in_count[k] == 0 || out_count[k] == 0) continue;
+    measured += static_cast<double>(out_sum[k]);
+    level +=
+        static_cast<double>(out_count[k]) *
+        (static_cast<double>(in_sum[k]) / static_cast<double>(in_count[k]));
+  }
+  if (!(level > 0)) return std::nullopt;
+  return measured / level - 1.0;
+}
+
 void Fill(const sim::PhaseTotals& p, const sim::TraceModel& model,
           int64_t first, PredictionCheck& c) {
   c.first_step = first;
@@ -137,6 +170,8 @@ absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
       Fill(*p, model, *split, c);
       c.fit_first_step = held->fit_first_step;
       c.fit_steps = *split;
+      c.step_time_drift_fraction =
+          StepTimeDrift(model, c.fit_first_step, *split);
       for (int64_t t = 0; t < *split; ++t) {
         c.held_in_measured_ns += model.steps[t].phases.total_ns();
       }

@@ -58,6 +58,13 @@ struct HeldOutCheck : PredictionCheck {
   int64_t fit_first_step = 0;
   int64_t fit_steps = 0;
   int64_t held_in_measured_ns = 0;  // steps 0 .. fit_steps - 1, recorded
+  // How much slower (+) or faster (-) the predicted steps ran than the
+  // fitted ones, measured, with the same work: over the steps that end no
+  // base interval, per frozen set present in both parts, Σ n_out · mean_out
+  // / Σ n_out · mean_in - 1. The share of the error no model fitted on the
+  // held-in steps can know (a machine whose load changed); nullopt when the
+  // parts share no frozen set.
+  std::optional<double> step_time_drift_fraction;
 };
 
 // The model-only prediction, and the factors between the start-up profile
