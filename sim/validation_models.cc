@@ -110,6 +110,8 @@ absl::StatusOr<TraceModel> HeldOutTraceModel(const TraceModel& model,
   int64_t data_sum = 0, other_sum = 0, loss_sum = 0, loss_count = 0;
   std::vector<int64_t> acc_sum(m.recorded_sets.size(), 0);
   std::vector<int64_t> acc_count(m.recorded_sets.size(), 0);
+  std::vector<int64_t> data_by_set(m.recorded_sets.size(), 0);
+  std::vector<int64_t> other_by_set(m.recorded_sets.size(), 0);
   for (int64_t s = first; s < split; ++s) {
     const RecordedStep& r = m.steps[s];
     data_sum += r.data_ns;
@@ -119,6 +121,8 @@ absl::StatusOr<TraceModel> HeldOutTraceModel(const TraceModel& model,
       ++loss_count;
     }
     acc_sum[r.frozen_set] += r.accumulate_ns;
+    data_by_set[r.frozen_set] += r.data_ns;
+    other_by_set[r.frozen_set] += r.other_ns;
     ++acc_count[r.frozen_set];
   }
   const int64_t loss_mean =
@@ -132,10 +136,11 @@ absl::StatusOr<TraceModel> HeldOutTraceModel(const TraceModel& model,
   for (int64_t s = split; s < steps; ++s) {
     RecordedStep& r = m.steps[s];
     HideMeasurements(r);
-    r.data_ns = data_sum / fitted;
-    r.other_ns = other_sum / fitted;
-    r.loss_forward_ns = loss_mean;
     const int set = r.frozen_set;
+    const int64_t n_set = acc_count[set];
+    r.data_ns = n_set > 0 ? data_by_set[set] / n_set : data_sum / fitted;
+    r.other_ns = n_set > 0 ? other_by_set[set] / n_set : other_sum / fitted;
+    r.loss_forward_ns = loss_mean;
     r.optimizer_ns = m.optimizer_mean_by_set[set] >= 0
                          ? m.optimizer_mean_by_set[set]
                          : OptimizerLine(m, r.trainable_params);

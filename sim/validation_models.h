@@ -9,14 +9,23 @@
 //
 //   HeldOutTraceModel(model, S): the trace as it would be known had only
 //     steps [0, S) been recorded. Every aggregate is fitted on those steps
-//     but the first (kWarmUpSteps) with TraceModel::FitCosts: per-(unit,
-//     state) means, the profile scaled by factors fitted on them for states
-//     they never ran, optimizer and statistics costs, the overlap rate.
-//     Every step from S on carries that fit's prediction for its recorded
-//     frozen set instead of its own measurement; the `recorded` network
-//     gives those steps the mean wait of the fitted steps. Simulated and
-//     summed from S on (TimingOptions::report_from_step), this predicts the
-//     time of steps the model never saw.
+//     but the first (kWarmUpSteps) with TraceModel::FitCosts, and every
+//     step from S on carries that fit's prediction for its recorded frozen
+//     set instead of its own measurement:
+//       unit forward and backward: the mean over fitted steps that ran the
+//         unit in that state, else the profile times the factor fitted on
+//         them (rule 3 of trace_model.h);
+//       optimizer, statistics accumulation, data and "other": the mean over
+//         fitted steps with the same frozen set, else the profile's
+//         optimizer line times its fitted factor, the fitted accumulation
+//         rate per parameter, the mean of all fitted steps;
+//       loss forward: the mean of fitted steps without the recorded cache;
+//       interval-end work: the mean of fitted intervals with the same
+//         window and the same units in it, else the fitted rate;
+//       the `recorded` network: the overlap rate fitted on those steps and
+//         their mean wait.
+//     Simulated and summed from S on (TimingOptions::report_from_step),
+//     this predicts the time of steps the model never saw.
 //
 //   ProfileOnlyTraceModel(model): no step's timing at all, as for a
 //     configuration the simulator has never seen run: per-unit costs, the
