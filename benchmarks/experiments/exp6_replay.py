@@ -1,0 +1,419 @@
+#!/usr/bin/python3
+"""Experiment 6: replay fidelity and what-if predictions for larger worlds.
+
+No training: it reads the runs of experiments 1, 2, 4 and 5 (their
+OUT/results.json and OUT/runs/*/trace.pb) and asks the simulator
+(`//replay`), from the run *without freezing* of each experiment only, to
+predict the training time of every other real run of that experiment, then
+compares with what was measured:
+  exp1  none -> static:K                            (network `recorded`)
+  exp2  none -> each adaptive policy's spec         (`recorded`)
+  exp4  none -> static:4, static:4 + cache, adaptive, adaptive + cache, per
+        round (`recorded`; `--cache` for the cached runs)
+  exp5  each network's K=0 run -> static:K on that network (`recorded`);
+        and across networks: the shared-memory K=0 run -> every TCP run,
+        with the network given as that network's `comm:calibrate` file
+        (`calibration:FILE`) and as the nearest documented preset (1gbe,
+        10gbe)
+For adaptive policies the replayed schedule comes from the `none` run's
+statistics and may differ from the schedule the real run took; both are
+listed. Also the own-configuration check (`--validate`) of every run, and
+the predictions of static:K and the adaptive policies for 2-64 ranks on the
+documented presets (1gbe, 10gbe, 25gbe, ib100) from experiment 1's `none`
+trace.
+
+  bazel run //benchmarks:exp6_replay -- [--out=DIR]
+  /usr/bin/python3 benchmarks/experiments/exp6_replay.py [--exp1=DIR ...]
+
+Writes OUT/results.json, OUT/fidelity.csv, OUT/validate.csv, OUT/scale.csv
+and the figures OUT/exp6_fidelity.png, exp6_scale.png. Takes about a
+minute.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+SIZES = {}
+
+
+def parse_args(argv=None):
+  p = common.base_parser("exp6_replay", __doc__, SIZES, {}, {})
+  exp_root = os.path.join(common.REPO, "out", "experiments")
+  for n, name in (("1", "exp1_static_sweep"), ("2", "exp2_adaptive"),
+                  ("4", "exp4_cache"), ("5", "exp5_comm")):
+    p.add_argument(f"--exp{n}", default=os.path.join(exp_root, name),
+                   help=f"experiment {n}'s output folder ('' to leave out)")
+  p.add_argument("--presets", default="1gbe,10gbe,25gbe,ib100")
+  p.add_argument("--world_sizes", default="2,4,8,16,32,64")
+  args = p.parse_args(argv)
+  for n in ("1", "2", "4", "5"):
+    setattr(args, f"exp{n}", common.user_path(getattr(args, f"exp{n}")))
+  return common.resolve(args)
+
+
+class Replayer:
+  def __init__(self, exp):
+    self.exp = exp
+    self.count = 0
+    self.commands = []
+
+  def __call__(self, trace, policies, network="recorded", world_sizes="recorded",
+               cache=False, validate=False):
+    self.count += 1
+    out = os.path.join(self.exp.out, "replays", f"r{self.count:03d}")
+    os.makedirs(out, exist_ok=True)
+    cmd = [self.exp.bins["replay"], f"--trace={trace}",
+           f"--policies={';'.join(policies)}", f"--network={network}",
+           f"--world_size={world_sizes}", f"--out={out}"]
+    if cache:
+      cmd.append("--cache")
+    if validate:
+      cmd.append("--validate")
+    with open(os.path.join(out, "log.txt"), "w") as f:
+      r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+      with open(os.path.join(out, "log.txt")) as f:
+        raise common.RunFailed(f"replay failed: {' '.join(cmd)}\n{f.read()}")
+    self.commands.append(" ".join(cmd))
+    with open(os.path.join(out, "replay.json")) as f:
+      return json.load(f), " ".join(cmd)
+
+
+def schedule_of_replay(result):
+  parts = []
+  for e in result["freeze_schedule"]:
+    parts += [f"{u}@{e['step']}" for u in e["freeze"]]
+    parts += [f"-{u}@{e['step']}" for u in e["unfreeze"]]
+  return " ".join(parts)
+
+
+def load_exp(folder):
+  path = os.path.join(folder, "results.json")
+  if not folder or not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def records_by_name(res):
+  return {r["name"]: r for r in res["records"]}
+
+
+def case_row(exp_name, group, rec, result, cmd, base_rec, note=""):
+  meas = rec["summary"]["total_time_s"]
+  pred = result["predicted_total_s"]
+  measured_sched = common.schedule_text(
+      [e for e in rec["summary"]["freeze_events"]])
+  replay_sched = schedule_of_replay(result)
+  return {
+      "experiment": exp_name, "group": group, "run": rec["name"],
+      "from_trace": base_rec["name"], "policy": result["policy"],
+      "network": result["network"], "world_size": result["world_size"],
+      "predicted_s": pred, "measured_s": meas,
+      "error_frac": pred / meas - 1 if meas > 0 else float("nan"),
+      "none_measured_s": base_rec["summary"]["total_time_s"],
+      "predicted_saving": 1 - pred / base_rec["summary"]["total_time_s"],
+      "measured_saving": 1 - meas / base_rec["summary"]["total_time_s"],
+      "same_schedule": measured_sched == replay_sched,
+      "measured_schedule": measured_sched, "replayed_schedule": replay_sched,
+      "extrapolated_from_step": result["extrapolated_from_step"],
+      "note": note, "command": cmd,
+  }
+
+
+def fidelity(exp, rp):
+  a = exp.args
+  rows = []
+  # Experiment 1: none -> static:K.
+  e1 = load_exp(a.exp1)
+  if e1:
+    recs = records_by_name(e1)
+    base = recs.get("static_0")
+    targets = [r for n, r in recs.items() if n != "static_0"]
+    if base and targets:
+      pols = [t["config"]["policy"] for t in targets]
+      rep, cmd = rp(base["trace"], pols)
+      for t, res in zip(targets, rep["results"]):
+        rows.append(case_row("exp1", "static", t, res, cmd, base))
+  # Experiment 2: none -> adaptive policies.
+  e2 = load_exp(a.exp2)
+  if e2:
+    base = next((r for r in e2["records"] if r["summary"]["policy"] == "none"),
+                None)
+    targets = [r for r in e2["records"] if r is not base]
+    if base and targets:
+      rep, cmd = rp(base["trace"], [t["config"]["policy"] for t in targets])
+      for t, res in zip(targets, rep["results"]):
+        rows.append(case_row("exp2", "adaptive", t, res, cmd, base))
+  # Experiment 4: per round, none -> the others; cached runs with --cache.
+  e4 = load_exp(a.exp4)
+  if e4:
+    recs = records_by_name(e4)
+    for r in range(e4.get("rounds", 1)):
+      base = recs.get(f"none_round{r}")
+      if not base:
+        continue
+      for cache in (False, True):
+        targets = [recs[n] for n in (
+            (f"static4_cache_round{r}", f"adaptive_cache_round{r}") if cache
+            else (f"static4_round{r}", f"adaptive_round{r}")) if n in recs]
+        if not targets:
+          continue
+        rep, cmd = rp(base["trace"], [t["config"]["policy"] for t in targets],
+                      cache=cache)
+        for t, res in zip(targets, rep["results"]):
+          rows.append(case_row("exp4", f"round{r}", t, res, cmd, base,
+                               "cache" if cache else ""))
+  # Experiment 5: per network K=0 -> static:K; and shm K=0 -> TCP networks.
+  e5 = load_exp(a.exp5)
+  if e5:
+    recs = records_by_name(e5)
+    nets = list(e5["networks"])
+    for net in nets:
+      base = recs.get(f"{net}_k0")
+      targets = [r for n, r in sorted(recs.items())
+                 if n.startswith(net + "_k") and n != f"{net}_k0"]
+      if not base or not targets:
+        continue
+      one_rank = e5["networks"][net]["ranks"] == 1
+      rep, cmd = rp(base["trace"], [t["config"]["policy"] for t in targets],
+                    network="1gbe" if one_rank else "recorded")
+      for t, res in zip(targets, rep["results"]):
+        rows.append(case_row("exp5", net, t, res, cmd, base))
+    shm = recs.get("shm_k0")
+    presets = {"tcp_1gbit": "1gbe", "tcp_10gbit": "10gbe"}
+    for net in nets:
+      if not net.startswith("tcp") or not shm:
+        continue
+      targets = [r for n, r in sorted(recs.items()) if n.startswith(net + "_k")]
+      cal = e5["calibrations"].get(net, {}).get("file")
+      networks = ([f"calibration:{cal}"] if cal and os.path.exists(cal)
+                  else []) + ([presets[net]] if net in presets else [])
+      for network in networks:
+        rep, cmd = rp(shm["trace"], [t["config"]["policy"] for t in targets],
+                      network=network)
+        for t, res in zip(targets, rep["results"]):
+          rows.append(case_row(
+              "exp5-cross", f"shm->{net}", t, res, cmd, shm,
+              "calibrated" if network.startswith("calibration") else network))
+  return rows
+
+
+def validations(exp, rp):
+  a = exp.args
+  rows = []
+  for name, folder in (("exp1", a.exp1), ("exp2", a.exp2), ("exp4", a.exp4),
+                       ("exp5", a.exp5)):
+    res = load_exp(folder)
+    if not res:
+      continue
+    for rec in res["records"]:
+      one_rank = rec["config"].get("ranks") == 1
+      rep, cmd = rp(rec["trace"], ["none"], validate=True,
+                    network="1gbe" if one_rank else "recorded",
+                    cache=bool(rec["config"].get("cache")))
+      v = rep["validation"]
+      # Three checks (replay/README.md): the exact replay of the recorded
+      # run (bookkeeping), held-out (fitted on the first half of the steps,
+      # predicting the second) and model-only (start-up profile and network
+      # model, no step's timing).
+      ho = v.get("held_out") or {}
+      mo = v.get("model_only") or {}
+      rows.append({"experiment": name, "run": rec["name"],
+                   "policy": v["policy"], "measured_s": v["measured_total_s"],
+                   "exact_error_frac": v.get("exact_replay_error_fraction"),
+                   "held_out_error_frac": ho.get("error_fraction"),
+                   "held_out_drift_frac": ho.get("step_time_drift_fraction"),
+                   "model_only_error_frac": mo.get("error_fraction"),
+                   "schedule_matches": v["schedule_matches"], "command": cmd})
+  return rows
+
+
+def scale(exp, rp):
+  a = exp.args
+  e1 = load_exp(a.exp1)
+  e2 = load_exp(a.exp2)
+  if not e1:
+    return [], None
+  base = records_by_name(e1).get("static_0")
+  if not base:
+    return [], None
+  pols = ["none"] + [r["config"]["policy"] for r in e1["records"]
+                     if r["name"] != "static_0"]
+  if e2:
+    # The adaptive policies of experiment 2, when its statistics interval is
+    # experiment 1's (a policy's interval must be a multiple of the trace's).
+    pols += [r["config"]["policy"] for r in e2["records"]
+             if r["summary"]["policy"] != "none" and
+             r["config"]["stats_interval"] == base["config"]["stats_interval"]]
+  networks = a.presets
+  e5 = load_exp(a.exp5)
+  cal = ((e5 or {}).get("calibrations") or {}).get("tcp_1gbit", {}).get("file")
+  if cal and os.path.exists(cal):
+    networks += f",calibration:{cal}"
+  rep, cmd = rp(base["trace"], pols, network=networks,
+                world_sizes=a.world_sizes)
+  rows = []
+  for r in rep["results"]:
+    rows.append({"policy": r["policy"], "network": r["network"],
+                 "world_size": r["world_size"],
+                 "predicted_s": r["predicted_total_s"],
+                 "baseline_s": r["baseline_total_s"], "speedup": r["speedup"],
+                 "saved_fraction": r["saved_fraction"],
+                 "comm_exposed_s": r["comm_exposed_s"],
+                 "gb_per_rank": r["bytes_allreduced_per_rank"] / 1e9,
+                 "schedule": schedule_of_replay(r),
+                 "extrapolated_from_step": r["extrapolated_from_step"]})
+  return rows, cmd
+
+
+def run(exp):
+  rp = Replayer(exp)
+  fid = fidelity(exp, rp)
+  val = validations(exp, rp)
+  sc, sc_cmd = scale(exp, rp)
+  inputs = {}
+  for n in ("1", "2", "4", "5"):
+    res = load_exp(getattr(exp.args, f"exp{n}"))
+    if res:
+      inputs[f"exp{n}"] = {"folder": getattr(exp.args, f"exp{n}"),
+                           "command": res["command"], "date": res["date"],
+                           "revision": res["revision"],
+                           "machine": res["machine"]}
+  return exp.write_results({"inputs": inputs, "fidelity": fid,
+                            "validation": val, "scale": sc,
+                            "scale_command": sc_cmd,
+                            "replay_commands": rp.commands})
+
+
+def report(exp, res):
+  out = exp.out
+  fid, val, sc = res["fidelity"], res["validation"], res["scale"]
+  cols = ["experiment", "group", "run", "from_trace", "policy", "network",
+          "predicted_s", "measured_s", "error_frac", "predicted_saving",
+          "measured_saving", "same_schedule", "measured_schedule",
+          "replayed_schedule", "extrapolated_from_step", "note"]
+  common.write_csv(os.path.join(out, "fidelity.csv"), fid, cols)
+  common.write_csv(os.path.join(out, "validate.csv"), val,
+                   ["experiment", "run", "policy", "measured_s",
+                    "exact_error_frac", "held_out_error_frac",
+                    "held_out_drift_frac", "model_only_error_frac",
+                    "schedule_matches"])
+  common.write_csv(os.path.join(out, "scale.csv"), sc)
+  print()
+  print("Predictions from each experiment's run without freezing, against "
+        "the measured runs")
+  print("| exp | group | run | network | predicted s | measured s | error | "
+        "saving pred/meas | same schedule |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  for r in fid:
+    net = r["network"] if not r["network"].startswith("calibration") \
+        else "calibrated"
+    print(f"| {r['experiment']} | {r['group']} | {r['run']} | {net} | "
+          f"{r['predicted_s']:.3g} | {r['measured_s']:.3g} | "
+          f"{100 * r['error_frac']:+.1f}% | "
+          f"{100 * r['predicted_saving']:.0f}%/{100 * r['measured_saving']:.0f}%"
+          f" | {'yes' if r['same_schedule'] else 'no'} |")
+  by_exp = {}
+  for r in fid:
+    by_exp.setdefault(r["experiment"], []).append(abs(r["error_frac"]))
+  for k, v in by_exp.items():
+    print(f"{k}: {len(v)} cases, median |error| {100 * common.median(v):.1f}%, "
+          f"max {100 * max(v):.1f}%, within 10%: "
+          f"{sum(1 for x in v if x <= 0.10)}/{len(v)}")
+  if val:
+    print(f"own configuration (--validate), {len(val)} runs; schedules "
+          f"reproduced {sum(r['schedule_matches'] for r in val)}/{len(val)}")
+    for key in ("exact_error_frac", "held_out_error_frac",
+                "model_only_error_frac"):
+      errs = [abs(r[key]) for r in val if r[key] is not None]
+      if errs:
+        print(f"  {key}: {len(errs)} runs, median |error| "
+              f"{100 * common.median(errs):.2f}%, max {100 * max(errs):.2f}%")
+
+  plt = common.pyplot()
+  fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))
+  markers = {"exp1": "o", "exp2": "s", "exp4": "^", "exp5": "D",
+             "exp5-cross": "x"}
+  for name in markers:
+    sel = [r for r in fid if r["experiment"] == name]
+    if sel:
+      a1.plot([r["measured_s"] for r in sel], [r["predicted_s"] for r in sel],
+              markers[name], ms=4, label=name, alpha=0.8)
+  if fid:
+    lo = min(min(r["measured_s"], r["predicted_s"]) for r in fid) * 0.8
+    hi = max(max(r["measured_s"], r["predicted_s"]) for r in fid) * 1.2
+    xs = [lo, hi]
+    a1.plot(xs, xs, "k-", lw=0.8)
+    a1.fill_between(xs, [x * 0.9 for x in xs], [x * 1.1 for x in xs],
+                    color="0.85", label="±10%")
+    a1.set_xscale("log")
+    a1.set_yscale("log")
+  a1.set_xlabel("measured training time (s)")
+  a1.set_ylabel("predicted from the none run (s)")
+  a1.legend(fontsize=7)
+  a1.set_title("replay prediction vs measurement", fontsize=9)
+  labels = [f"{r['experiment']}:{r['run']}" +
+            ("*" if r["note"] and r["note"] != "cache" else "") for r in fid]
+  a2.barh(range(len(fid)), [100 * r["error_frac"] for r in fid],
+          color=["tab:blue" if r["same_schedule"] else "tab:orange"
+                 for r in fid])
+  a2.set_yticks(range(len(fid)))
+  a2.set_yticklabels(labels, fontsize=4)
+  a2.axvline(10, color="k", lw=0.5, ls="--")
+  a2.axvline(-10, color="k", lw=0.5, ls="--")
+  a2.set_xlabel("error (predicted / measured - 1, %); orange: other schedule")
+  a2.invert_yaxis()
+  fig.suptitle("Exp. 6: replay fidelity (each experiment's none run -> its "
+               "other runs)", fontsize=9)
+  common.save_fig(fig, os.path.join(out, "exp6_fidelity.png"), exp.args.dpi)
+
+  if sc:
+    nets = []
+    for r in sc:
+      if r["network"] not in nets:
+        nets.append(r["network"])
+    fig, (b1, b2) = plt.subplots(1, 2, figsize=(10, 4))
+    for net in nets:
+      sel = [r for r in sc if r["network"] == net and
+             r["policy"].startswith("static:4")]
+      lab = "calibrated 1 Gbit/s (exp5)" if net.startswith("calibration") \
+          else net
+      b1.plot([r["world_size"] for r in sel],
+              [100 * r["saved_fraction"] for r in sel], "o-", ms=3, label=lab)
+    b1.set_title("static:4: predicted saving vs world size", fontsize=8)
+    b1.set_xscale("log", base=2)
+    b1.set_xlabel("ranks")
+    b1.set_ylabel("training time saved vs none (%)")
+    b1.legend(fontsize=7)
+    net0 = "1gbe" if "1gbe" in nets else nets[0]
+    pols = []
+    for r in sc:
+      if r["policy"] not in pols and r["policy"] != "none":
+        pols.append(r["policy"])
+    for pol in pols:
+      sel = [r for r in sc if r["network"] == net0 and r["policy"] == pol]
+      b2.plot([r["world_size"] for r in sel],
+              [100 * r["saved_fraction"] for r in sel], ".-", ms=3,
+              label=pol.split(":interval")[0][:28])
+    b2.set_title(f"every policy on {net0}: predicted saving", fontsize=8)
+    b2.set_xscale("log", base=2)
+    b2.set_xlabel("ranks")
+    b2.legend(fontsize=5, ncol=2)
+    fig.suptitle("Exp. 6: what-if for larger worlds (from experiment 1's none "
+                 "trace; weak scaling, same per-rank batch)", fontsize=9)
+    common.save_fig(fig, os.path.join(out, "exp6_scale.png"), exp.args.dpi)
+
+
+def main(argv=None):
+  return common.main(parse_args(argv), run, report,
+                     binaries=("replay", "trace_json"))
+
+
+if __name__ == "__main__":
+  sys.exit(main())
