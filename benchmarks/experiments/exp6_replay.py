@@ -291,6 +291,40 @@ def run(exp):
                             "replay_commands": rp.commands})
 
 
+# Values the freeze/ spec parser fills in when a spec leaves them out
+# (freeze/README.md); short_policy() drops them for labels.
+SPEC_DEFAULTS = {
+    "": {"warmup": "0", "max_frozen": "1"},
+    "static": {"at": "0"},
+    "gradnorm": {"norm": "l2", "variant": "single"},
+    "autofreeze": {"percentile": "50", "norm": "l1"},
+    "threshold": {"tau": "0.1", "patience": "3", "norm": "l2"},
+    "freezeout": {"t0": "0.5", "cubic": "0"},
+    "pipetransformer": {"alpha": "0.1"},
+    "apf": {"ema": "0.9", "threshold": "0.2", "period": "1", "increase": "1",
+            "decrease": "0.5", "norm": "l2"},
+}
+
+
+def short_policy(spec, base_interval=None):
+  """'static:interval=10,k=4,at=0,warmup=0,max_frozen=1' -> 'static:4';
+  drops parameters at their defaults (and the interval when it is the
+  trace's base interval)."""
+  name, _, params = spec.partition(":")
+  defaults = dict(SPEC_DEFAULTS[""], **SPEC_DEFAULTS.get(name, {}))
+  kept = []
+  for kv in filter(None, params.split(",")):
+    k, _, v = kv.partition("=")
+    if defaults.get(k) == v:
+      continue
+    if k == "interval" and base_interval is not None and v == str(base_interval):
+      continue
+    kept.append((k, v))
+  if name == "static" and [k for k, _ in kept] == ["k"]:
+    return f"static:{kept[0][1]}"
+  return name + (":" + ",".join(f"{k}={v}" for k, v in kept) if kept else "")
+
+
 def report(exp, res):
   out = exp.out
   fid, val, sc = res["fidelity"], res["validation"], res["scale"]
@@ -378,10 +412,16 @@ def report(exp, res):
     for r in sc:
       if r["network"] not in nets:
         nets.append(r["network"])
+    # The trace's base interval: the smallest interval any spec names (a
+    # policy's interval is a multiple of it).
+    intervals = [int(kv.split("=")[1]) for r in sc if ":" in r["policy"]
+                 for kv in r["policy"].split(":", 1)[1].split(",")
+                 if kv.startswith("interval=")]
+    base_interval = min(intervals) if intervals else None
     fig, (b1, b2) = plt.subplots(1, 2, figsize=(10, 4))
     for net in nets:
       sel = [r for r in sc if r["network"] == net and
-             r["policy"].startswith("static:4")]
+             short_policy(r["policy"], base_interval) == "static:4"]
       lab = "calibrated 1 Gbit/s (exp5)" if net.startswith("calibration") \
           else net
       b1.plot([r["world_size"] for r in sel],
@@ -400,7 +440,7 @@ def report(exp, res):
       sel = [r for r in sc if r["network"] == net0 and r["policy"] == pol]
       b2.plot([r["world_size"] for r in sel],
               [100 * r["saved_fraction"] for r in sel], ".-", ms=3,
-              label=pol.split(":interval")[0][:28])
+              label=short_policy(pol, base_interval)[:40])
     b2.set_title(f"every policy on {net0}: predicted saving", fontsize=8)
     b2.set_xscale("log", base=2)
     b2.set_xlabel("ranks")
