@@ -15,7 +15,7 @@ median step time, final and per-epoch test accuracy.
 Writes OUT/results.json, OUT/static_sweep.csv, OUT/accuracy_per_epoch.csv
 and the figures OUT/exp1_time.png, exp1_accuracy.png,
 exp1_accuracy_per_epoch.png. Default sizes: 8000 training and 2000 test
-samples, 8 epochs, 2 ranks (about 17 minutes on 2 idle cores); --full: all
+samples, 8 epochs, 2 ranks (about 10 minutes on 2 idle cores); --full: all
 samples of the target classes, 50 epochs.
 """
 

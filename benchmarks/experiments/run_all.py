@@ -14,7 +14,7 @@ after. With --publish: the PNG figures go to docs/figures/ and the CSV
 tables (plus each results.json without its per-run records) to
 benchmarks/results/experiments/ in the checkout.
 
-Default sizes take about 2 hours on 2 idle cores; --full (the study's 50
+Default sizes take about an hour on 2 idle cores (51 min on 2026-11-25); --full (the study's 50
 epochs on all samples) takes days.
 """
 
