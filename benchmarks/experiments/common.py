@@ -276,12 +276,34 @@ def install_signal_handlers():
     signal.signal(s, _exit_on_signal)
 
 
-def run_command(cmd, log_path, timeout_s, env=None):
+# What the trainer prints on rank 0 after every output is written and closed.
+FINISHED_MARK = "outputs in "
+
+
+def finished_before_failing(log_path, done_file, t0):
+  """True when a failed command had finished its work: `done_file` was written
+  during this run and the log has the trainer's last line. Seen once (CI,
+  2026-11-25): a 2-rank run over UCX's TCP transport under load printed its
+  last line, then hung at exit (in MPI_Finalize, a known class of UCX/MPICH
+  bugs) until mpiexec's timeout killed it with exit 255."""
+  if not done_file or not os.path.exists(done_file):
+    return False
+  if os.path.getmtime(done_file) < t0:
+    return False
+  with open(log_path) as f:
+    return any(line.startswith(FINISHED_MARK) for line in f)
+
+
+def run_command(cmd, log_path, timeout_s, env=None, done_file=None):
   """Runs `cmd` in its own process group (killed on timeout or interrupt).
 
   Returns a dict with wall_s, loadavg before/after and others_busy_cores:
   the cores other processes kept busy meanwhile (the machine's busy CPU time
   minus this command's whole process tree, from RUSAGE_CHILDREN).
+  A command that fails or times out after it finished its work (see
+  finished_before_failing; `done_file`: its last output) is kept with a
+  warning and `exit_status`/`hung_at_exit` in the dict: its timings come from
+  its trace, which was complete. Any other failure raises RunFailed.
   """
   ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
   load0 = loadavg()
@@ -300,7 +322,9 @@ def run_command(cmd, log_path, timeout_s, env=None):
     except subprocess.TimeoutExpired:
       os.killpg(proc.pid, signal.SIGKILL)
       proc.wait()
-      raise RunFailed(f"timed out after {timeout_s} s: {' '.join(cmd)}")
+      if not finished_before_failing(log_path, done_file, t0):
+        raise RunFailed(f"timed out after {timeout_s} s: {' '.join(cmd)}")
+      rc = "timeout"
     except BaseException:
       os.killpg(proc.pid, signal.SIGKILL)
       proc.wait()
@@ -311,12 +335,19 @@ def run_command(cmd, log_path, timeout_s, env=None):
   ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
   own = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
   others = max(0.0, (cpu_busy_s() - busy0 - own) / wall) if wall > 0 else 0.0
+  meas = {"wall_s": wall, "loadavg_before": load0, "loadavg_after": loadavg(),
+          "others_busy_cores": others, "own_cpu_s": own}
   if rc != 0:
     with open(log_path) as f:
       tail = f.read()[-3000:]
-    raise RunFailed(f"exit {rc}: {' '.join(cmd)}\n{tail}")
-  return {"wall_s": wall, "loadavg_before": load0, "loadavg_after": loadavg(),
-          "others_busy_cores": others, "own_cpu_s": own}
+    if not finished_before_failing(log_path, done_file, t0):
+      raise RunFailed(f"exit {rc}: {' '.join(cmd)}\n{tail}")
+    log(f"WARNING: {os.path.basename(os.path.dirname(log_path))}: finished "
+        f"its work ({os.path.basename(done_file)} written, last line "
+        f"printed) but then failed ({rc}) after {wall:.0f} s, probably hung at "
+        f"exit in MPI; kept (timings come from its trace); log: {log_path}")
+    meas.update(exit_status=rc, hung_at_exit=True)
+  return meas
 
 
 def i64(x):
@@ -485,7 +516,8 @@ class Experiment:
     os.makedirs(run_dir)
     log(f"{name}: {' '.join(flags[-4:])} ...")
     meas = run_command(cmd, os.path.join(run_dir, "log.txt"), a.timeout_s,
-                       env=env)
+                       env=env,
+                       done_file=os.path.join(run_dir, "summary.json"))
     with open(os.path.join(run_dir, "summary.json")) as f:
       summary = json.load(f)
     with open(os.path.join(run_dir, "config.json")) as f:
