@@ -108,11 +108,12 @@ class SpecKeys {
   std::map<std::string, std::string> values_;
 };
 
-// Wraps a model with an overlap rate other than 1.
-class WithOverlap : public NetworkModel {
+// A model under another spec and overlap rate: a preset's name (with the
+// model's own overlap), or a spec's `overlap=R`.
+class Relabeled : public NetworkModel {
  public:
-  WithOverlap(std::unique_ptr<NetworkModel> inner, double overlap,
-              std::string spec)
+  Relabeled(std::unique_ptr<NetworkModel> inner, double overlap,
+            std::string spec)
       : inner_(std::move(inner)), overlap_(overlap), spec_(std::move(spec)) {}
   std::string spec() const override { return spec_; }
   absl::Status CheckWorldSize(int p) const override {
@@ -122,6 +123,9 @@ class WithOverlap : public NetworkModel {
     return inner_->AllReduceNs(bytes, p);
   }
   double Overlap() const override { return overlap_; }
+  bool ReplaysRecordedWaits() const override {
+    return inner_->ReplaysRecordedWaits();
+  }
 
  private:
   std::unique_ptr<NetworkModel> inner_;
@@ -129,12 +133,12 @@ class WithOverlap : public NetworkModel {
   std::string spec_;
 };
 
+// Ring with α in seconds and β in seconds per byte: `ring:` specs and
+// calibration files.
 class RingModel : public NetworkModel {
  public:
-  RingModel(double alpha_us, double gbps, std::string spec)
-      : alpha_s_(alpha_us * 1e-6),
-        beta_(BetaFromGbps(gbps)),
-        spec_(std::move(spec)) {}
+  RingModel(double alpha_s, double beta, std::string spec)
+      : alpha_s_(alpha_s), beta_(beta), spec_(std::move(spec)) {}
   std::string spec() const override { return spec_; }
   int64_t AllReduceNs(int64_t bytes, int p) const override {
     return RingNs(alpha_s_, beta_, bytes, p);
@@ -325,21 +329,6 @@ class RecordedModel : public NetworkModel {
   double beta_ = 0;
 };
 
-class CalibrationModel : public NetworkModel {
- public:
-  CalibrationModel(double alpha_s, double beta, std::string spec)
-      : alpha_s_(alpha_s), beta_(beta), spec_(std::move(spec)) {}
-  std::string spec() const override { return spec_; }
-  int64_t AllReduceNs(int64_t bytes, int p) const override {
-    return RingNs(alpha_s_, beta_, bytes, p);
-  }
-
- private:
-  double alpha_s_;
-  double beta_;
-  std::string spec_;
-};
-
 absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
     const std::string& spec, const std::string& name,
     const std::map<std::string, std::string>& values,
@@ -357,7 +346,7 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
         absl::StrCat(name, ":alpha_us=", Num(*alpha), ",gbps=", Num(*gbps));
     if (name == "ring") {
       return std::unique_ptr<NetworkModel>(
-          new RingModel(*alpha, *gbps, canonical));
+          new RingModel(*alpha * 1e-6, BetaFromGbps(*gbps), canonical));
     }
     return std::unique_ptr<NetworkModel>(
         new TreeModel(*alpha, *gbps, canonical));
@@ -494,25 +483,9 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
       auto model = MakeNetworkModel(p.spec, context);
       if (!model.ok()) return model.status();
       // Presets keep their name, so reports say "1gbe".
-      class Named : public NetworkModel {
-       public:
-        Named(std::unique_ptr<NetworkModel> inner, std::string name)
-            : inner_(std::move(inner)), name_(std::move(name)) {}
-        std::string spec() const override { return name_; }
-        absl::Status CheckWorldSize(int p) const override {
-          return inner_->CheckWorldSize(p);
-        }
-        int64_t AllReduceNs(int64_t bytes, int p) const override {
-          return inner_->AllReduceNs(bytes, p);
-        }
-        double Overlap() const override { return inner_->Overlap(); }
-
-       private:
-        std::unique_ptr<NetworkModel> inner_;
-        std::string name_;
-      };
+      const double overlap = (*model)->Overlap();
       return std::unique_ptr<NetworkModel>(
-          new Named(*std::move(model), p.name));
+          new Relabeled(*std::move(model), overlap, p.name));
     }
   }
   const size_t colon = spec.find(':');
@@ -531,9 +504,9 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
                           absl::StrCat("network '", spec,
                                        "': ", calibration.status().message()));
     }
-    return std::unique_ptr<NetworkModel>(new CalibrationModel(
-        calibration->alpha_s(), calibration->beta_s_per_byte(),
-        absl::StrCat("calibration:", file)));
+    return std::unique_ptr<NetworkModel>(
+        new RingModel(calibration->alpha_s(), calibration->beta_s_per_byte(),
+                      absl::StrCat("calibration:", file)));
   }
   std::map<std::string, std::string> values;
   if (colon != std::string::npos) {
@@ -557,16 +530,12 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
   if (!model.ok() || name == "recorded" || values.count("overlap") == 0) {
     return model;
   }
-  const std::string& text = values.at("overlap");
-  double overlap = 0;
-  if (!absl::SimpleAtod(text, &overlap) || !(overlap >= 0 && overlap <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "network '", spec, "': overlap=", text, " must be a number in [0, 1]"));
-  }
+  auto overlap = SpecKeys(spec, name, values).Positive("overlap", 0, 1, false);
+  if (!overlap.ok()) return overlap.status();
   const std::string canonical =
-      absl::StrCat((*model)->spec(), ",overlap=", Num(overlap));
+      absl::StrCat((*model)->spec(), ",overlap=", Num(*overlap));
   return std::unique_ptr<NetworkModel>(
-      new WithOverlap(*std::move(model), overlap, canonical));
+      new Relabeled(*std::move(model), *overlap, canonical));
 }
 
 }  // namespace freezing::sim

@@ -23,6 +23,7 @@ struct SetPlan {
   int boundary = -1;      // last unit of the frozen prefix, -1 none
   std::vector<int64_t> bucket_bytes;
   std::vector<int64_t> bucket_ns;
+  int64_t bucket_ns_total = 0;   // sum of bucket_ns
   std::vector<int> bucket_gate;  // unit whose backward makes it ready
   // Its last gradient is ready after num/den of the gate unit's backward.
   std::vector<int64_t> bucket_ready_num;
@@ -79,6 +80,7 @@ void BuildPlan(const TraceModel& model, const std::vector<bool>& frozen,
     plan.bucket_ready_num.push_back(num);
     plan.bucket_ready_den.push_back(den);
     plan.bucket_ns.push_back(network.AllReduceNs(b.bytes, world_size));
+    plan.bucket_ns_total += plan.bucket_ns.back();
   }
   plan.grad_bytes = world_size > 1 ? buckets.total_bytes() : 0;
   plan.trainable_params = model.TrainableParams(frozen);
@@ -86,22 +88,13 @@ void BuildPlan(const TraceModel& model, const std::vector<bool>& frozen,
       model.optimizer_mean_by_set[plan.recorded_set] >= 0) {
     plan.optimizer_ns = model.optimizer_mean_by_set[plan.recorded_set];
   } else {
-    plan.optimizer_ns = Round(model.optimizer_calibration *
-                              (model.optimizer_fixed_ns +
-                               model.optimizer_ns_per_param *
-                                   static_cast<double>(plan.trainable_params)));
+    plan.optimizer_ns = model.OptimizerLineNs(plan.trainable_params);
   }
-  plan.accumulate_ns = Round(model.accumulate_ns_per_param *
-                             static_cast<double>(plan.trainable_params));
-  for (int u = 0; u < n;) {
-    if (frozen[u]) {
-      ++u;
-      continue;
-    }
-    int64_t params = 0;
-    while (u < n && !frozen[u]) params += model.units[u++].params;
-    plan.interval_comm_ns += network.AllReduceNs(4 * params, world_size);
-  }
+  plan.accumulate_ns = model.AccumulateNs(plan.trainable_params);
+  std::vector<bool> trained(n);
+  for (int u = 0; u < n; ++u) trained[u] = !frozen[u];
+  plan.interval_comm_ns =
+      model.AccumulatorAllReduceNs(trained, network, world_size);
   plan.built = true;
 }
 
@@ -202,6 +195,15 @@ struct CacheState {
   int old_boundary = -1;
   double old_hit = 0;
   double old_next = 0;
+
+  // The coverage after this epoch's steps so far (K = 1 / inv_variants).
+  double CoverageAfterEpoch(int64_t steps_per_epoch,
+                            double inv_variants) const {
+    return std::min(1.0, coverage + (1.0 - coverage) *
+                                        static_cast<double>(steps_in_epoch) /
+                                        static_cast<double>(steps_per_epoch) *
+                                        inv_variants);
+  }
 };
 
 }  // namespace
@@ -315,11 +317,8 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
     if (cache_on) {
       if (rs.epoch != current_epoch) {
         if (cache.boundary >= 0) {
-          cache.coverage = std::min(
-              1.0, cache.coverage +
-                       (1.0 - cache.coverage) *
-                           static_cast<double>(cache.steps_in_epoch) /
-                           static_cast<double>(steps_per_epoch) * inv_variants);
+          cache.coverage =
+              cache.CoverageAfterEpoch(steps_per_epoch, inv_variants);
         }
         cache.hit = cache.coverage;
         cache.old_hit = cache.old_next;
@@ -331,11 +330,8 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
           // Samples already seen this epoch come back only next epoch.
           cache.old_boundary = cache.boundary;
           cache.old_hit = cache.hit;
-          cache.old_next = std::min(
-              1.0, cache.coverage +
-                       (1.0 - cache.coverage) *
-                           static_cast<double>(cache.steps_in_epoch) /
-                           static_cast<double>(steps_per_epoch) * inv_variants);
+          cache.old_next =
+              cache.CoverageAfterEpoch(steps_per_epoch, inv_variants);
         } else {
           cache.old_boundary = -1;
           cache.old_hit = 0;
@@ -394,10 +390,6 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       end[u] = t;
     }
     const int64_t backward_wall = t;
-    int64_t comm_total = 0;
-    for (size_t b = 0; b < plan.bucket_ns.size(); ++b) {
-      comm_total += plan.bucket_ns[b];
-    }
     std::vector<std::array<int64_t, 3>>* timeline_buckets = nullptr;
     if (s < options.timeline_steps) {
       out.timeline.emplace_back();
@@ -406,11 +398,10 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
     const int64_t channel_free =
         ScheduleBuckets(plan, unit_bwd, end, backward_wall, network.Overlap(),
                         timeline_buckets);
-    const int64_t exposed = std::max<int64_t>(0, channel_free - backward_wall) +
-                            (world_size > 1 && !waits.empty() ? waits[s] : 0);
-    if (reported) {
-      out.recorded_wait_ns += world_size > 1 && !waits.empty() ? waits[s] : 0;
-    }
+    const int64_t wait = world_size > 1 && !waits.empty() ? waits[s] : 0;
+    const int64_t exposed =
+        std::max<int64_t>(0, channel_free - backward_wall) + wait;
+    if (reported) out.recorded_wait_ns += wait;
 
     const int64_t accumulate = std::min(
         backward_wall, same_set ? rs.accumulate_ns : plan.accumulate_ns);
@@ -430,11 +421,7 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       }
       bool measured = false;
       if (i < static_cast<int64_t>(model.interval_compute_ns.size())) {
-        for (int u = 0; u < n; ++u) {
-          const auto& ts = model.intervals[i].global[u].trained_steps;
-          rec_in_window[u] =
-              static_cast<int>(ts.size()) >= window && ts[window - 1] > 0;
-        }
+        model.RecordedWindow(i, &rec_in_window);  // the same window length
         measured = rec_in_window == in_window;
       }
       const int64_t compute =
@@ -452,7 +439,7 @@ absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
       ph.forward_ns += forward;
       ph.backward_ns += backward_wall - accumulate;
       ph.comm_exposed_ns += exposed;
-      ph.comm_total_ns += comm_total;
+      ph.comm_total_ns += plan.bucket_ns_total;
       ph.optimizer_ns += optimizer;
       ph.stats_ns += accumulate + interval;
       ph.other_ns += rs.other_ns;

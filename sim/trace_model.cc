@@ -75,6 +75,32 @@ int TraceModel::RecordedWindow(int64_t i, std::vector<bool>* in_window) const {
   return window;
 }
 
+int64_t TraceModel::OptimizerLineNs(int64_t params) const {
+  return Round(optimizer_calibration *
+               (optimizer_fixed_ns +
+                optimizer_ns_per_param * static_cast<double>(params)));
+}
+
+int64_t TraceModel::AccumulateNs(int64_t params) const {
+  return Round(accumulate_ns_per_param * static_cast<double>(params));
+}
+
+int64_t TraceModel::AccumulatorAllReduceNs(const std::vector<bool>& trained,
+                                           const NetworkModel& network,
+                                           int world_size) const {
+  int64_t ns = 0;
+  for (int u = 0; u < num_units;) {
+    if (!trained[u]) {
+      ++u;
+      continue;
+    }
+    int64_t params = 0;
+    while (u < num_units && trained[u]) params += units[u++].params;
+    ns += network.AllReduceNs(4 * params, world_size);
+  }
+  return ns;
+}
+
 void TraceModel::FitCosts(int64_t first_step, int64_t end_step) {
   const int n = num_units;
   const int64_t end =
@@ -289,7 +315,6 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
   m.stats_interval = m.context.base_interval_steps;
   m.stats_window = m.context.max_window;
   m.augment_variants = c.augment_variants();
-  m.deterministic_inputs = !c.augment() || c.augment_variants() > 0;
 
   // Profile.
   m.has_profile = trace.profile.has_value();
@@ -478,19 +503,11 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
   m.interval_compute_ns.assign(m.intervals.size(), -1);
   for (size_t i = 0; i < m.intervals.size(); ++i) {
     const int64_t s = m.intervals[i].last_step;
-    const std::vector<bool>& trained = m.interval_trained[i];
-    int64_t comm_ns = 0;
-    if (recorded_network != nullptr) {
-      for (int u = 0; u < n;) {
-        if (!trained[u]) {
-          ++u;
-          continue;
-        }
-        int64_t params = 0;
-        while (u < n && trained[u]) params += m.units[u++].params;
-        comm_ns += recorded_network->AllReduceNs(4 * params, m.world_size);
-      }
-    }
+    const int64_t comm_ns =
+        recorded_network != nullptr
+            ? m.AccumulatorAllReduceNs(m.interval_trained[i], *recorded_network,
+                                       m.world_size)
+            : 0;
     m.interval_compute_ns[i] =
         std::max<int64_t>(0, m.steps[s].interval_ns - comm_ns);
   }

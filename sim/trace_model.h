@@ -132,9 +132,8 @@ struct TraceModel {
   std::string vote_rule;
   int world_size = 1;
   int batch_size = 0;
-  int stats_interval = 1;             // T
-  int stats_window = 1;               // W
-  bool deterministic_inputs = false;  // augmentation off or fixed variants
+  int stats_interval = 1;  // T
+  int stats_window = 1;    // W
   int augment_variants = 0;
 
   // Steps: recorded_sets[i][u] = unit u frozen; steps index them.
@@ -237,6 +236,19 @@ struct TraceModel {
   // work (min(W, i + 1)) and, per unit, whether the recorded run trained
   // it in that window.
   int RecordedWindow(int64_t i, std::vector<bool>* in_window) const;
+  // OptimizerLineNs: the optimizer's step for `params` trainable
+  // parameters from the profile's line, calibrated (used where no fitted
+  // step had the same trainable set).
+  int64_t OptimizerLineNs(int64_t params) const;
+  // AccumulateNs: the statistics accumulation of one step for `params`
+  // trainable parameters at the fitted per-parameter rate.
+  int64_t AccumulateNs(int64_t params) const;
+  // AccumulatorAllReduceNs: the interval-end all-reduce of the
+  // accumulators of the units `trained` (float32), one all-reduce per
+  // contiguous run of them, on `network` over `world_size` ranks.
+  int64_t AccumulatorAllReduceNs(const std::vector<bool>& trained,
+                                 const NetworkModel& network,
+                                 int world_size) const;
 };
 
 }  // namespace freezing::sim

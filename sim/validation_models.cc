@@ -61,12 +61,6 @@ absl::Status PredictUnitCosts(TraceModel& m, int64_t s, const char* why) {
   return absl::OkStatus();
 }
 
-int64_t OptimizerLine(const TraceModel& m, int64_t params) {
-  return Round(m.optimizer_calibration *
-               (m.optimizer_fixed_ns +
-                m.optimizer_ns_per_param * static_cast<double>(params)));
-}
-
 }  // namespace
 
 absl::StatusOr<int64_t> HeldOutSplit(const TraceModel& model, double fraction) {
@@ -143,11 +137,9 @@ absl::StatusOr<TraceModel> HeldOutTraceModel(const TraceModel& model,
     r.loss_forward_ns = loss_mean;
     r.optimizer_ns = m.optimizer_mean_by_set[set] >= 0
                          ? m.optimizer_mean_by_set[set]
-                         : OptimizerLine(m, r.trainable_params);
-    r.accumulate_ns = acc_count[set] > 0
-                          ? acc_sum[set] / acc_count[set]
-                          : Round(m.accumulate_ns_per_param *
-                                  static_cast<double>(r.trainable_params));
+                         : m.OptimizerLineNs(r.trainable_params);
+    r.accumulate_ns = acc_count[set] > 0 ? acc_sum[set] / acc_count[set]
+                                         : m.AccumulateNs(r.trainable_params);
     if (absl::Status st = PredictUnitCosts(m, s, why); !st.ok()) return st;
   }
 
@@ -242,9 +234,8 @@ absl::StatusOr<TraceModel> ProfileOnlyTraceModel(const TraceModel& model) {
     r.data_ns = 0;   // not profiled
     r.other_ns = 0;  // not profiled
     r.loss_forward_ns = m.profile_loss_ns;
-    r.optimizer_ns = OptimizerLine(m, r.trainable_params);
-    r.accumulate_ns = Round(m.accumulate_ns_per_param *
-                            static_cast<double>(r.trainable_params));
+    r.optimizer_ns = m.OptimizerLineNs(r.trainable_params);
+    r.accumulate_ns = m.AccumulateNs(r.trainable_params);
     if (absl::Status st = PredictUnitCosts(m, s, why); !st.ok()) return st;
   }
   m.measured_total_ns = 0;
