@@ -45,15 +45,15 @@ void FitLine(const std::vector<CalibrationPoint>& points, FitMethod method,
   *a = (y_sum - *b * x_sum) / w_sum;
 }
 
-// FitThroughOrigin: weighted least squares of T = b·n.
-void FitThroughOrigin(const std::vector<CalibrationPoint>& points,
-                      FitMethod method, double* b) {
+// FitSlope: weighted least squares of T = a + b·n for a given intercept `a`.
+void FitSlope(const std::vector<CalibrationPoint>& points, FitMethod method,
+              double a, double* b) {
   double xx_sum = 0, xy_sum = 0;
   for (const CalibrationPoint& p : points) {
     const double x = static_cast<double>(p.bytes());
     const double w = Weight(p, method);
     xx_sum += w * x * x;
-    xy_sum += w * x * p.median_s();
+    xy_sum += w * x * (p.median_s() - a);
   }
   *b = xy_sum / xx_sum;
 }
@@ -106,21 +106,14 @@ absl::StatusOr<Calibration> FitRingModel(
     double unused_b = 0;
     FitLine(points, FitMethod::kRelative, &a, &unused_b);
     a = std::max(a, 0.0);
-    double xy = 0;
-    double xx = 0;
-    for (const CalibrationPoint& p : points) {
-      const double x = static_cast<double>(p.bytes());
-      xy += x * (p.median_s() - a);
-      xx += x * x;
-    }
-    b = xy / xx;
+    FitSlope(points, FitMethod::kAbsolute, a, &b);
   } else {
     FitLine(points, method, &a, &b);
   }
   // Keep the model physical: no negative latency or bandwidth cost.
   if (a < 0) {
     a = 0;
-    FitThroughOrigin(points, method, &b);
+    FitSlope(points, method, 0, &b);
   }
   if (b < 0) {
     b = 0;

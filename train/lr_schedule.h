@@ -1,8 +1,7 @@
 // Learning-rate schedules, by global step. Specs:
-//   constant                      lr throughout
-//   step[:every=E,gamma=G]        lr * G^floor(epoch / E)   (defaults E=30,
-//   G=0.1) cosine                        lr * (1 + cos(pi * step /
-//   total_steps)) / 2
+//   constant                lr throughout
+//   step[:every=E,gamma=G]  lr * G^floor(epoch / E)  (defaults E=30, G=0.1)
+//   cosine                  lr * (1 + cos(pi * step / total_steps)) / 2
 #ifndef FREEZING_TRAIN_LR_SCHEDULE_H_
 #define FREEZING_TRAIN_LR_SCHEDULE_H_
 

@@ -181,4 +181,26 @@ absl::StatusOr<trace::StartupProfile> ProfileStartup(
   return profile;
 }
 
+std::vector<double> ForwardNoGradNsPerSample(UnitModel& model,
+                                             const at::Tensor& images,
+                                             int repeats) {
+  const int units = model.num_units();
+  std::vector<double> out(units, 0.0);
+  const double batch = static_cast<double>(images.size(0));
+  model.SetTraining(false);
+  {
+    at::NoGradGuard no_grad;
+    at::Tensor x = images;
+    for (int u = 0; u < units; ++u) {
+      at::Tensor y;
+      const int64_t ns =
+          MedianNs(repeats, [&] { y = model.ForwardUnit(u, x); });
+      out[u] = static_cast<double>(ns) / batch;
+      x = y;
+    }
+  }
+  model.SetTraining(true);
+  return out;
+}
+
 }  // namespace freezing::train

@@ -31,6 +31,15 @@ absl::StatusOr<trace::StartupProfile> ProfileStartup(
     comm::Communicator& comm, const std::vector<int64_t>& bucket_bytes,
     int repeats);
 
+// ForwardNoGradNsPerSample: every unit's no-grad forward time per sample on
+// `images`, in eval mode (what the start-up profile's forward_nograd_ns
+// measures), for a resumed run, which has no profile. Medians of `repeats`
+// measurements after one warm-up. Leaves the model's modes and buffers as
+// they were.
+std::vector<double> ForwardNoGradNsPerSample(UnitModel& model,
+                                             const at::Tensor& images,
+                                             int repeats);
+
 }  // namespace freezing::train
 
 #endif  // FREEZING_TRAIN_PROFILER_H_

@@ -139,36 +139,6 @@ absl::Status DecodeVotes(const std::string& s, std::vector<freeze::Vote>& out) {
   return absl::OkStatus();
 }
 
-// No-grad forward time per sample of every unit, in eval mode (what the
-// start-up profile's forward_nograd_ns measures), for a resumed run, which
-// has no profile. Leaves the model's modes and buffers as they were.
-std::vector<double> MeasureForwardNoGradPerSample(UnitModel& model,
-                                                  const at::Tensor& images,
-                                                  int repeats) {
-  const int units = model.num_units();
-  std::vector<double> out(units, 0.0);
-  const double batch = static_cast<double>(images.size(0));
-  model.SetTraining(false);
-  {
-    at::NoGradGuard no_grad;
-    at::Tensor x = images;
-    for (int u = 0; u < units; ++u) {
-      at::Tensor y = model.ForwardUnit(u, x);  // warm-up
-      std::vector<int64_t> t;
-      for (int r = 0; r < repeats; ++r) {
-        const int64_t t0 = NowNs();
-        y = model.ForwardUnit(u, x);
-        t.push_back(NowNs() - t0);
-      }
-      std::sort(t.begin(), t.end());
-      out[u] = static_cast<double>(t[t.size() / 2]) / batch;
-      x = y;
-    }
-  }
-  model.SetTraining(true);
-  return out;
-}
-
 std::string UnitList(const std::vector<int>& units, const UnitModel& model) {
   std::vector<std::string> names;
   for (int u : units) names.push_back(model.unit(u).name);
@@ -572,8 +542,8 @@ absl::Status Trainer::Impl::SetupCache(const trace::StartupProfile* profile) {
   } else {
     Batch first =
         loader->MakeBatch(start_epoch < config.epochs ? start_epoch : 0, 0);
-    cost = MeasureForwardNoGradPerSample(*model, first.images,
-                                         config.profile_repeats);
+    cost =
+        ForwardNoGradNsPerSample(*model, first.images, config.profile_repeats);
   }
   cache->SetForwardCost(std::move(cost));
   cache->SetPrefix(runner->first_trainable());

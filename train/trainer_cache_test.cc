@@ -17,13 +17,14 @@
 #include "gtest/gtest.h"
 #include "trace/trace_reader.h"
 #include "train/trainer.h"
+#include "train/trainer_test_util.h"
 
 namespace freezing::train {
 namespace {
 
-std::string TempDir(const std::string& name) {
-  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
-}
+using testing::RunResult;
+using testing::TempDir;
+using testing::TrainOnFakeRanks;
 
 TrainConfig SmallConfig(const std::string& out) {
   TrainConfig c;
@@ -40,35 +41,6 @@ TrainConfig SmallConfig(const std::string& out) {
   c.augment_variants = 2;  // batches mix hits and misses in epochs 2 and 3
   c.out = out;
   return c;
-}
-
-struct RunResult {
-  std::vector<at::Tensor> params;
-  RunSummary summary;
-  std::vector<absl::Status> status;
-};
-
-RunResult Train(const TrainConfig& config) {
-  RunResult result;
-  RunEnvironment env;
-  env.quiet = true;
-  env.hostname = "test";
-  result.status = comm::RunOnFakeRanks(
-      config.ranks, [&](comm::Communicator& comm) -> absl::Status {
-        auto trainer = Trainer::Create(config, comm, env);
-        if (!trainer.ok()) return trainer.status();
-        auto summary = (*trainer)->Run();
-        if (!summary.ok()) return summary.status();
-        if (comm.rank() == 0) {
-          for (const at::Tensor& p : (*trainer)->parameters()) {
-            result.params.push_back(p.detach().clone());
-          }
-          result.summary = *summary;
-        }
-        return absl::OkStatus();
-      });
-  for (const absl::Status& s : result.status) EXPECT_TRUE(s.ok()) << s;
-  return result;
 }
 
 void ExpectSameParameters(const RunResult& a, const RunResult& b) {
@@ -108,8 +80,8 @@ TEST_P(CacheEquivalenceTest, CacheOnGivesTheParametersOfCacheOff) {
   TrainConfig on = SmallConfig(TempDir("on_" + pc.name));
   on.policy = pc.policy;
   on.cache = true;
-  const RunResult without = Train(off);
-  const RunResult with = Train(on);
+  const RunResult without = TrainOnFakeRanks(off);
+  const RunResult with = TrainOnFakeRanks(on);
   ExpectSameParameters(without, with);
   EXPECT_FALSE(with.summary.cache_disabled);
   EXPECT_EQ(with.summary.cache_hits > 0, pc.hits);
@@ -175,8 +147,8 @@ TEST(TrainerCacheTest, EverythingSpilledToDiskGivesTheSameParameters) {
   on.out = TempDir("spill_on");
   on.cache = true;
   on.cache_mem_mb = 0;
-  const RunResult without = Train(off);
-  const RunResult with = Train(on);
+  const RunResult without = TrainOnFakeRanks(off);
+  const RunResult with = TrainOnFakeRanks(on);
   ExpectSameParameters(without, with);
   // No augmentation: epoch 1 misses, epochs 2 and 3 hit (from the file).
   const int64_t samples = 2 * 12 * 16;
@@ -203,8 +175,8 @@ TEST(TrainerCacheTest, AFullDiskTurnsTheCacheOffAndTheRunCompletes) {
   ASSERT_EQ(::symlink("/dev/full",
                       (on.out + "/activation_cache.rank0.spill").c_str()),
             0);
-  const RunResult without = Train(off);
-  const RunResult with = Train(on);
+  const RunResult without = TrainOnFakeRanks(off);
+  const RunResult with = TrainOnFakeRanks(on);
   ExpectSameParameters(without, with);
   EXPECT_TRUE(with.summary.cache_disabled);
   EXPECT_EQ(with.summary.steps, 36);
@@ -224,17 +196,17 @@ TEST(TrainerCacheTest, AFullDiskTurnsTheCacheOffAndTheRunCompletes) {
 TEST(TrainerCacheTest, ResumeRebuildsTheCacheAndGivesTheSameParameters) {
   TrainConfig base = SmallConfig(TempDir("resume_full"));
   base.policy = "freezeout:t0=0.1";
-  const RunResult uninterrupted = Train(base);
+  const RunResult uninterrupted = TrainOnFakeRanks(base);
 
   TrainConfig first = base;
   first.out = TempDir("resume_cache");
   first.cache = true;
   first.stop_after_epochs = 1;
-  Train(first);
+  TrainOnFakeRanks(first);
   TrainConfig second = first;
   second.stop_after_epochs = 0;
   second.resume = true;
-  const RunResult resumed = Train(second);
+  const RunResult resumed = TrainOnFakeRanks(second);
   ExpectSameParameters(uninterrupted, resumed);
   EXPECT_EQ(resumed.summary.steps, 36);
   EXPECT_GT(resumed.summary.cache_hits, 0);

@@ -14,13 +14,14 @@
 #include "comm/fake_communicator.h"
 #include "gtest/gtest.h"
 #include "trace/trace_reader.h"
+#include "train/trainer_test_util.h"
 
 namespace freezing::train {
 namespace {
 
-std::string TempDir(const std::string& name) {
-  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
-}
+using testing::RunResult;
+using testing::TempDir;
+using testing::TrainOnFakeRanks;
 
 TrainConfig SmallConfig(const std::string& out) {
   TrainConfig c;
@@ -38,34 +39,6 @@ TrainConfig SmallConfig(const std::string& out) {
   return c;
 }
 
-struct RunResult {
-  std::vector<at::Tensor> params;
-  RunSummary summary;
-};
-
-RunResult RunOnTwoRanks(const TrainConfig& config) {
-  RunResult result;
-  RunEnvironment env;
-  env.quiet = true;
-  env.hostname = "test";
-  std::vector<absl::Status> st = comm::RunOnFakeRanks(
-      config.ranks, [&](comm::Communicator& comm) -> absl::Status {
-        auto trainer = Trainer::Create(config, comm, env);
-        if (!trainer.ok()) return trainer.status();
-        auto summary = (*trainer)->Run();
-        if (!summary.ok()) return summary.status();
-        if (comm.rank() == 0) {
-          for (const at::Tensor& p : (*trainer)->parameters()) {
-            result.params.push_back(p.detach().clone());
-          }
-          result.summary = *summary;
-        }
-        return absl::OkStatus();
-      });
-  for (const absl::Status& s : st) EXPECT_TRUE(s.ok()) << s;
-  return result;
-}
-
 std::string Read(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -75,7 +48,7 @@ std::string Read(const std::string& path) {
 
 TEST(TrainerTest, WritesSummaryConfigTraceAndModel) {
   const std::string out = TempDir("full");
-  const RunResult r = RunOnTwoRanks(SmallConfig(out));
+  const RunResult r = TrainOnFakeRanks(SmallConfig(out));
   EXPECT_EQ(r.summary.steps, 36);
   EXPECT_EQ(r.summary.test_accuracy_per_epoch.size(), 3u);
   const std::string json = Read(out + "/summary.json");
@@ -120,7 +93,7 @@ TEST(TrainerTest, StaticFreezingIsRecordedBeforeTheFirstStep) {
   TrainConfig c = SmallConfig(TempDir("static"));
   c.policy = "static:2";
   c.epochs = 1;
-  const RunResult r = RunOnTwoRanks(c);
+  const RunResult r = TrainOnFakeRanks(c);
   ASSERT_EQ(r.summary.freeze_events.size(), 2u);
   EXPECT_EQ(r.summary.freeze_events[0].step, 0);
   trace::TraceContents t = trace::ReadTrace(TempDir("static") + "/trace.pb");
@@ -134,14 +107,15 @@ TEST(TrainerTest, StaticFreezingIsRecordedBeforeTheFirstStep) {
 }
 
 TEST(TrainerTest, ResumeGivesTheParametersOfAnUninterruptedRun) {
-  const RunResult full = RunOnTwoRanks(SmallConfig(TempDir("uninterrupted")));
+  const RunResult full =
+      TrainOnFakeRanks(SmallConfig(TempDir("uninterrupted")));
 
   TrainConfig first = SmallConfig(TempDir("interrupted"));
   first.stop_after_epochs = 1;
-  RunOnTwoRanks(first);
+  TrainOnFakeRanks(first);
   TrainConfig second = SmallConfig(TempDir("interrupted"));
   second.resume = true;
-  const RunResult resumed = RunOnTwoRanks(second);
+  const RunResult resumed = TrainOnFakeRanks(second);
 
   ASSERT_EQ(full.params.size(), resumed.params.size());
   for (size_t i = 0; i < full.params.size(); ++i) {
@@ -246,7 +220,7 @@ TEST(TrainerTest, RanksWithNonIidDataNeverDivergeUnderEveryVoteRule) {
 TEST(TrainerTest, ResumeRefusesAnotherConfiguration) {
   TrainConfig first = SmallConfig(TempDir("mismatch"));
   first.stop_after_epochs = 1;
-  RunOnTwoRanks(first);
+  TrainOnFakeRanks(first);
   TrainConfig other = SmallConfig(TempDir("mismatch"));
   other.resume = true;
   other.batch_size = 8;
