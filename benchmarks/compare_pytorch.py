@@ -52,19 +52,17 @@ import csv
 import datetime
 import json
 import os
-import resource
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Under `bazel run` the scripts live in the runfiles; git and bazel need the
-# checkout.
-REPO = os.environ.get("BUILD_WORKSPACE_DIRECTORY", os.path.dirname(HERE))
-UNITS = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
+# Running commands and measuring the load around them, as the experiments do.
+sys.path.insert(0, os.path.join(HERE, "experiments"))
+import common  # noqa: E402
+from common import REPO, cpu_busy_s, i64, log, median  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -111,20 +109,6 @@ def parse_args(argv=None):
   return p.parse_args(argv)
 
 
-def log(msg):
-  print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
-
-
-def cpu_busy_s():
-  """Seconds of CPU time the whole machine has spent busy (all cores)."""
-  with open("/proc/stat") as f:
-    fields = [int(x) for x in f.readline().split()[1:]]
-  # user nice system idle iowait irq softirq steal ...
-  busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + \
-      (fields[7] if len(fields) > 7 else 0)
-  return busy / os.sysconf("SC_CLK_TCK")
-
-
 def others_busy_cores(seconds):
   """Cores kept busy by other processes over the next `seconds`."""
   b0, t0 = cpu_busy_s(), time.time()
@@ -142,41 +126,6 @@ def wait_for_quiet(max_wait_s, threshold_cores):
   return load, time.time() - start
 
 
-def run_cmd(cmd, log_path, timeout_s, env=None):
-  """Runs `cmd` in its own process group; kills that group on timeout.
-
-  Returns the cores other processes kept busy meanwhile: the machine's busy
-  CPU time minus this command's (its whole process tree, from
-  RUSAGE_CHILDREN), divided by the wall time.
-  """
-  ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-  busy0, t0 = cpu_busy_s(), time.time()
-  with open(log_path, "w") as logf:
-    logf.write(" ".join(cmd) + "\n")
-    logf.flush()
-    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=env)
-    try:
-      rc = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-      os.killpg(proc.pid, signal.SIGKILL)
-      proc.wait()
-      raise RuntimeError(f"timed out after {timeout_s} s: {' '.join(cmd)}")
-    except BaseException:
-      os.killpg(proc.pid, signal.SIGKILL)
-      proc.wait()
-      raise
-  wall = time.time() - t0
-  ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-  ours = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-  others = max(0.0, (cpu_busy_s() - busy0 - ours) / wall) if wall > 0 else 0.0
-  if rc != 0:
-    with open(log_path) as f:
-      tail = f.read()[-3000:]
-    raise RuntimeError(f"exit {rc}: {' '.join(cmd)}\n{tail}")
-  return others
-
-
 def prepare_binaries(args, bin_dir):
   os.makedirs(bin_dir, exist_ok=True)
   train_bin, tj_bin = args.train_bin, args.trace_json_bin
@@ -192,18 +141,8 @@ def prepare_binaries(args, bin_dir):
     shutil.copy2(os.path.realpath(path), dst)
     os.chmod(dst, 0o755)
     out[name] = dst
-  rev = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-                       capture_output=True, text=True).stdout.strip()
-  out["revision"] = rev or "unknown"
+  out["revision"] = common.git_revision()
   return out
-
-
-def median(xs):
-  return statistics.median(xs) if xs else float("nan")
-
-
-def i64(x):
-  return int(x) if x not in (None, "") else 0
 
 
 def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
@@ -222,7 +161,10 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
   ] + (["--cache", "--augment_variants=1"] if cache else []) + [
       a for a in args.train_args.split() if a]
   os.makedirs(run_dir, exist_ok=True)
-  others = run_cmd(cmd, os.path.join(run_dir, "log.txt"), args.timeout_s)
+  # In its own process group, killed on timeout or interrupt; a failure
+  # raises common.RunFailed (a RuntimeError).
+  others = common.run_command(cmd, os.path.join(run_dir, "log.txt"),
+                              args.timeout_s)["others_busy_cores"]
   res = subprocess.run([bins["trace_json"], os.path.join(run_dir, "trace.pb")],
                        capture_output=True, text=True, check=True)
   trace = json.loads(res.stdout)
@@ -288,7 +230,8 @@ def run_pytorch(args, ranks, k, threads, train_limit, run_dir):
       f"--warmup={args.warmup}", f"--seed={args.seed}", f"--out={out_json}",
       "--quiet",
   ] + [a for a in args.baseline_args.split() if a]
-  others = run_cmd(cmd, os.path.join(run_dir, "log.txt"), args.timeout_s)
+  others = common.run_command(cmd, os.path.join(run_dir, "log.txt"),
+                              args.timeout_s)["others_busy_cores"]
   with open(out_json) as f:
     r = json.load(f)
   return {"command": " ".join(cmd), "others_busy_cores": others,
@@ -427,7 +370,7 @@ def fmt(x, spec):
 
 
 def _exit_on_signal(signum, frame):
-  # SystemExit unwinds through run_cmd, which kills the running job's
+  # SystemExit unwinds through run_command, which kills the running job's
   # process group: no trainer or baseline is left behind.
   raise SystemExit(128 + signum)
 
@@ -612,7 +555,7 @@ def main(argv=None):
       "command": " ".join([sys.executable] + sys.argv),
       "date": datetime.datetime.now().isoformat(timespec="seconds"),
       "revision": bins["revision"],
-      "machine": {"cores": cores, "cpu": _cpu_model(),
+      "machine": {"cores": cores, "cpu": common.machine_info()["cpu"],
                   "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
       "settings": vars(args),
       "wall_s": time.time() - started,
@@ -708,17 +651,6 @@ def _append_jsonl(path, entries):
   with open(path, "a") as f:
     for e in entries:
       f.write(json.dumps(e) + "\n")
-
-
-def _cpu_model():
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return "unknown"
 
 
 if __name__ == "__main__":

@@ -25,22 +25,21 @@
 // With one rank FinishInterval all-reduces nothing; on R ranks it adds one
 // all-reduce of the trained units' interval sums per T steps (see
 // docs/PERFORMANCE.md for the trainer's own per-step statistics share).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/step_harness.h"
 #include "comm/fake_communicator.h"
-#include "comm/reducer.h"
 #include "train/grad_stats.h"
 #include "train/models/model_factory.h"
 #include "train/models/unit_model.h"
@@ -61,77 +60,8 @@ namespace {
 
 using train::GradientStatistics;
 using train::StepReport;
-using train::StepRunner;
-using train::UnitModel;
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double MedianMs(std::vector<int64_t> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  const double mid = n % 2 == 1 ? static_cast<double>(v[n / 2])
-                                : 0.5 * static_cast<double>(v[n / 2 - 1] +
-                                                            v[n / 2]);
-  return mid * 1e-6;
-}
-
-// One model with its reducer, optimizer, optional statistics and runner.
-struct Harness {
-  std::shared_ptr<UnitModel> model;
-  std::unique_ptr<comm::GradientReducer> reducer;
-  std::unique_ptr<train::Sgd> sgd;
-  std::unique_ptr<GradientStatistics> stats;  // null for A
-  std::unique_ptr<StepRunner> runner;
-};
-
-Harness MakeHarnessOrDie(comm::Communicator& comm, int num_classes,
-                         bool with_stats, int window) {
-  Harness h;
-  at::manual_seed(1);
-  train::ModelConfig mc;
-  mc.name = absl::GetFlag(FLAGS_stats_model);
-  mc.num_classes = num_classes;
-  auto model = train::MakeModel(mc);
-  if (!model.ok()) {
-    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
-    std::abort();
-  }
-  h.model = *model;
-  const std::vector<at::Tensor> params = h.model->parameters();
-  auto reducer = comm::GradientReducer::Create(
-      &comm, params, h.model->parameter_names(), comm::ReducerOptions());
-  if (!reducer.ok()) {
-    std::fprintf(stderr, "%s\n", reducer.status().ToString().c_str());
-    std::abort();
-  }
-  h.reducer = std::move(*reducer);
-  h.sgd = std::make_unique<train::Sgd>(params, train::SgdOptions{0.9, 1e-4});
-  if (with_stats) {
-    train::StatsLayout layout;
-    layout.num_units = h.model->num_units();
-    layout.param_unit.assign(params.size(), 0);
-    for (int u = 0; u < h.model->num_units(); ++u) {
-      for (int p : h.model->unit(u).params) layout.param_unit[p] = u;
-    }
-    for (const at::Tensor& p : params) layout.param_numel.push_back(p.numel());
-    auto stats = GradientStatistics::Create(layout, window, &comm);
-    if (!stats.ok()) {
-      std::fprintf(stderr, "%s\n", stats.status().ToString().c_str());
-      std::abort();
-    }
-    h.stats = std::move(*stats);
-  }
-  h.runner = std::make_unique<StepRunner>(h.model.get(), h.reducer.get(),
-                                          h.sgd.get(), h.stats.get());
-  return h;
-}
-
-StepReport StepOrDie(Harness& h, const at::Tensor& images,
+StepReport StepOrDie(StepHarness& h, const at::Tensor& images,
                      const at::Tensor& labels) {
   auto report = h.runner->Step(images, 0, labels, 0.01);
   if (!report.ok()) {
@@ -151,9 +81,11 @@ void BM_StatsCost(benchmark::State& state) {
   constexpr int kClasses = 5;
 
   auto world = comm::FakeCommunicator::CreateWorld(1);
-  Harness plain = MakeHarnessOrDie(*world[0], kClasses, false, 1);
-  Harness with = MakeHarnessOrDie(*world[0], kClasses, true,
-                                  absl::GetFlag(FLAGS_stats_window));
+  const std::string model = absl::GetFlag(FLAGS_stats_model);
+  StepHarness plain =
+      MakeStepHarnessOrDie(*world[0], model, kClasses, false, 1);
+  StepHarness with = MakeStepHarnessOrDie(*world[0], model, kClasses, true,
+                                          absl::GetFlag(FLAGS_stats_window));
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(42);
   const at::Tensor images = at::randn({batch, 3, 32, 32}, gen);
   const at::Tensor labels = at::randint(0, kClasses, {batch}, gen);
@@ -220,9 +152,8 @@ void BM_StatsCost(benchmark::State& state) {
     state.counters["fraction_direct"] =
         plain_ms > 0 ? (acc_ms + interval_ms / interval) / plain_ms : 0;
     state.counters["fraction_ab"] =
-        plain_ms > 0
-            ? (with_ms + interval_ms / interval - plain_ms) / plain_ms
-            : 0;
+        plain_ms > 0 ? (with_ms + interval_ms / interval - plain_ms) / plain_ms
+                     : 0;
     state.counters["steps_each"] = static_cast<double>(pairs);
   }
 }

@@ -19,25 +19,22 @@
 //   bazel run //benchmarks:step_overhead_benchmark
 //   bazel run //benchmarks:step_overhead_benchmark -- --overhead_steps=3 \
 //       --overhead_model=resnet_tiny --overhead_batch=4   (smoke mode)
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/step_harness.h"
 #include "comm/fake_communicator.h"
-#include "comm/reducer.h"
-#include "train/grad_stats.h"
 #include "train/models/model_factory.h"
 #include "train/models/unit_model.h"
-#include "train/sgd.h"
 #include "train/step_runner.h"
 
 ABSL_FLAG(std::string, overhead_model, "resnet18", "model");
@@ -50,21 +47,6 @@ namespace freezing::benchmarks {
 namespace {
 
 using train::UnitModel;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double MedianMs(std::vector<int64_t> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return (n % 2 == 1 ? static_cast<double>(v[n / 2])
-                     : 0.5 * static_cast<double>(v[n / 2 - 1] + v[n / 2])) *
-         1e-6;
-}
 
 void OrDie(const absl::Status& s) {
   if (!s.ok()) {
@@ -117,38 +99,10 @@ struct ModelOnly {
   }
 };
 
-struct Runner {
-  std::shared_ptr<UnitModel> model;
-  std::unique_ptr<comm::GradientReducer> reducer;
-  std::unique_ptr<train::Sgd> sgd;
-  std::unique_ptr<train::GradientStatistics> stats;
-  std::unique_ptr<train::StepRunner> runner;
-};
-
-Runner NewRunner(comm::Communicator& comm, int classes, int frozen,
-                 bool with_stats) {
-  Runner r;
-  r.model = NewModel(classes, 0);
-  const std::vector<at::Tensor> params = r.model->parameters();
-  auto reducer = comm::GradientReducer::Create(
-      &comm, params, r.model->parameter_names(), comm::ReducerOptions());
-  OrDie(reducer.status());
-  r.reducer = std::move(*reducer);
-  r.sgd = std::make_unique<train::Sgd>(params, train::SgdOptions{0.9, 1e-4});
-  if (with_stats) {
-    train::StatsLayout layout;
-    layout.num_units = r.model->num_units();
-    layout.param_unit.assign(params.size(), 0);
-    for (int u = 0; u < r.model->num_units(); ++u) {
-      for (int p : r.model->unit(u).params) layout.param_unit[p] = u;
-    }
-    for (const at::Tensor& p : params) layout.param_numel.push_back(p.numel());
-    auto stats = train::GradientStatistics::Create(layout, 4, &comm);
-    OrDie(stats.status());
-    r.stats = std::move(*stats);
-  }
-  r.runner = std::make_unique<train::StepRunner>(
-      r.model.get(), r.reducer.get(), r.sgd.get(), r.stats.get());
+StepHarness NewRunner(comm::Communicator& comm, int classes, int frozen,
+                      bool with_stats) {
+  StepHarness r = MakeStepHarnessOrDie(
+      comm, absl::GetFlag(FLAGS_overhead_model), classes, with_stats, 4);
   std::vector<bool> frozen_units(r.model->num_units(), false);
   for (int u = 0; u < frozen; ++u) frozen_units[u] = true;
   OrDie(r.runner->SetFrozen(frozen_units));
@@ -166,8 +120,8 @@ void BM_StepOverhead(benchmark::State& state) {
   auto world = comm::FakeCommunicator::CreateWorld(1);
   ModelOnly setnone{NewModel(kClasses, frozen), frozen, true};
   ModelOnly zeroed{NewModel(kClasses, frozen), frozen, false};
-  Runner plain = NewRunner(*world[0], kClasses, frozen, false);
-  Runner with = NewRunner(*world[0], kClasses, frozen, true);
+  StepHarness plain = NewRunner(*world[0], kClasses, frozen, false);
+  StepHarness with = NewRunner(*world[0], kClasses, frozen, true);
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(42);
   const at::Tensor images = at::randn({batch, 3, 32, 32}, gen);
   const at::Tensor labels = at::randint(0, kClasses, {batch}, gen);
@@ -193,7 +147,7 @@ void BM_StepOverhead(benchmark::State& state) {
           }
           case 2:
           case 3: {
-            Runner& r = (turn + i) % 4 == 2 ? plain : with;
+            StepHarness& r = (turn + i) % 4 == 2 ? plain : with;
             const int64_t t0 = NowNs();
             auto rep = r.runner->Step(images, 0, labels, 0.01);
             const int64_t ns = NowNs() - t0;

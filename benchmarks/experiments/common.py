@@ -25,7 +25,6 @@ matplotlib; torch for experiment 7), not the pyenv python on PATH.
 import argparse
 import csv
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -44,19 +43,6 @@ BENCHMARKS = os.path.dirname(HERE)
 REPO = os.environ.get("BUILD_WORKSPACE_DIRECTORY", os.path.dirname(BENCHMARKS))
 # The user's folder under `bazel run` (relative paths are taken from there).
 USER_DIR = os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd())
-
-# The study's 7 freezable groups of ResNet-18 (--freeze_unit=child).
-UNITS = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
-# Parameters per unit of ResNet-18 with a 5-class head (from the trace header
-# of any run; used only for labels).
-STUDY = {
-    "static_saving_k4": 0.65,        # ~65% of training time at 4 groups
-    "static_acc_cost_k4_pts": 8.0,   # for ~8 points of accuracy
-    "adaptive_saving": 0.208,        # 218 -> 181 min
-    "adaptive_acc": 0.708,
-    "full_acc": 0.766,
-    "backward_faster": 0.226,
-}
 
 
 def log(msg):
@@ -168,6 +154,18 @@ def size_mode(args):
   return "smoke" if args.smoke else ("full" if args.full else "default")
 
 
+def static_policy(k):
+  """The --policy of K frozen groups from the first step (K=0: none)."""
+  return "none" if k == 0 else f"static:{k}"
+
+
+def fill_policy(spec, args, steps_per_epoch):
+  """A policy template with {epoch} (the steps of one epoch) and {2T} (twice
+  --stats_interval) replaced."""
+  return spec.replace("{epoch}", str(steps_per_epoch)).replace(
+      "{2T}", str(2 * args.stats_interval))
+
+
 # --------------------------------------------------------------------------
 # Machine and load.
 
@@ -262,9 +260,6 @@ class RunFailed(RuntimeError):
   pass
 
 
-_ACTIVE = []  # process groups to kill if we are interrupted
-
-
 def _exit_on_signal(signum, frame):
   # SystemExit unwinds through run_command, which kills the job's process
   # group, and through every `finally` (the tc qdisc of experiment 5).
@@ -294,6 +289,12 @@ def finished_before_failing(log_path, done_file, t0):
     return any(line.startswith(FINISHED_MARK) for line in f)
 
 
+def command_text(cmd, env=None):
+  """`cmd` as one shell line, preceded by its extra environment."""
+  env_text = " ".join(f"{k}={v}" for k, v in sorted((env or {}).items()))
+  return (env_text + " " if env_text else "") + " ".join(cmd)
+
+
 def run_command(cmd, log_path, timeout_s, env=None, done_file=None):
   """Runs `cmd` in its own process group (killed on timeout or interrupt).
 
@@ -316,7 +317,6 @@ def run_command(cmd, log_path, timeout_s, env=None, done_file=None):
     logf.flush()
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                             start_new_session=True, env=full_env)
-    _ACTIVE.append(proc)
     try:
       rc = proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -329,8 +329,6 @@ def run_command(cmd, log_path, timeout_s, env=None, done_file=None):
       os.killpg(proc.pid, signal.SIGKILL)
       proc.wait()
       raise
-    finally:
-      _ACTIVE.remove(proc)
   wall = time.time() - t0
   ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
   own = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
@@ -501,8 +499,7 @@ class Experiment:
     ranks = a.ranks if ranks is None else ranks
     cmd = [self.bins["train"]] + flags + [f"--ranks={ranks}",
                                           f"--out={run_dir}"]
-    env_text = " ".join(f"{k}={v}" for k, v in sorted((env or {}).items()))
-    command = (env_text + " " if env_text else "") + " ".join(cmd)
+    command = command_text(cmd, env)
     rec_path = os.path.join(run_dir, "record.json")
     if a.resume and os.path.exists(rec_path):
       with open(rec_path) as f:
@@ -693,16 +690,3 @@ def caption(res):
   return (f"{s['model']}, {data} {s['source_classes']} -> "
           f"{s['target_classes']}, {s['ranks']} ranks, "
           f"{res['sizes']} sizes")
-
-
-def epoch_accuracy_curve(rec):
-  acc = rec["summary"]["test_accuracy_per_epoch"]
-  return list(range(1, len(acc) + 1)), acc
-
-
-def file_digest(path):
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()[:16]

@@ -37,17 +37,14 @@ def parse_args(argv=None):
   return common.resolve(p.parse_args(argv))
 
 
-def policy_of(k):
-  return "none" if k == 0 else f"static:{k}"
-
-
 def run(exp):
   args = exp.args
   ks = [int(k) for k in args.ks.split(",") if k]
   base_flags = exp.finetune_flags()
   rows, curves = [], []
   for k in ks:
-    rec = exp.run_train(f"static_{k}", base_flags + [f"--policy={policy_of(k)}"])
+    rec = exp.run_train(f"static_{k}",
+                        base_flags + [f"--policy={common.static_policy(k)}"])
     row = dict(K=k, **common.run_row(rec))
     units = rec["trace_data"]["units"]
     total_params = sum(u["params"] for u in units)

@@ -64,8 +64,7 @@ def run(exp):
   for spec in specs:
     if "{epoch}" in spec and steps_per_epoch is None:
       raise SystemExit("--policies: run none first (it fixes {epoch})")
-    spec = spec.replace("{epoch}", str(steps_per_epoch)).replace(
-        "{2T}", str(2 * args.stats_interval))
+    spec = common.fill_policy(spec, args, steps_per_epoch)
     rec = exp.run_train(run_name(spec), base_flags + [f"--policy={spec}"])
     rec["spec"] = spec
     steps_per_epoch = int(rec["config"]["steps_per_epoch"])

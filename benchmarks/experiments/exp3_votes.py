@@ -74,8 +74,7 @@ def run(exp):
     flags = base_flags + [f"--partition={spec}"]
     ref = exp.run_train(f"{tag(part)}_none", flags + ["--policy=none"])
     spe = int(ref["config"]["steps_per_epoch"])
-    policy = args.policy.replace("{epoch}", str(spe)).replace(
-        "{2T}", str(2 * args.stats_interval))
+    policy = common.fill_policy(args.policy, args, spe)
     ref_row = common.run_row(ref)
     rows.append(dict(partition=part, rule="(none)", **ref_row,
                      shard_sizes=ref["config"]["shard_sizes"],

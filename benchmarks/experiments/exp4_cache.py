@@ -47,8 +47,7 @@ def parse_args(argv=None):
 
 
 def configs(args, steps_per_epoch):
-  adaptive = args.policy.replace("{epoch}", str(steps_per_epoch)).replace(
-      "{2T}", str(2 * args.stats_interval))
+  adaptive = common.fill_policy(args.policy, args, steps_per_epoch)
   return [
       ("none", ["--policy=none"]),
       ("static4", ["--policy=static:4"]),

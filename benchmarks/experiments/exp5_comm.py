@@ -121,17 +121,15 @@ def calibrate(exp, name, ranks, env):
   common.log(f"calibration {name}: alpha {alpha * 1e6:.1f} us, beta "
              f"{beta * 1e9:.3f} ns/byte ({8 / beta / 1e9 if beta else 0:.2f} "
              "Gbit/s)")
-  env_text = " ".join(f"{k}={v}" for k, v in env.items())
   return {"file": path, "alpha_us": alpha * 1e6, "beta_ns_per_byte": beta * 1e9,
           "gbit_s": 8 / beta / 1e9 if beta else None,
           "r2": cal.get("rSquared"),
-          "command": (env_text + " " if env_text else "") + " ".join(cmd),
+          "command": common.command_text(cmd, env),
           "measured": meas}
 
 
 def step_stats(rec):
-  st = rec["trace_data"]["steps"]
-  st = st[SKIP_STEPS:] if len(st) > SKIP_STEPS + 2 else st
+  st = common.measured_steps(rec, SKIP_STEPS)
   m = common.median
   return {
       "step_ms": 1e3 * m(s["total_s"] for s in st),
@@ -169,9 +167,9 @@ def run(exp):
         if ranks > 1 and args.calibrate == "true":
           calibrations[net] = calibrate(exp, net, ranks, env)
         for k in ks:
-          policy = "none" if k == 0 else f"static:{k}"
-          rec = exp.run_train(f"{net}_k{k}", flags + [f"--policy={policy}"],
-                              env=env, ranks=ranks)
+          rec = exp.run_train(
+              f"{net}_k{k}", flags + [f"--policy={common.static_policy(k)}"],
+              env=env, ranks=ranks)
           row = dict(network=net, K=k, ranks=ranks,
                      comm_mode=rec["config"]["comm_mode"], **step_stats(rec))
           m = rec["measured"]
