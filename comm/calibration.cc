@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "base/file.h"
 
 namespace freezing::comm {
 
@@ -167,21 +168,7 @@ absl::Status WriteCalibration(const Calibration& calibration,
     return absl::InternalError(
         absl::StrCat("cannot encode the calibration: ", status.ToString()));
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << json;
-    out.close();
-    if (!out) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot rename ", tmp, " to ", path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  return base::WriteFileAtomically(path, json);
 }
 
 absl::StatusOr<Calibration> ReadCalibration(const std::string& path) {

@@ -1,4 +1,4 @@
-// A short real run of the communication layer (README's first command):
+// A short real run of the communication layer (comm's end-to-end check):
 //
 //   bazel run //comm:smoke -- --ranks=2
 //

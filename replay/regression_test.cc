@@ -17,8 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/file.h"
 #include "gtest/gtest.h"
-#include "replay/output_files.h"
 #include "replay/testdata_files.h"
 #include "sim/schedule.h"
 #include "sim/trace_model.h"
@@ -44,7 +44,7 @@ TEST(Regression, EveryTraceMatchesItsGolden) {
   ASSERT_FALSE(traces.empty()) << "no traces in testdata/";
   std::vector<std::string> all;
   for (const std::string& name : traces) {
-    auto golden = ReadTextFile(absl::StrCat(kGolden, "/", name, ".csv"));
+    auto golden = base::ReadFile(absl::StrCat(kGolden, "/", name, ".csv"));
     if (!golden.ok()) {
       all.push_back(
           absl::StrCat(name, ": no golden (", golden.status().message(), ")"));

@@ -14,11 +14,11 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/file.h"
 #include "base/status_macros.h"
 #include "base/user_path.h"
 #include "replay/case_list.h"
 #include "replay/chrome_export.h"
-#include "replay/output_files.h"
 #include "replay/replay.h"
 #include "sim/network.h"
 #include "sim/trace_model.h"
@@ -98,17 +98,17 @@ absl::Status RealMain() {
   const std::string out = absl::GetFlag(FLAGS_out);
   if (!out.empty()) {
     const std::string dir = base::ResolveUserPath(out);
-    RETURN_IF_ERROR(MakeDirectories(dir));
-    RETURN_IF_ERROR(WriteTextFile(absl::StrCat(dir, "/replay.json"),
-                                  ToJson(report, model)));
-    RETURN_IF_ERROR(
-        WriteTextFile(absl::StrCat(dir, "/replay.csv"), ToCsv(report, model)));
+    RETURN_IF_ERROR(base::MakeDirs(dir));
+    RETURN_IF_ERROR(base::WriteFileAtomically(absl::StrCat(dir, "/replay.json"),
+                                              ToJson(report, model)));
+    RETURN_IF_ERROR(base::WriteFileAtomically(absl::StrCat(dir, "/replay.csv"),
+                                              ToCsv(report, model)));
     std::printf("wrote %s/replay.json and %s/replay.csv\n", dir.c_str(),
                 dir.c_str());
   }
   if (!chrome.empty()) {
     const std::string path = base::ResolveUserPath(chrome);
-    RETURN_IF_ERROR(WriteTextFile(
+    RETURN_IF_ERROR(base::WriteFileAtomically(
         path, ChromeTraceJson(report.results[options.timeline_case], model)));
     std::printf("wrote %s (case %d: %s, %s, world size %d)\n", path.c_str(),
                 options.timeline_case,

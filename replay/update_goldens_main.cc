@@ -11,8 +11,8 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/file.h"
 #include "base/status_macros.h"
-#include "replay/output_files.h"
 #include "replay/regression.h"
 #include "replay/testdata_files.h"
 
@@ -32,13 +32,13 @@ absl::Status RealMain() {
   if (traces.empty()) {
     return absl::NotFoundError(absl::StrCat("no *.pb traces in ", testdata));
   }
-  RETURN_IF_ERROR(MakeDirectories(golden));
+  RETURN_IF_ERROR(base::MakeDirs(golden));
   for (const std::string& name : traces) {
     ASSIGN_OR_RETURN(std::string csv,
                      GoldenCsv(absl::StrCat(testdata, "/", name, ".pb")));
     const std::string path = absl::StrCat(golden, "/", name, ".csv");
-    auto old = ReadTextFile(path);
-    RETURN_IF_ERROR(WriteTextFile(path, csv));
+    auto old = base::ReadFile(path);
+    RETURN_IF_ERROR(base::WriteFileAtomically(path, csv));
     std::printf(
         "%s %s\n",
         !old.ok() ? "new      " : (*old == csv ? "unchanged" : "updated  "),

@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "freeze/freezer.h"
 #include "freeze/policy.h"
-#include "sim/trace_stats.h"
+#include "freeze_trace/convert.h"
 
 namespace freezing::sim {
 namespace {
@@ -144,7 +144,7 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
                      d.apply_step > *out.extrapolated_from_step;
     out.events.push_back(std::move(e));
     out.decisions.push_back(
-        FreezeEventFromDecision(d, out.policy_spec, rule_name));
+        freeze_trace::ToTraceFreezeEvent(d, out.policy_spec, rule_name));
   };
   freeze::FreezeDecision initial = freezer.Initial(frozen);
   if (!initial.decision.empty()) add_event(initial);
@@ -224,7 +224,8 @@ absl::StatusOr<std::vector<trace::FreezeEvent>> ReplayRecordedPolicy(
   std::vector<bool> frozen(model.num_units, false);
   freeze::FreezeDecision initial = freezer.Initial(frozen);
   if (!initial.decision.empty()) {
-    events.push_back(FreezeEventFromDecision(initial, spec, rule_name));
+    events.push_back(
+        freeze_trace::ToTraceFreezeEvent(initial, spec, rule_name));
   }
   for (size_t i = 0; i < model.intervals.size(); ++i) {
     auto decision = freezer.OnBaseInterval(model.intervals[i], frozen);
@@ -235,7 +236,8 @@ absl::StatusOr<std::vector<trace::FreezeEvent>> ReplayRecordedPolicy(
                        i, ": ", decision.status().message()));
     }
     if (decision->has_value()) {
-      events.push_back(FreezeEventFromDecision(**decision, spec, rule_name));
+      events.push_back(
+          freeze_trace::ToTraceFreezeEvent(**decision, spec, rule_name));
     }
   }
   return events;

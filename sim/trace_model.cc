@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "sim/trace_stats.h"
+#include "freeze_trace/convert.h"
 
 namespace freezing::sim {
 namespace {
@@ -305,7 +305,7 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
   if (c.bucket_cap_bytes() > 0) {
     m.plan_options.bucket_cap_bytes = c.bucket_cap_bytes();
   }
-  auto context = PolicyContextFromTrace(trace);
+  auto context = freeze_trace::PolicyContextFromTrace(trace);
   if (!context.ok()) return context.status();
   m.context = *std::move(context);
   m.policy = c.policy().empty() ? "none" : c.policy();
@@ -487,7 +487,7 @@ absl::StatusOr<TraceModel> TraceModel::Create(const trace::TraceContents& trace,
                               (i + 1) * T - 1, " (T = ", T, ")"));
     }
     if (iv.last_step() >= static_cast<int64_t>(num_steps)) break;
-    auto stats = ToBaseIntervalStats(iv, n);
+    auto stats = freeze_trace::ToBaseIntervalStats(iv, n);
     if (!stats.ok())
       return Bad(trace.path, std::string(stats.status().message()));
     std::vector<bool> trained(n);

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "base/crc32c.h"
 #include "benchmark/benchmark.h"
-#include "trace/crc32c.h"
 #include "trace/synthetic_trace.h"
 #include "trace/trace_reader.h"
 #include "trace/trace_writer.h"
@@ -149,7 +149,7 @@ BENCHMARK(BM_ReadRecords)->UseRealTime();
 
 void BM_Crc32c(benchmark::State& state) {
   const std::string data(static_cast<size_t>(state.range(0)), 'x');
-  for (auto _ : state) benchmark::DoNotOptimize(Crc32c(data));
+  for (auto _ : state) benchmark::DoNotOptimize(base::Crc32c(data));
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_Crc32c)->Arg(512)->Arg(1 << 20);

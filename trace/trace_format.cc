@@ -1,6 +1,6 @@
 #include "trace/trace_format.h"
 
-#include "trace/crc32c.h"
+#include "base/crc32c.h"
 
 namespace freezing::trace {
 
@@ -30,10 +30,10 @@ void AppendFramedRecord(absl::string_view payload, std::string* out) {
   char word[4];
   EncodeLittleEndian32(static_cast<uint32_t>(payload.size()), word);
   out->append(word, 4);
-  EncodeLittleEndian32(Crc32c(absl::string_view(word, 4)), word);
+  EncodeLittleEndian32(base::Crc32c(absl::string_view(word, 4)), word);
   out->append(word, 4);
   out->append(payload.data(), payload.size());
-  EncodeLittleEndian32(Crc32c(payload), word);
+  EncodeLittleEndian32(base::Crc32c(payload), word);
   out->append(word, 4);
 }
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "base/crc32c.h"
 #include "gtest/gtest.h"
-#include "trace/crc32c.h"
 
 namespace freezing::trace {
 namespace {
@@ -25,7 +25,7 @@ TEST(TraceFormatTest, RecordIsLengthLengthCrcPayloadPayloadCrc) {
   ASSERT_EQ(out.size(), kRecordOverheadBytes + 3);
   EXPECT_EQ(out.substr(0, 4), std::string("\x03\x00\x00\x00", 4));
   EXPECT_EQ(DecodeLittleEndian32(out.data() + 4),
-            Crc32c(std::string("\x03\x00\x00\x00", 4)));
+            base::Crc32c(std::string("\x03\x00\x00\x00", 4)));
   EXPECT_EQ(out.substr(8, 3), "abc");
   // CRC32C("abc") = 0x364B3FB7, stored little-endian.
   EXPECT_EQ(out.substr(11, 4), std::string("\xB7\x3F\x4B\x36", 4));
@@ -33,7 +33,7 @@ TEST(TraceFormatTest, RecordIsLengthLengthCrcPayloadPayloadCrc) {
 
 TEST(TraceFormatTest, ZeroFilledRecordHeaderFailsItsChecksum) {
   // What a file system may leave after a crash must not read as a record.
-  EXPECT_NE(Crc32c(std::string(4, '\0')), 0u);
+  EXPECT_NE(base::Crc32c(std::string(4, '\0')), 0u);
 }
 
 TEST(TraceFormatTest, LittleEndianRoundTrip) {

@@ -7,8 +7,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/crc32c.h"
 #include "base/status_macros.h"
-#include "trace/crc32c.h"
 #include "trace/trace_format.h"
 
 namespace freezing::trace {
@@ -183,7 +183,8 @@ absl::Status TraceReader::ReadRecord(TraceRecord* record) {
   }
   const uint32_t length = DecodeLittleEndian32(header);
   const uint32_t length_crc = DecodeLittleEndian32(header + 4);
-  const uint32_t computed_length_crc = Crc32c(absl::string_view(header, 4));
+  const uint32_t computed_length_crc =
+      base::Crc32c(absl::string_view(header, 4));
   if (length_crc != computed_length_crc) {
     return DataLoss(absl::StrCat("bad record header checksum: stored 0x",
                                  absl::Hex(length_crc), ", computed 0x",
@@ -214,7 +215,7 @@ absl::Status TraceReader::ReadRecord(TraceRecord* record) {
                                  " of ", kRecordTrailerBytes, " bytes"));
   }
   const uint32_t crc = DecodeLittleEndian32(trailer);
-  const uint32_t computed_crc = Crc32c(payload_);
+  const uint32_t computed_crc = base::Crc32c(payload_);
   if (crc != computed_crc) {
     return DataLoss(absl::StrCat("bad payload checksum: stored 0x",
                                  absl::Hex(crc), ", computed 0x",

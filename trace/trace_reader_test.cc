@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/crc32c.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
-#include "trace/crc32c.h"
 #include "trace/synthetic_trace.h"
 #include "trace/trace_format.h"
 #include "trace/trace_writer.h"
@@ -351,7 +351,8 @@ TEST(TraceReaderTest, HeaderSchemaVersionIsChecked) {
 std::string RecordHeader(uint32_t length) {
   std::string h(8, '\0');
   EncodeLittleEndian32(length, h.data());
-  EncodeLittleEndian32(Crc32c(absl::string_view(h.data(), 4)), h.data() + 4);
+  EncodeLittleEndian32(base::Crc32c(absl::string_view(h.data(), 4)),
+                       h.data() + 4);
   return h;
 }
 

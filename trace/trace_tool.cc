@@ -1,13 +1,14 @@
 #include "trace/trace_tool.h"
 
-#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/file.h"
 #include "base/status_macros.h"
 #include "google/protobuf/text_format.h"
 #include "trace/chrome_trace.h"
@@ -43,7 +44,8 @@ absl::Status Finish(const TraceContents& contents,
   return contents.status;
 }
 
-// Opens `path` for writing, or returns `fallback` when path is "" or "-".
+// Writes what `write` produces to `path` (durably, creating its folder), or
+// to `fallback` when path is "" or "-".
 absl::Status WithOutput(const std::string& path, std::ostream& fallback,
                         const std::function<void(std::ostream&)>& write,
                         std::ostream& err) {
@@ -51,14 +53,10 @@ absl::Status WithOutput(const std::string& path, std::ostream& fallback,
     write(fallback);
     return absl::OkStatus();
   }
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  if (!file) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot write ", path, " (does its folder exist?)"));
-  }
-  write(file);
-  file.close();
-  if (!file) return absl::DataLossError(absl::StrCat("writing ", path));
+  std::ostringstream text;
+  write(text);
+  RETURN_IF_ERROR(base::MakeDirs(base::FolderOf(path)));
+  RETURN_IF_ERROR(base::WriteFileAtomically(path, text.str()));
   err << "trace_tool: wrote " << path << "\n";
   return absl::OkStatus();
 }

@@ -7,8 +7,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/crc32c.h"
+#include "base/file.h"
 #include "base/status_macros.h"
-#include "trace/crc32c.h"
 #include "trace/trace_format.h"
 
 namespace freezing::trace {
@@ -118,10 +119,10 @@ absl::Status TraceWriter::Write(const TraceRecord& record) {
   buffer_.resize(kRecordOverheadBytes + size);
   char* out = buffer_.data();
   EncodeLittleEndian32(static_cast<uint32_t>(size), out);
-  EncodeLittleEndian32(Crc32c(absl::string_view(out, 4)), out + 4);
+  EncodeLittleEndian32(base::Crc32c(absl::string_view(out, 4)), out + 4);
   char* payload = out + kRecordHeaderBytes;
   record.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(payload));
-  EncodeLittleEndian32(Crc32c(absl::string_view(payload, size)),
+  EncodeLittleEndian32(base::Crc32c(absl::string_view(payload, size)),
                        payload + size);
   RETURN_IF_ERROR(WriteAll(buffer_.data(), buffer_.size()));
   ++records_;
@@ -152,6 +153,11 @@ absl::Status TraceWriter::Close() {
   if (status.ok() && options_.sync_on_close) status = Sync();
   if (::close(fd_) != 0 && status.ok()) status = Error("close");
   fd_ = -1;
+  // The file's folder entry too, so that a closed trace survives a power
+  // loss (base/file.h).
+  if (status.ok() && options_.sync_on_close) {
+    status = base::SyncFolder(base::FolderOf(path_));
+  }
   return status;
 }
 

@@ -13,17 +13,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
+#include "base/crc32c.h"
 #include "base/status_macros.h"
-#include "trace/crc32c.h"
 
 namespace freezing::train {
 namespace {
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using base::NowNs;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
@@ -138,7 +135,7 @@ absl::Status ActivationStore::Read(uint64_t key, float* out) {
     }
     done += n;
   }
-  if (trace::ExtendCrc32c(0, out, static_cast<size_t>(bytes)) != e.crc) {
+  if (base::ExtendCrc32c(0, out, static_cast<size_t>(bytes)) != e.crc) {
     return absl::DataLossError(absl::StrCat(
         "checksum mismatch in the activation spill file ", options_.spill_path,
         " (entry of ", bytes, " bytes at ", e.offset, ")"));
@@ -190,7 +187,7 @@ absl::StatusOr<bool> ActivationStore::Put(uint64_t key, int tag,
     file_end_ += bytes;
   }
   e.offset = offset;
-  e.crc = trace::ExtendCrc32c(0, data, static_cast<size_t>(bytes));
+  e.crc = base::ExtendCrc32c(0, data, static_cast<size_t>(bytes));
   spilled_bytes_ += bytes;
   ++spilled_entries_;
   return true;

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "benchmark/benchmark.h"
 #include "comm/fake_communicator.h"
 #include "comm/reducer.h"
@@ -47,11 +48,7 @@ constexpr int kBatch = 64;
 constexpr int kFrozen = 4;  // conv1, bn1, layer1, layer2
 constexpr int kBatches = 16;
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using base::NowNs;
 
 struct Setup {
   std::shared_ptr<UnitModel> model;

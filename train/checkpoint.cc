@@ -16,8 +16,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/file.h"
 #include "base/status_macros.h"
-#include "train/atomic_file.h"
 
 namespace freezing::train {
 namespace {
@@ -167,7 +167,7 @@ absl::Status WriteRankState(const std::string& folder, int rank,
                             const RankState& state) {
   const std::string path =
       absl::StrCat(folder, "/", StateFileName(state.epochs_done, rank));
-  return ReplaceFileAtomically(path, [&](const std::string& temp) {
+  return base::ReplaceFileAtomically(path, [&](const std::string& temp) {
     try {
       torch::serialize::OutputArchive a;
       a.write("epochs_done", Int64s({state.epochs_done}));
@@ -286,7 +286,7 @@ absl::Status CommitCheckpoint(const std::string& folder,
     absl::StrAppend(&text, "config.", line, "\n");
   }
   RETURN_IF_ERROR(
-      WriteFileAtomically(absl::StrCat(folder, "/", kCommitFile), text));
+      base::WriteFileAtomically(absl::StrCat(folder, "/", kCommitFile), text));
   // Remove the files of older checkpoints.
   DIR* dir = ::opendir(folder.c_str());
   if (dir == nullptr) return absl::OkStatus();

@@ -9,17 +9,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
 #include "base/status_macros.h"
 #include "train/sgd.h"
 
 namespace freezing::train {
 namespace {
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using base::NowNs;
 
 // Median duration of `fn` over `repeats` runs, after one warm-up run.
 int64_t MedianNs(int repeats, const std::function<void()>& fn) {

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "train/atomic_file.h"
+#include "base/file.h"
 
 namespace freezing::train {
 namespace {
@@ -142,7 +142,7 @@ std::string SummaryTable(const RunSummary& s) {
 }
 
 absl::Status WriteSummary(const RunSummary& summary, const std::string& path) {
-  return WriteFileAtomically(path, SummaryJson(summary));
+  return base::WriteFileAtomically(path, SummaryJson(summary));
 }
 
 }  // namespace freezing::train

@@ -5,69 +5,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/file.h"
 #include "base/status_macros.h"
 #include "trace/trace_reader.h"
 
 namespace freezing::train {
-namespace {
-
-void CopyWindow(const freeze::WindowNorms& from, trace::UnitWindowNorms* to) {
-  for (double v : from.l2) to->add_l2(v);
-  for (double v : from.l1) to->add_l1(v);
-  for (double v : from.dot_global) to->add_dot_global(v);
-  for (int64_t v : from.trained_steps) to->add_trained_steps(v);
-}
-
-}  // namespace
-
-trace::Interval ToTraceInterval(const freeze::BaseIntervalStats& s) {
-  trace::Interval out;
-  out.set_index(s.index);
-  out.set_first_step(s.first_step);
-  out.set_last_step(s.last_step);
-  out.set_epoch(s.epoch);
-  out.set_progress(s.progress);
-  for (size_t u = 0; u < s.global.size(); ++u) {
-    trace::UnitWindowNorms* n = out.add_global();
-    n->set_unit(static_cast<int>(u));
-    CopyWindow(s.global[u], n);
-  }
-  for (const freeze::RankWindowStats& r : s.ranks) {
-    trace::RankStats* rs = out.add_ranks();
-    rs->set_rank(r.rank);
-    for (int64_t v : r.samples) rs->add_samples(v);
-    for (double v : r.mean_loss) rs->add_mean_loss(v);
-    for (size_t u = 0; u < r.units.size(); ++u) {
-      trace::UnitWindowNorms* n = rs->add_units();
-      n->set_unit(static_cast<int>(u));
-      CopyWindow(r.units[u], n);
-    }
-  }
-  return out;
-}
-
-trace::FreezeEvent ToTraceFreezeEvent(const freeze::FreezeDecision& d,
-                                      const std::string& policy,
-                                      const std::string& rule) {
-  trace::FreezeEvent e;
-  e.set_step(d.apply_step);
-  e.set_epoch(d.epoch);
-  e.set_interval(d.interval);
-  e.set_policy(policy);
-  e.set_rule(rule);
-  for (int u : d.decision.freeze) e.add_freeze(u);
-  for (int u : d.decision.unfreeze) e.add_unfreeze(u);
-  for (const freeze::Vote& v : d.votes) {
-    trace::Vote* tv = e.add_votes();
-    tv->set_rank(v.rank);
-    for (int u : v.freeze) tv->add_freeze(u);
-    for (int u : v.unfreeze) tv->add_unfreeze(u);
-    tv->set_weight(v.weight);
-  }
-  e.set_reason(d.decision.reason);
-  return e;
-}
-
 absl::StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Create(
     const std::string& path, const trace::Header& header) {
   ASSIGN_OR_RETURN(trace::TraceWriter writer, trace::TraceWriter::Open(path));
@@ -133,10 +75,7 @@ absl::StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Resume(
     }
   }
   RETURN_IF_ERROR(writer.Sync());
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot replace ", path, " with the resumed trace"));
-  }
+  RETURN_IF_ERROR(base::RenameDurably(temp, path));
   auto recorder =
       std::unique_ptr<TraceRecorder>(new TraceRecorder(std::move(writer)));
   recorder->resumed_ = true;

@@ -15,21 +15,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "freeze/freezer.h"
-#include "freeze/stats.h"
 #include "trace/trace.pb.h"
 #include "trace/trace_writer.h"
 
 namespace freezing::train {
-
-// freeze::BaseIntervalStats -> trace::Interval, field by field (doubles are
-// copied exactly, so a replay feeds the policy the very same numbers).
-trace::Interval ToTraceInterval(const freeze::BaseIntervalStats& stats);
-
-// A freezing decision with its votes -> trace::FreezeEvent.
-trace::FreezeEvent ToTraceFreezeEvent(const freeze::FreezeDecision& decision,
-                                      const std::string& policy,
-                                      const std::string& rule);
 
 class TraceRecorder {
  public:

@@ -25,6 +25,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/clock.h"
+#include "base/file.h"
 #include "base/status_macros.h"
 #include "comm/calibration.h"
 #include "comm/launcher.h"
@@ -32,9 +34,9 @@
 #include "comm/reducer.h"
 #include "freeze/freezer.h"
 #include "freeze/policy.h"
+#include "freeze_trace/convert.h"
 #include "trace/trace_format.h"
 #include "train/activation_cache.h"
-#include "train/atomic_file.h"
 #include "train/checkpoint.h"
 #include "train/data/data_source.h"
 #include "train/data/loader.h"
@@ -52,17 +54,9 @@
 namespace freezing::train {
 namespace {
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using base::NowNs;
 
-int64_t UnixNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using base::UnixNowNs;
 
 std::string CpuModel() {
   std::ifstream in("/proc/cpuinfo");
@@ -74,69 +68,6 @@ std::string CpuModel() {
     }
   }
   return "unknown";
-}
-
-// Votes travel between ranks as fixed-layout bytes.
-std::string EncodeVotes(const std::vector<freeze::Vote>& votes) {
-  std::string s;
-  auto put = [&s](const void* p, size_t n) {
-    s.append(static_cast<const char*>(p), n);
-  };
-  const int64_t count = static_cast<int64_t>(votes.size());
-  put(&count, sizeof(count));
-  for (const freeze::Vote& v : votes) {
-    const int64_t rank = v.rank;
-    const int64_t nf = static_cast<int64_t>(v.freeze.size());
-    const int64_t nu = static_cast<int64_t>(v.unfreeze.size());
-    put(&rank, sizeof(rank));
-    put(&v.weight, sizeof(v.weight));
-    put(&nf, sizeof(nf));
-    for (int u : v.freeze) {
-      const int64_t x = u;
-      put(&x, sizeof(x));
-    }
-    put(&nu, sizeof(nu));
-    for (int u : v.unfreeze) {
-      const int64_t x = u;
-      put(&x, sizeof(x));
-    }
-  }
-  return s;
-}
-
-absl::Status DecodeVotes(const std::string& s, std::vector<freeze::Vote>& out) {
-  size_t pos = 0;
-  auto take = [&](void* p, size_t n) {
-    if (pos + n > s.size()) return false;
-    std::memcpy(p, s.data() + pos, n);
-    pos += n;
-    return true;
-  };
-  int64_t count = 0;
-  bool ok = take(&count, sizeof(count)) && count >= 0 && count < 1 << 20;
-  for (int64_t i = 0; ok && i < count; ++i) {
-    freeze::Vote v;
-    int64_t rank = 0, nf = 0, nu = 0, x = 0;
-    ok = take(&rank, sizeof(rank)) && take(&v.weight, sizeof(v.weight)) &&
-         take(&nf, sizeof(nf)) && nf >= 0 && nf < 1 << 20;
-    for (int64_t j = 0; ok && j < nf; ++j) {
-      ok = take(&x, sizeof(x));
-      v.freeze.push_back(static_cast<int>(x));
-    }
-    ok = ok && take(&nu, sizeof(nu)) && nu >= 0 && nu < 1 << 20;
-    for (int64_t j = 0; ok && j < nu; ++j) {
-      ok = take(&x, sizeof(x));
-      v.unfreeze.push_back(static_cast<int>(x));
-    }
-    v.rank = static_cast<int>(rank);
-    out.push_back(std::move(v));
-  }
-  if (!ok || pos != s.size()) {
-    return absl::InternalError(
-        "freezing votes from another rank are malformed: are all ranks "
-        "running the same binary?");
-  }
-  return absl::OkStatus();
 }
 
 std::string UnitList(const std::vector<int>& units, const UnitModel& model) {
@@ -256,9 +187,9 @@ absl::Status Trainer::Impl::Setup() {
     // Already set in this process (tests create several trainers).
   }
   env.cores = cores;
-  RETURN_IF_ERROR(MakeDirs(config.out));
+  RETURN_IF_ERROR(base::MakeDirs(config.out));
   checkpoint_dir = absl::StrCat(config.out, "/checkpoint");
-  RETURN_IF_ERROR(MakeDirs(checkpoint_dir));
+  RETURN_IF_ERROR(base::MakeDirs(checkpoint_dir));
 
   // Data: every rank loads the set and computes the same partition.
   DataConfig dc;
@@ -629,7 +560,7 @@ absl::Status Trainer::Impl::ApplyDecision(const freeze::FreezeDecision& d) {
         {u, model->unit(u).name, d.apply_step, d.epoch, true});
   }
   if (recorder != nullptr) {
-    RETURN_IF_ERROR(recorder->WriteFreezeEvent(ToTraceFreezeEvent(
+    RETURN_IF_ERROR(recorder->WriteFreezeEvent(freeze_trace::ToTraceFreezeEvent(
         d, freezer->policy().spec(), freeze::VoteRuleName(freezer->rule()))));
   }
   return absl::OkStatus();
@@ -798,15 +729,16 @@ absl::Status Trainer::Impl::RunStep(int epoch, int64_t step_in_epoch,
         stats->FinishInterval(index, global_step + 1 - T, global_step, epoch,
                               static_cast<double>(global_step + 1) /
                                   static_cast<double>(total_steps)));
-    if (recorder != nullptr) interval_record = ToTraceInterval(bis);
+    if (recorder != nullptr)
+      interval_record = freeze_trace::ToTraceInterval(bis);
     freeze::VoteExchange exchange =
         [this](const std::vector<freeze::Vote>& mine)
         -> absl::StatusOr<std::vector<freeze::Vote>> {
       ASSIGN_OR_RETURN(std::vector<std::string> all,
-                       comm->AllGatherBytes(EncodeVotes(mine)));
+                       comm->AllGatherBytes(freeze_trace::EncodeVotes(mine)));
       std::vector<freeze::Vote> votes;
       for (const std::string& bytes : all) {
-        RETURN_IF_ERROR(DecodeVotes(bytes, votes));
+        RETURN_IF_ERROR(freeze_trace::DecodeVotes(bytes, votes));
       }
       return votes;
     };
@@ -928,8 +860,8 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
     opts.always_print_primitive_fields = true;
     if (google::protobuf::util::MessageToJsonString(run_config, &json, opts)
             .ok()) {
-      RETURN_IF_ERROR(
-          WriteFileAtomically(absl::StrCat(config.out, "/config.json"), json));
+      RETURN_IF_ERROR(base::WriteFileAtomically(
+          absl::StrCat(config.out, "/config.json"), json));
     }
     Log(absl::StrCat("training ", config.model, " on ", config.data, " (",
                      data->train.size(), " train / ", data->test.size(),

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/file.h"
 #include "train/models/unit_model.h"
 
 namespace freezing::train {
@@ -148,23 +149,20 @@ void WriteWeights(const UnitModel& model,
 }
 
 absl::Status SaveWeights(const std::string& path, const UnitModel& model) {
-  const std::string temporary = absl::StrCat(path, ".tmp.", getpid());
-  try {
-    torch::serialize::OutputArchive archive;
-    WriteWeights(model, archive);
-    archive.save_to(temporary);
-  } catch (const c10::Error& e) {
-    std::remove(temporary.c_str());
-    return absl::InternalError(
-        absl::StrCat("writing weights to ", temporary, ": ",
-                     FirstLine(e.what_without_backtrace())));
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    return absl::InternalError(
-        absl::StrCat("renaming ", temporary, " to ", path, " failed"));
-  }
-  return absl::OkStatus();
+  // Durably: the model file of a committed checkpoint must never be torn.
+  return base::ReplaceFileAtomically(
+      path, [&](const std::string& temporary) -> absl::Status {
+        try {
+          torch::serialize::OutputArchive archive;
+          WriteWeights(model, archive);
+          archive.save_to(temporary);
+        } catch (const c10::Error& e) {
+          return absl::InternalError(
+              absl::StrCat("writing weights to ", temporary, ": ",
+                           FirstLine(e.what_without_backtrace())));
+        }
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace freezing::train

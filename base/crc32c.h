@@ -6,15 +6,15 @@
 // CRC32 only) provides it. CRC32C rather than zlib's CRC32 because it is the
 // checksum of the record formats the trace format follows (LevelDB, TFRecord)
 // and detects more error patterns in short messages.
-#ifndef FREEZING_TRACE_CRC32C_H_
-#define FREEZING_TRACE_CRC32C_H_
+#ifndef FREEZING_BASE_CRC32C_H_
+#define FREEZING_BASE_CRC32C_H_
 
 #include <cstddef>
 #include <cstdint>
 
 #include "absl/strings/string_view.h"
 
-namespace freezing::trace {
+namespace freezing::base {
 
 // ExtendCrc32c returns the CRC32C of the bytes whose CRC32C is `crc` followed
 // by `data[0, size)`. ExtendCrc32c(0, ...) starts a new checksum, so
@@ -26,6 +26,6 @@ inline uint32_t Crc32c(absl::string_view data) {
   return ExtendCrc32c(0, data.data(), data.size());
 }
 
-}  // namespace freezing::trace
+}  // namespace freezing::base
 
-#endif  // FREEZING_TRACE_CRC32C_H_
+#endif  // FREEZING_BASE_CRC32C_H_

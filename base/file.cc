@@ -1,4 +1,4 @@
-#include "train/atomic_file.h"
+#include "base/file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,11 +6,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 
-namespace freezing::train {
+namespace freezing::base {
 namespace {
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
@@ -21,13 +23,6 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
   if (e == ENOENT) return absl::NotFoundError(message);
   if (e == EACCES || e == EPERM) return absl::PermissionDeniedError(message);
   return absl::InternalError(message);
-}
-
-std::string Folder(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 absl::Status SyncPath(const std::string& path, bool folder) {
@@ -42,12 +37,34 @@ absl::Status SyncPath(const std::string& path, bool folder) {
 
 }  // namespace
 
+std::string FolderOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+absl::Status SyncFile(const std::string& path) {
+  return SyncPath(path, /*folder=*/false);
+}
+
+absl::Status SyncFolder(const std::string& folder) {
+  return SyncPath(folder, /*folder=*/true);
+}
+
+absl::Status RenameDurably(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return Errno("cannot rename into", to);
+  }
+  return SyncFolder(FolderOf(to));
+}
+
 absl::Status ReplaceFileAtomically(
     const std::string& path,
     const std::function<absl::Status(const std::string& temp_path)>& write) {
   const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
   absl::Status status = write(temp);
-  if (status.ok()) status = SyncPath(temp, /*folder=*/false);
+  if (status.ok()) status = SyncFile(temp);
   if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
     status = Errno("cannot rename into", path);
   }
@@ -55,7 +72,7 @@ absl::Status ReplaceFileAtomically(
     ::unlink(temp.c_str());
     return status;
   }
-  return SyncPath(Folder(path), /*folder=*/true);
+  return SyncFolder(FolderOf(path));
 }
 
 absl::Status WriteFileAtomically(const std::string& path,
@@ -100,4 +117,13 @@ absl::Status MakeDirs(const std::string& path) {
   return absl::OkStatus();
 }
 
-}  // namespace freezing::train
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Errno("cannot open", path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) return Errno("cannot read", path);
+  return s.str();
+}
+
+}  // namespace freezing::base

@@ -1,4 +1,4 @@
-#include "trace/crc32c.h"
+#include "base/crc32c.h"
 
 #include <cstdint>
 #include <random>
@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace freezing::trace {
+namespace freezing::base {
 namespace {
 
 // The bit-at-a-time definition, independent of the tables under test.
@@ -107,4 +107,4 @@ TEST(Crc32cTest, DetectsEverySingleBitFlip) {
 }
 
 }  // namespace
-}  // namespace freezing::trace
+}  // namespace freezing::base

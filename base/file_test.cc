@@ -1,4 +1,4 @@
-#include "train/atomic_file.h"
+#include "base/file.h"
 
 #include <sys/stat.h>
 
@@ -9,7 +9,7 @@
 
 #include "gtest/gtest.h"
 
-namespace freezing::train {
+namespace freezing::base {
 namespace {
 
 std::string Read(const std::string& path) {
@@ -57,4 +57,4 @@ TEST(AtomicFileTest, MakeDirsCreatesParentsAndRejectsFiles) {
 }
 
 }  // namespace
-}  // namespace freezing::train
+}  // namespace freezing::base

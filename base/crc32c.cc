@@ -1,9 +1,9 @@
-#include "trace/crc32c.h"
+#include "base/crc32c.h"
 
 #include <array>
 #include <cstring>
 
-namespace freezing::trace {
+namespace freezing::base {
 namespace {
 
 constexpr uint32_t kReflectedPolynomial = 0x82F63B78u;
@@ -65,4 +65,4 @@ uint32_t ExtendCrc32c(uint32_t crc, const void* data, size_t size) {
   return ~c;
 }
 
-}  // namespace freezing::trace
+}  // namespace freezing::base

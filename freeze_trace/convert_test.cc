@@ -1,4 +1,4 @@
-#include "sim/trace_stats.h"
+#include "freeze_trace/convert.h"
 
 #include <cmath>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include "trace/synthetic_trace.h"
 #include "trace/trace_reader.h"
 
-namespace freezing::sim {
+namespace freezing::freeze_trace {
 namespace {
 
 // Bitwise equality, so that NaN and -0.0 count as themselves.
@@ -134,5 +134,114 @@ TEST(PolicyContextFromTrace, MirrorsTheRun) {
   EXPECT_EQ(c->total_steps, 80);
 }
 
+// Bitwise equality of two serialized messages: NaN and -0.0 survive.
+void ExpectSameInterval(const trace::Interval& a, const trace::Interval& b) {
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString())
+      << a.DebugString() << "\n---\n"
+      << b.DebugString();
+}
+
+TEST(RoundTrip, TraceIntervalThroughFreezeStatsIsTheIdentity) {
+  trace::SyntheticTraceOptions o;
+  o.units = 7;
+  o.ranks = 3;
+  o.stats_window = 4;
+  trace::TraceContents t = trace::ReadTraceFromBytes(
+      trace::EncodeTrace(trace::MakeSyntheticTrace(o)));
+  ASSERT_TRUE(t.status.ok()) << t.status;
+  ASSERT_GE(t.intervals.size(), 4u);
+  for (trace::Interval iv : t.intervals) {
+    iv.mutable_global(2)->set_l2(0, std::numeric_limits<double>::quiet_NaN());
+    iv.mutable_ranks(1)->mutable_units(3)->set_l1(0, -0.0);
+    auto s = ToBaseIntervalStats(iv, o.units);
+    ASSERT_TRUE(s.ok()) << s.status();
+    ExpectSameInterval(ToTraceInterval(*s), iv);
+  }
+}
+
+TEST(RoundTrip, FreezeStatsThroughTraceIntervalIsTheIdentity) {
+  freeze::BaseIntervalStats s;
+  s.index = 3;
+  s.first_step = 30;
+  s.last_step = 39;
+  s.epoch = 1;
+  s.progress = 0.1 + 0.2;
+  for (int u = 0; u < 3; ++u) {
+    freeze::WindowNorms w;
+    w.l2 = {1.0 / (u + 3), -0.0};
+    w.l1 = {u + 0.5, 2.0};
+    w.dot_global = {0.25};
+    w.trained_steps = {10, u};
+    s.global.push_back(w);
+  }
+  for (int r = 0; r < 2; ++r) {
+    freeze::RankWindowStats rs;
+    rs.rank = r;
+    rs.samples = {640, 320};
+    rs.mean_loss = {1.0 / 3, 0.7};
+    rs.units = s.global;
+    rs.units[r].l2[0] = std::numeric_limits<double>::infinity();
+    s.ranks.push_back(rs);
+  }
+  const trace::Interval once = ToTraceInterval(s);
+  auto back = ToBaseIntervalStats(once, 3);
+  ASSERT_TRUE(back.ok()) << back.status();
+  // Field by field through the existing checks, then bitwise on the wire.
+  for (int u = 0; u < 3; ++u)
+    ExpectSameWindows(once.global(u), back->global[u]);
+  ASSERT_EQ(back->ranks.size(), 2u);
+  EXPECT_TRUE(SameBits(back->ranks[1].mean_loss[0], 1.0 / 3));
+  ExpectSameInterval(ToTraceInterval(*back), once);
+}
+
+TEST(Votes, EncodeDecodeKeepsEveryRanksVote) {
+  std::vector<freeze::Vote> mine = {{2, {0, 1}, {}, 0.75}, {2, {}, {4}, 0.0}};
+  std::vector<freeze::Vote> all = {{0, {3}, {}, 1.0 / 3}};
+  ASSERT_TRUE(DecodeVotes(EncodeVotes(mine), all).ok());
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].rank, 0);
+  EXPECT_EQ(all[1].rank, 2);
+  EXPECT_EQ(all[1].freeze, (std::vector<int>{0, 1}));
+  EXPECT_TRUE(SameBits(all[1].weight, 0.75));
+  EXPECT_EQ(all[2].unfreeze, (std::vector<int>{4}));
+  // No votes at all is a valid message.
+  std::vector<freeze::Vote> none;
+  ASSERT_TRUE(DecodeVotes(EncodeVotes({}), none).ok());
+  EXPECT_TRUE(none.empty());
+}
+
+TEST(Votes, MalformedBytesAreDataLoss) {
+  std::vector<freeze::Vote> out;
+  EXPECT_EQ(DecodeVotes(std::string("\xff\xff\xff", 3), out).code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(ToTraceFreezeEvent, CarriesTheDecisionAndEveryVote) {
+  freeze::FreezeDecision d;
+  d.interval = 4;
+  d.apply_step = 50;
+  d.epoch = 2;
+  d.decision.freeze = {0, 1};
+  d.decision.reason = "eta below the median";
+  d.votes = {{0, {0, 1}, {}, 0.6}, {1, {0}, {}, 0.4}};
+  const trace::FreezeEvent e = ToTraceFreezeEvent(d, "gradnorm", "majority");
+  EXPECT_EQ(e.step(), 50);
+  EXPECT_EQ(e.epoch(), 2);
+  EXPECT_EQ(e.interval(), 4);
+  EXPECT_EQ(e.policy(), "gradnorm");
+  EXPECT_EQ(e.rule(), "majority");
+  EXPECT_EQ(e.freeze_size(), 2);
+  EXPECT_EQ(e.unfreeze_size(), 0);
+  EXPECT_EQ(e.reason(), "eta below the median");
+  ASSERT_EQ(e.votes_size(), 2);
+  // A vote survives the event, as it survives the exchange between ranks.
+  for (int r = 0; r < 2; ++r) {
+    const freeze::Vote v = FromTraceVote(e.votes(r));
+    EXPECT_EQ(v.rank, d.votes[r].rank);
+    EXPECT_EQ(v.freeze, d.votes[r].freeze);
+    EXPECT_TRUE(SameBits(v.weight, d.votes[r].weight));
+  }
+}
+
 }  // namespace
-}  // namespace freezing::sim
+}  // namespace freezing::freeze_trace

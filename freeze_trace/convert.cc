@@ -1,4 +1,4 @@
-#include "sim/trace_stats.h"
+#include "freeze_trace/convert.h"
 
 #include <cmath>
 #include <string>
@@ -6,8 +6,15 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace freezing::sim {
+namespace freezing::freeze_trace {
 namespace {
+
+void CopyWindow(const freeze::WindowNorms& from, trace::UnitWindowNorms* to) {
+  for (double v : from.l2) to->add_l2(v);
+  for (double v : from.l1) to->add_l1(v);
+  for (double v : from.dot_global) to->add_dot_global(v);
+  for (int64_t v : from.trained_steps) to->add_trained_steps(v);
+}
 
 void CopyWindow(const trace::UnitWindowNorms& from, freeze::WindowNorms& to) {
   to.l2.assign(from.l2().begin(), from.l2().end());
@@ -44,6 +51,32 @@ absl::Status PlaceUnits(
 
 }  // namespace
 
+trace::Interval ToTraceInterval(const freeze::BaseIntervalStats& s) {
+  trace::Interval out;
+  out.set_index(s.index);
+  out.set_first_step(s.first_step);
+  out.set_last_step(s.last_step);
+  out.set_epoch(s.epoch);
+  out.set_progress(s.progress);
+  for (size_t u = 0; u < s.global.size(); ++u) {
+    trace::UnitWindowNorms* n = out.add_global();
+    n->set_unit(static_cast<int>(u));
+    CopyWindow(s.global[u], n);
+  }
+  for (const freeze::RankWindowStats& r : s.ranks) {
+    trace::RankStats* rs = out.add_ranks();
+    rs->set_rank(r.rank);
+    for (int64_t v : r.samples) rs->add_samples(v);
+    for (double v : r.mean_loss) rs->add_mean_loss(v);
+    for (size_t u = 0; u < r.units.size(); ++u) {
+      trace::UnitWindowNorms* n = rs->add_units();
+      n->set_unit(static_cast<int>(u));
+      CopyWindow(r.units[u], n);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<freeze::BaseIntervalStats> ToBaseIntervalStats(
     const trace::Interval& interval, int num_units) {
   freeze::BaseIntervalStats s;
@@ -66,6 +99,58 @@ absl::StatusOr<freeze::BaseIntervalStats> ToBaseIntervalStats(
     s.ranks.push_back(std::move(rs));
   }
   return s;
+}
+
+trace::Vote ToTraceVote(const freeze::Vote& v) {
+  trace::Vote out;
+  out.set_rank(v.rank);
+  for (int u : v.freeze) out.add_freeze(u);
+  for (int u : v.unfreeze) out.add_unfreeze(u);
+  out.set_weight(v.weight);
+  return out;
+}
+
+freeze::Vote FromTraceVote(const trace::Vote& v) {
+  freeze::Vote out;
+  out.rank = v.rank();
+  out.freeze.assign(v.freeze().begin(), v.freeze().end());
+  out.unfreeze.assign(v.unfreeze().begin(), v.unfreeze().end());
+  out.weight = v.weight();
+  return out;
+}
+
+trace::FreezeEvent ToTraceFreezeEvent(const freeze::FreezeDecision& d,
+                                      const std::string& policy,
+                                      const std::string& rule) {
+  trace::FreezeEvent e;
+  e.set_step(d.apply_step);
+  e.set_epoch(d.epoch);
+  e.set_interval(d.interval);
+  e.set_policy(policy);
+  e.set_rule(rule);
+  for (int u : d.decision.freeze) e.add_freeze(u);
+  for (int u : d.decision.unfreeze) e.add_unfreeze(u);
+  for (const freeze::Vote& v : d.votes) *e.add_votes() = ToTraceVote(v);
+  e.set_reason(d.decision.reason);
+  return e;
+}
+
+std::string EncodeVotes(const std::vector<freeze::Vote>& votes) {
+  trace::Votes message;
+  for (const freeze::Vote& v : votes) *message.add_votes() = ToTraceVote(v);
+  return message.SerializeAsString();
+}
+
+absl::Status DecodeVotes(const std::string& bytes,
+                         std::vector<freeze::Vote>& out) {
+  trace::Votes message;
+  if (!message.ParseFromString(bytes)) {
+    return absl::DataLossError(
+        "freezing votes from another rank are malformed: are all ranks "
+        "running the same binary?");
+  }
+  for (const trace::Vote& v : message.votes()) out.push_back(FromTraceVote(v));
+  return absl::OkStatus();
 }
 
 int64_t TotalSteps(const trace::TraceContents& trace) {
@@ -104,26 +189,4 @@ absl::StatusOr<freeze::PolicyContext> PolicyContextFromTrace(
   return ctx;
 }
 
-trace::FreezeEvent FreezeEventFromDecision(const freeze::FreezeDecision& d,
-                                           const std::string& policy,
-                                           const std::string& rule) {
-  trace::FreezeEvent e;
-  e.set_step(d.apply_step);
-  e.set_epoch(d.epoch);
-  e.set_interval(d.interval);
-  e.set_policy(policy);
-  e.set_rule(rule);
-  for (int u : d.decision.freeze) e.add_freeze(u);
-  for (int u : d.decision.unfreeze) e.add_unfreeze(u);
-  for (const freeze::Vote& v : d.votes) {
-    trace::Vote* tv = e.add_votes();
-    tv->set_rank(v.rank);
-    for (int u : v.freeze) tv->add_freeze(u);
-    for (int u : v.unfreeze) tv->add_unfreeze(u);
-    tv->set_weight(v.weight);
-  }
-  e.set_reason(d.decision.reason);
-  return e;
-}
-
-}  // namespace freezing::sim
+}  // namespace freezing::freeze_trace
