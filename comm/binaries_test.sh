@@ -3,6 +3,7 @@
 # under mpiexec), in a minimal mode, so that they keep working:
 #   smoke                 comm's end-to-end check; must print "smoke: OK"
 #   calibrate             small size range; must write a valid JSON file
+#                         (snake_case names, 64-bit integers as numbers)
 #   allreduce_benchmark   one iteration of two sizes
 #   reducer_benchmark     the smoke-sized (tiny model) cases
 # Usage: binaries_test.sh smoke|calibrate|allreduce_benchmark|reducer_benchmark
@@ -26,8 +27,9 @@ case "$1" in
   calibrate)
     run comm/calibrate --ranks=2 --max_bytes=262144 --min_repeats=3 \
       --seconds_per_size=0.01 --out="$out/calibration.json"
-    grep -q '"worldSize": 2' "$out/calibration.json"
-    grep -q '"betaSPerByte"' "$out/calibration.json"
+    grep -q '"world_size": 2,' "$out/calibration.json"
+    grep -q '"beta_s_per_byte": ' "$out/calibration.json"
+    grep -q '"bytes": 4096,' "$out/calibration.json"  # int64 as a number
     grep -q "R^2" "$out/log"
     ;;
   allreduce_benchmark)

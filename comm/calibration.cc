@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
+#include "base/proto_json.h"
 
 namespace freezing::comm {
 
@@ -158,17 +159,7 @@ double RingAllReduceSeconds(const Calibration& c, int64_t bytes) {
 
 absl::Status WriteCalibration(const Calibration& calibration,
                               const std::string& path) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  const auto status =
-      google::protobuf::util::MessageToJsonString(calibration, &json, options);
-  if (!status.ok()) {
-    return absl::InternalError(
-        absl::StrCat("cannot encode the calibration: ", status.ToString()));
-  }
-  return base::WriteFileAtomically(path, json);
+  return base::WriteFileAtomically(path, base::ProtoToJson(calibration));
 }
 
 absl::StatusOr<Calibration> ReadCalibration(const std::string& path) {

@@ -47,15 +47,30 @@ absl::StatusOr<Calibration> FitRingModel(
 // `calibration.world_size()` ranks.
 double RingAllReduceSeconds(const Calibration& calibration, int64_t bytes);
 
-// WriteCalibration: `calibration` as JSON (proto field names in
-// lowerCamelCase) to `path`, atomically (temp file + rename).
+// WriteCalibration: `calibration` as JSON to `path`, durably
+// (base::WriteFileAtomically), by base::ProtoToJson: the .proto's snake_case
+// field names, 64-bit integers as numbers, every field printed:
+//   {
+//     "world_size": 2,
+//     "alpha_s": 8.674249234290121e-06,
+//     "beta_s_per_byte": 1.6343353680065952e-09,
+//     ...
+//     "points": [
+//       {
+//         "bytes": 4096,
+//         "median_s": 2.2904e-05,
+//         ...
+// Files written before (protobuf's printer: lowerCamelCase names such as
+// "worldSize" and "betaSPerByte", 64-bit integers as strings) are still
+// read by ReadCalibration.
 absl::Status WriteCalibration(const Calibration& calibration,
                               const std::string& path);
 
-// ReadCalibration: parses and validates a calibration file: NotFound when it
-// cannot be opened, DataLoss when it is not a Calibration in JSON,
-// InvalidArgument when its values are impossible (world_size < 2, negative
-// alpha or beta, no bandwidth term).
+// ReadCalibration: parses and validates a calibration file, in either
+// naming, with integers as numbers or strings (protobuf's JSON parser reads
+// both): NotFound when it cannot be opened, DataLoss when it is not a
+// Calibration in JSON, InvalidArgument when its values are impossible
+// (world_size < 2, negative alpha or beta, no bandwidth term).
 absl::StatusOr<Calibration> ReadCalibration(const std::string& path);
 
 }  // namespace freezing::comm

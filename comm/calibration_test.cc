@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ namespace {
 
 using ::testing::DoubleNear;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::vector<CalibrationPoint> Points(int p, double alpha, double beta,
                                      double noise = 0) {
@@ -146,6 +148,12 @@ TEST(FitMethodTest, Parses) {
               HasSubstr("hybrid, absolute, relative"));
 }
 
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
   return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
@@ -165,12 +173,45 @@ TEST(CalibrationFileTest, RoundTripsThroughJson) {
   EXPECT_EQ(read->SerializeAsString(), fit->SerializeAsString());
   EXPECT_DOUBLE_EQ(RingAllReduceSeconds(*read, 1 << 20),
                    2 * 3e-5 + (1 << 20) * 1e-9);
-  std::ifstream in(path);
-  std::string json((std::istreambuf_iterator<char>(in)),
-                   std::istreambuf_iterator<char>());
-  EXPECT_THAT(json, HasSubstr("\"alphaS\""));
-  EXPECT_THAT(json, HasSubstr("\"betaSPerByte\""));
-  EXPECT_THAT(json, HasSubstr("\"rSquared\""));
+  const std::string json = ReadText(path);
+  // The .proto's names; 64-bit integers as JSON numbers.
+  for (const char* field :
+       {"\"world_size\": 2,", "\"alpha_s\": ", "\"beta_s_per_byte\": ",
+        "\"r_squared\": ", "\"ranks_per_host\": 2,", "\"bytes\": 4096,",
+        "\"bytes\": 67108864,", "\"median_s\": ", "\"repeats\": 5"}) {
+    EXPECT_THAT(json, HasSubstr(field));
+  }
+  EXPECT_THAT(json, Not(HasSubstr("alphaS")));
+  EXPECT_THAT(json, Not(HasSubstr("\"4096\"")));
+}
+
+// A file written by the calibrate binary before its JSON was snake_case
+// (benchmarks/results/experiments/exp5_comm/calibration_shm.json, written by
+// protobuf's printer): lowerCamelCase names, int64 as strings.
+TEST(CalibrationFileTest, ReadsFilesWrittenBefore) {
+  const std::string path = "comm/testdata/calibration_camelcase.json";
+  const std::string json = ReadText(path);
+  ASSERT_THAT(json, HasSubstr("\"betaSPerByte\": "));
+  ASSERT_THAT(json, HasSubstr("\"bytes\": \"4096\""));
+  auto read = ReadCalibration(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->world_size(), 2);
+  EXPECT_DOUBLE_EQ(read->alpha_s(), 5.5696456715779824e-07);
+  EXPECT_DOUBLE_EQ(read->beta_s_per_byte(), 4.821464524486691e-10);
+  EXPECT_EQ(read->fit(), "hybrid");
+  ASSERT_EQ(read->points_size(), 15);
+  EXPECT_EQ(read->points(0).bytes(), 4096);
+  EXPECT_EQ(read->points(14).bytes(), int64_t{64} << 20);
+  EXPECT_EQ(read->points(14).repeats(), 8);
+  EXPECT_EQ(read->hosts_size(), 2);
+  EXPECT_EQ(read->ranks_per_host(), 2);
+  // Written again, it is the new style and reads back as the same message.
+  const std::string again = TempPath("rewritten.json");
+  ASSERT_TRUE(WriteCalibration(*read, again).ok());
+  EXPECT_THAT(ReadText(again), HasSubstr("\"bytes\": 4096,"));
+  auto reread = ReadCalibration(again);
+  ASSERT_TRUE(reread.ok()) << reread.status();
+  EXPECT_EQ(reread->SerializeAsString(), read->SerializeAsString());
 }
 
 TEST(CalibrationFileTest, ErrorsSayWhatIsWrong) {
