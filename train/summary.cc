@@ -1,97 +1,99 @@
 #include "train/summary.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/file.h"
+#include "base/json.h"
+#include "base/proto_json.h"
 
 namespace freezing::train {
 namespace {
 
-std::string Seconds(int64_t ns) {
-  return absl::StrFormat("%.6f", static_cast<double>(ns) * 1e-9);
-}
+double Seconds(int64_t ns) { return static_cast<double>(ns) * 1e-9; }
 
-std::string Num(double v) { return absl::StrFormat("%.6f", v); }
+// Every number of summary.json has six decimals.
+constexpr int kDigits = 6;
 
-std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", c);
-    } else {
-      out += c;
-    }
+// WritePhases: each phase's total divided by `divisor` (steps or epochs).
+void WritePhases(base::JsonWriter& w, const PhaseSums& p, double divisor) {
+  const std::pair<const char*, int64_t> phases[] = {
+      {"data", p.data_ns},
+      {"forward", p.forward_ns},
+      {"backward", p.backward_ns},
+      {"comm_exposed", p.comm_exposed_ns},
+      {"optimizer", p.optimizer_ns},
+      {"stats", p.stats_ns},
+      {"comm_total", p.comm_total_ns},
+      {"total", p.total_ns}};
+  w.BeginObject(base::JsonWriter::Span::kOneLine);
+  for (const auto& [name, ns] : phases) {
+    w.Key(name).Fixed(divisor > 0 ? Seconds(ns) / divisor : 0.0, kDigits);
   }
-  return out + "\"";
+  w.EndObject();
 }
 
-std::string PhasesJson(const PhaseSums& p, double divisor) {
-  auto avg = [&](int64_t ns) {
-    return Num(divisor > 0 ? static_cast<double>(ns) * 1e-9 / divisor : 0.0);
-  };
-  return absl::StrCat("{\"data\": ", avg(p.data_ns),
-                      ", \"forward\": ", avg(p.forward_ns),
-                      ", \"backward\": ", avg(p.backward_ns),
-                      ", \"comm_exposed\": ", avg(p.comm_exposed_ns),
-                      ", \"optimizer\": ", avg(p.optimizer_ns),
-                      ", \"stats\": ", avg(p.stats_ns),
-                      ", \"comm_total\": ", avg(p.comm_total_ns),
-                      ", \"total\": ", avg(p.total_ns), "}");
+void WriteNumbers(base::JsonWriter& w, const std::vector<double>& values) {
+  w.BeginArray(base::JsonWriter::Span::kOneLine);
+  for (double v : values) w.Fixed(v, kDigits);
+  w.EndArray();
 }
 
 }  // namespace
 
 std::string SummaryJson(const RunSummary& s) {
-  std::vector<std::string> acc, loss, events;
-  for (double a : s.test_accuracy_per_epoch) acc.push_back(Num(a));
-  for (double l : s.test_loss_per_epoch) loss.push_back(Num(l));
+  using Span = base::JsonWriter::Span;
+  const double total_s = Seconds(s.phases.total_ns);
+  base::JsonWriter w(base::JsonWriter::Layout::kPretty);
+  w.BeginObject();
+  w.Key("policy").String(s.policy);
+  w.Key("ranks").Int(s.ranks);
+  w.Key("threads").Int(s.threads);
+  w.Key("epochs").Int(s.epochs);
+  w.Key("steps").Int(s.steps);
+  w.Key("total_time_s").Fixed(total_s, kDigits);
+  w.Key("startup_s").Fixed(Seconds(s.startup_ns), kDigits);
+  w.Key("eval_s").Fixed(Seconds(s.eval_ns), kDigits);
+  w.Key("images_per_s")
+      .Fixed(total_s > 0 ? static_cast<double>(s.images) / total_s : 0.0,
+             kDigits);
+  w.Key("phase_avg_s");
+  WritePhases(w, s.phases, static_cast<double>(s.steps));
+  w.Key("phase_per_epoch_s");
+  WritePhases(w, s.phases, static_cast<double>(s.epochs));
+  w.Key("final_test_accuracy")
+      .Fixed(s.test_accuracy_per_epoch.empty()
+                 ? 0.0
+                 : s.test_accuracy_per_epoch.back(),
+             kDigits);
+  w.Key("test_accuracy_per_epoch");
+  WriteNumbers(w, s.test_accuracy_per_epoch);
+  w.Key("test_loss_per_epoch");
+  WriteNumbers(w, s.test_loss_per_epoch);
+  w.Key("freeze_events").BeginArray();
   for (const SummaryFreezeEvent& e : s.freeze_events) {
-    events.push_back(
-        absl::StrCat("{\"unit\": ", e.unit, ", \"name\": ", Quote(e.name),
-                     ", \"step\": ", e.step, ", \"epoch\": ", e.epoch,
-                     ", \"unfreeze\": ", e.unfreeze ? "true" : "false", "}"));
+    w.BeginObject(Span::kOneLine);
+    w.Key("unit").Int(e.unit);
+    w.Key("name").String(e.name);
+    w.Key("step").Int(e.step);
+    w.Key("epoch").Int(e.epoch);
+    w.Key("unfreeze").Bool(e.unfreeze);
+    w.EndObject();
   }
-  const double total_s = static_cast<double>(s.phases.total_ns) * 1e-9;
-  std::string out = "{\n";
-  absl::StrAppend(&out, "  \"policy\": ", Quote(s.policy), ",\n");
-  absl::StrAppend(&out, "  \"ranks\": ", s.ranks, ",\n");
-  absl::StrAppend(&out, "  \"threads\": ", s.threads, ",\n");
-  absl::StrAppend(&out, "  \"epochs\": ", s.epochs, ",\n");
-  absl::StrAppend(&out, "  \"steps\": ", s.steps, ",\n");
-  absl::StrAppend(&out, "  \"total_time_s\": ", Seconds(s.phases.total_ns),
-                  ",\n");
-  absl::StrAppend(&out, "  \"startup_s\": ", Seconds(s.startup_ns), ",\n");
-  absl::StrAppend(&out, "  \"eval_s\": ", Seconds(s.eval_ns), ",\n");
-  absl::StrAppend(
-      &out, "  \"images_per_s\": ",
-      Num(total_s > 0 ? static_cast<double>(s.images) / total_s : 0.0), ",\n");
-  absl::StrAppend(&out, "  \"phase_avg_s\": ",
-                  PhasesJson(s.phases, static_cast<double>(s.steps)), ",\n");
-  absl::StrAppend(&out, "  \"phase_per_epoch_s\": ",
-                  PhasesJson(s.phases, static_cast<double>(s.epochs)), ",\n");
-  absl::StrAppend(&out, "  \"final_test_accuracy\": ",
-                  Num(acc.empty() ? 0.0 : s.test_accuracy_per_epoch.back()),
-                  ",\n");
-  absl::StrAppend(&out, "  \"test_accuracy_per_epoch\": [",
-                  absl::StrJoin(acc, ", "), "],\n");
-  absl::StrAppend(&out, "  \"test_loss_per_epoch\": [",
-                  absl::StrJoin(loss, ", "), "],\n");
-  absl::StrAppend(&out, "  \"freeze_events\": [", absl::StrJoin(events, ", "),
-                  "],\n");
-  absl::StrAppend(&out, "  \"bytes_allreduced\": ", s.bytes_allreduced, ",\n");
-  absl::StrAppend(&out, "  \"cache\": {\"hits\": ", s.cache_hits,
-                  ", \"misses\": ", s.cache_misses,
-                  ", \"forward_saved_s\": ", Seconds(s.cache_forward_saved_ns),
-                  ", \"disabled\": ", s.cache_disabled ? "true" : "false",
-                  "}\n");
-  out += "}\n";
-  return out;
+  w.EndArray();
+  w.Key("bytes_allreduced").Int(s.bytes_allreduced);
+  w.Key("cache").BeginObject(Span::kOneLine);
+  w.Key("hits").Int(s.cache_hits);
+  w.Key("misses").Int(s.cache_misses);
+  w.Key("forward_saved_s").Fixed(Seconds(s.cache_forward_saved_ns), kDigits);
+  w.Key("disabled").Bool(s.cache_disabled);
+  w.EndObject();
+  w.EndObject();
+  return w.TakeText();
 }
 
 std::string SummaryTable(const RunSummary& s) {
@@ -143,6 +145,11 @@ std::string SummaryTable(const RunSummary& s) {
 
 absl::Status WriteSummary(const RunSummary& summary, const std::string& path) {
   return base::WriteFileAtomically(path, SummaryJson(summary));
+}
+
+absl::Status WriteRunConfigJson(const trace::RunConfig& config,
+                                const std::string& path) {
+  return base::WriteFileAtomically(path, base::ProtoToJson(config));
 }
 
 }  // namespace freezing::train

@@ -1,20 +1,44 @@
 // RunSummary: what a training run measured, in the layout of the study's
 // Table 1 (average forward, backward, optimizer and communication time per
 // epoch; total time), printed at the end of a run and written to
-// OUT/summary.json.
+// OUT/summary.json; and OUT/config.json, the run's resolved configuration.
 //
-// summary.json fields (times in seconds):
+// summary.json, the one description of its schema (base::JsonWriter,
+// pretty-printed; every non-integer number with six decimals, "%.6f";
+// times in seconds):
+//   policy                 the spec as given (string)
+//   ranks, threads, epochs, steps                              (integers)
 //   total_time_s           wall time of the training steps (sum of step
 //                          totals; start-up and evaluation excluded)
 //   startup_s, eval_s      start-up (data, model, profile) and evaluation
+//   images_per_s           trained images (all ranks) / total_time_s
 //   phase_avg_s            {data, forward, backward, comm_exposed, optimizer,
-//                          stats, comm_total}: average per step
+//                          stats, comm_total, total}: average per step
 //   phase_per_epoch_s      the same phases summed per epoch, averaged over
 //                          epochs (the study's Table 1)
-//   final_test_accuracy, test_accuracy_per_epoch, test_loss_per_epoch
+//   final_test_accuracy    the last epoch's (0 before the first epoch ends)
+//   test_accuracy_per_epoch, test_loss_per_epoch               (arrays)
 //   freeze_events          [{unit, name, step, epoch, unfreeze}]
 //   bytes_allreduced       gradient bytes sent by each rank, all steps
-//   ranks, steps, epochs, threads, images_per_s, policy, cache{...}
+//                          (an integer)
+//   cache                  {hits, misses (integers, all ranks),
+//                          forward_saved_s (rank 0's), disabled (any rank)}
+// For example:
+//   {
+//     "policy": "static:2",
+//     "ranks": 2,
+//     ...
+//     "phase_avg_s": {"data": 0.000000, "forward": 1.000000, ...},
+//     ...
+//     "freeze_events": [
+//       {"unit": 0, "name": "conv1", "step": 0, "epoch": 0, "unfreeze": false}
+//     ],
+//     "bytes_allreduced": 1234,
+//     "cache": {"hits": 0, "misses": 0, "forward_saved_s": 0.000000, ...}
+//   }
+//
+// config.json is trace::RunConfig (trace/trace.proto) by base::ProtoToJson:
+// the .proto's field names, 64-bit integers as numbers, every field printed.
 #ifndef FREEZING_TRAIN_SUMMARY_H_
 #define FREEZING_TRAIN_SUMMARY_H_
 
@@ -23,6 +47,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "trace/trace.pb.h"
 
 namespace freezing::train {
 
@@ -65,14 +90,19 @@ struct RunSummary {
   bool cache_disabled = false;
 };
 
-// The JSON document described above (fixed formatting, ordered keys).
+// SummaryJson: the summary.json document described above.
 std::string SummaryJson(const RunSummary& summary);
 
 // The human-readable table printed at the end of a run.
 std::string SummaryTable(const RunSummary& summary);
 
-// Writes SummaryJson atomically (temporary file + rename) to `path`.
+// WriteSummary: SummaryJson to `path`, durably (base::WriteFileAtomically).
 absl::Status WriteSummary(const RunSummary& summary, const std::string& path);
+
+// WriteRunConfigJson: `config` as config.json (see above) to `path`, durably
+// (base::WriteFileAtomically).
+absl::Status WriteRunConfigJson(const trace::RunConfig& config,
+                                const std::string& path);
 
 }  // namespace freezing::train
 

@@ -1,8 +1,15 @@
 #include "train/summary.h"
 
+#include <cstdint>
+#include <cstdlib>
 #include <string>
 
+#include "base/file.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "trace/trace.pb.h"
 
 namespace freezing::train {
 namespace {
@@ -34,10 +41,70 @@ TEST(SummaryTest, JsonHasTheFieldsToolsRead) {
         "\"images_per_s\": 32.000000",
         "\"phase_avg_s\": {\"data\": 0.000000, \"forward\": 1.000000",
         "\"phase_per_epoch_s\": {\"data\": 0.000000, \"forward\": 2.000000",
-        "\"freeze_events\": [{\"unit\": 0, \"name\": \"conv1\", \"step\": 0, "
-        "\"epoch\": 0, \"unfreeze\": false}]"}) {
+        "\"freeze_events\": [\n    {\"unit\": 0, \"name\": \"conv1\", "
+        "\"step\": 0, \"epoch\": 0, \"unfreeze\": false}\n  ],",
+        "\"cache\": {\"hits\": 0, \"misses\": 0, \"forward_saved_s\": "
+        "0.000000, \"disabled\": false}\n}\n"}) {
     EXPECT_NE(json.find(field), std::string::npos) << field << "\n" << json;
   }
+}
+
+// Parse: `json` by protobuf's JSON parser, as a google.protobuf.Struct.
+google::protobuf::Struct Parse(const std::string& json) {
+  google::protobuf::Struct parsed;
+  const auto status =
+      google::protobuf::util::JsonStringToMessage(json, &parsed);
+  EXPECT_TRUE(status.ok()) << status.ToString() << "\n" << json;
+  return parsed;
+}
+
+TEST(SummaryTest, JsonEscapesNames) {
+  RunSummary s = Example();
+  s.policy = "gradnorm:\"a\"\\b\nc";
+  s.freeze_events[0].name = "odd \"unit\"\t\x01";
+  const google::protobuf::Struct parsed = Parse(SummaryJson(s));
+  EXPECT_EQ(parsed.fields().at("policy").string_value(), s.policy);
+  EXPECT_EQ(parsed.fields()
+                .at("freeze_events")
+                .list_value()
+                .values(0)
+                .struct_value()
+                .fields()
+                .at("name")
+                .string_value(),
+            s.freeze_events[0].name);
+}
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
+}
+
+TEST(RunConfigJsonTest, SnakeCaseNamesAndInt64Numbers) {
+  trace::RunConfig config;
+  config.set_model("resnet18");
+  config.set_policy("gradnorm:interval=50");
+  config.set_stats_interval(5);
+  config.set_train_samples(int64_t{1} << 40);
+  config.add_shard_sizes(15000);
+  config.add_shard_sizes(15001);
+  config.set_seed(18446744073709551615u);
+  config.set_bucket_cap_bytes(26214400);
+  const std::string path = TempPath("config.json");
+  ASSERT_TRUE(WriteRunConfigJson(config, path).ok());
+  auto json = base::ReadFile(path);
+  ASSERT_TRUE(json.ok()) << json.status();
+  for (const char* field :
+       {"\"stats_interval\": 5,", "\"train_samples\": 1099511627776,",
+        "\"shard_sizes\": [15000, 15001],", "\"seed\": 18446744073709551615,",
+        "\"bucket_cap_bytes\": 26214400,", "\"test_limit\": 0,",
+        "\"init\": \"\","}) {
+    EXPECT_NE(json->find(field), std::string::npos) << field << "\n" << *json;
+  }
+  trace::RunConfig back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(back, config));
+  EXPECT_EQ(Parse(*json).fields_size(), config.GetDescriptor()->field_count());
 }
 
 TEST(SummaryTest, TableShowsPhasesPerEpoch) {
