@@ -1,17 +1,17 @@
 #include "trace/chrome_trace.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "base/json.h"
 
 namespace freezing::trace {
 namespace {
@@ -24,128 +24,62 @@ int64_t Add(int64_t a, int64_t b) {
   return __builtin_add_overflow(a, b, &sum) ? INT64_MAX : sum;
 }
 
-// Microseconds with nanosecond digits, from integer arithmetic (exact).
-std::string Micros(int64_t ns) {
-  ns = NonNegative(ns);
-  return absl::StrFormat("%d.%03d", ns / 1000, ns % 1000);
-}
+using Span = base::JsonWriter::Span;
 
-std::string Number(double value) {
-  // JSON has no NaN or infinity.
-  if (!std::isfinite(value)) return "null";
-  return absl::StrFormat("%.9g", value);
-}
-
-// A JSON string literal; bytes that are not valid UTF-8 become U+FFFD, so
-// that a damaged name cannot make the whole file unreadable.
-std::string Json(absl::string_view s) {
-  std::string out = "\"";
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7F) {
-            out += absl::StrFormat("\\u%04x", c);
-          } else {
-            out.push_back(static_cast<char>(c));
-          }
-      }
-      ++i;
-      continue;
-    }
-    // Length and smallest code point of a UTF-8 sequence led by c.
-    size_t len = 0;
-    uint32_t min = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, min = 0x10000;
-    }
-    uint32_t cp = len == 0 ? 0 : (c & (0x7F >> len));
-    bool valid = len > 0 && i + len <= s.size();
-    for (size_t k = 1; valid && k < len; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) valid = false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    valid =
-        valid && cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-    if (valid) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out += "\\ufffd";
-      ++i;
-    }
-  }
-  out += "\"";
-  return out;
-}
+// Args: writes the members of an event's "args" object.
+using Args = std::function<void(base::JsonWriter&)>;
 
 class EventWriter {
  public:
-  explicit EventWriter(std::ostream& out) : out_(out) {}
+  explicit EventWriter(base::JsonWriter& w) : w_(w) {}
 
   // A complete ("X") event: a slice from ts to ts + dur.
   void Slice(absl::string_view name, absl::string_view cat, int tid, int64_t ts,
-             int64_t dur, const std::string& args = "") {
+             int64_t dur, const Args& args = nullptr) {
     Begin(name, cat, "X", tid, ts);
-    out_ << ",\"dur\":" << Micros(dur);
+    w_.Key("dur").Decimal(NonNegative(dur), 3);
     End(args);
   }
 
   // A global instant ("i") event.
   void Instant(absl::string_view name, absl::string_view cat, int64_t ts,
-               const std::string& args) {
+               const Args& args) {
     Begin(name, cat, "i", kStepsTid, ts);
-    out_ << ",\"s\":\"g\"";
+    w_.Key("s").String("g");
     End(args);
   }
 
   // A counter ("C") event: args hold the series values.
-  void Counter(absl::string_view name, int64_t ts, const std::string& args) {
+  void Counter(absl::string_view name, int64_t ts, const Args& args) {
     Begin(name, "counter", "C", kStepsTid, ts);
     End(args);
   }
 
   // Metadata ("M"): process_name, thread_name, thread_sort_index.
-  void Metadata(absl::string_view name, int tid, const std::string& args) {
+  void Metadata(absl::string_view name, int tid, const Args& args) {
     Begin(name, "metadata", "M", tid, 0);
     End(args);
   }
 
  private:
+  // Times in microseconds with nanosecond digits, exact.
   void Begin(absl::string_view name, absl::string_view cat,
              absl::string_view ph, int tid, int64_t ts) {
-    out_ << (first_ ? "\n" : ",\n");
-    first_ = false;
-    out_ << "{\"name\":" << Json(name) << ",\"cat\":" << Json(cat)
-         << ",\"ph\":\"" << ph << "\",\"ts\":" << Micros(ts)
-         << ",\"pid\":0,\"tid\":" << tid;
+    w_.BeginObject(Span::kOneLine);
+    w_.Key("name").String(name).Key("cat").String(cat).Key("ph").String(ph);
+    w_.Key("ts").Decimal(NonNegative(ts), 3);
+    w_.Key("pid").Int(0).Key("tid").Int(tid);
   }
-  void End(const std::string& args) {
-    if (!args.empty()) out_ << ",\"args\":{" << args << "}";
-    out_ << "}";
+  void End(const Args& args) {
+    if (args) {
+      w_.Key("args").BeginObject();
+      args(w_);
+      w_.EndObject();
+    }
+    w_.EndObject();
   }
 
-  std::ostream& out_;
-  bool first_ = true;
+  base::JsonWriter& w_;
 };
 
 std::string UnitName(const TraceContents& contents, int unit) {
@@ -156,31 +90,27 @@ std::string UnitName(const TraceContents& contents, int unit) {
   return absl::StrCat("unit ", unit);
 }
 
-std::string Arg(absl::string_view key, const std::string& json_value) {
-  return absl::StrCat(Json(key), ":", json_value);
-}
-
 }  // namespace
 
 void WriteChromeTrace(const TraceContents& contents, std::ostream& out) {
-  out << "{\"displayTimeUnit\":\"ns\",\n\"otherData\":{";
-  {
-    std::vector<std::string> data = {
-        Arg("trace", Json(contents.path)),
-        Arg("complete", contents.complete() ? "true" : "false"),
-        Arg("status", Json(contents.status.ok()
-                               ? std::string("OK")
-                               : std::string(contents.status.ToString())))};
-    if (contents.header.has_value()) {
-      const RunConfig& c = contents.header->config();
-      data.push_back(Arg("model", Json(c.model())));
-      data.push_back(Arg("policy", Json(c.policy())));
-      data.push_back(Arg("ranks", absl::StrCat(c.ranks())));
-    }
-    out << absl::StrJoin(data, ",");
+  base::JsonWriter w(out, base::JsonWriter::Layout::kPretty);
+  w.BeginObject();
+  w.Key("displayTimeUnit").String("ns");
+  w.Key("otherData").BeginObject(Span::kOneLine);
+  w.Key("trace").String(contents.path);
+  w.Key("complete").Bool(contents.complete());
+  w.Key("status").String(contents.status.ok()
+                             ? std::string("OK")
+                             : std::string(contents.status.ToString()));
+  if (contents.header.has_value()) {
+    const RunConfig& c = contents.header->config();
+    w.Key("model").String(c.model());
+    w.Key("policy").String(c.policy());
+    w.Key("ranks").Int(c.ranks());
   }
-  out << "},\n\"traceEvents\":[";
-  EventWriter events(out);
+  w.EndObject();
+  w.Key("traceEvents").BeginArray();
+  EventWriter events(w);
 
   std::map<int64_t, const Epoch*> epoch_after_step;
   for (const Epoch& e : contents.epochs) epoch_after_step[e.last_step()] = &e;
@@ -207,19 +137,22 @@ void WriteChromeTrace(const TraceContents& contents, std::ostream& out) {
     step_start.emplace(step.step(), t);
     const int trainable = static_cast<int>(
         std::count(step.trainable().begin(), step.trainable().end(), true));
-    events.Slice(
-        absl::StrCat("step ", step.step()), "step", kStepsTid, t, duration,
-        absl::StrJoin(
-            {Arg("step", absl::StrCat(step.step())),
-             Arg("epoch", absl::StrCat(step.epoch())),
-             Arg("loss", Number(step.loss())), Arg("lr", Number(step.lr())),
-             Arg("trainable_units", absl::StrCat(trainable)),
-             Arg("bytes_allreduced", absl::StrCat(step.bytes_allreduced())),
-             Arg("buckets", absl::StrCat(step.buckets())),
-             Arg("max_rank_total_ns", absl::StrCat(step.max_rank_total_ns()))},
-            ","));
-    events.Counter("loss", t, Arg("loss", Number(step.loss())));
-    events.Counter("trainable units", t, Arg("units", absl::StrCat(trainable)));
+    events.Slice(absl::StrCat("step ", step.step()), "step", kStepsTid, t,
+                 duration, [&](base::JsonWriter& a) {
+                   a.Key("step").Int(step.step());
+                   a.Key("epoch").Int(step.epoch());
+                   a.Key("loss").Double(step.loss());
+                   a.Key("lr").Double(step.lr());
+                   a.Key("trainable_units").Int(trainable);
+                   a.Key("bytes_allreduced").Int(step.bytes_allreduced());
+                   a.Key("buckets").Int(step.buckets());
+                   a.Key("max_rank_total_ns").Int(step.max_rank_total_ns());
+                 });
+    events.Counter("loss", t, [&](base::JsonWriter& a) {
+      a.Key("loss").Double(step.loss());
+    });
+    events.Counter("trainable units", t,
+                   [&](base::JsonWriter& a) { a.Key("units").Int(trainable); });
 
     int64_t forward_start = t, backward_start = t, pt = t;
     for (const auto& [name, ns] : phases) {
@@ -231,20 +164,24 @@ void WriteChromeTrace(const TraceContents& contents, std::ostream& out) {
 
     // Units: forward in order, backward in reverse, never overlapping on
     // the compute track even when the unit times exceed their phase's.
+    const auto unit_slice = [&](const char* what, int u, int64_t ts,
+                                int64_t ns) {
+      events.Slice(absl::StrCat(what, UnitName(contents, u)), "compute",
+                   kComputeTid, ts, ns,
+                   [&](base::JsonWriter& a) { a.Key("unit").Int(u); });
+    };
     int64_t ut = std::max(forward_start, compute_free);
     for (int u = 0; u < step.unit_forward_ns_size(); ++u) {
       const int64_t ns = NonNegative(step.unit_forward_ns(u));
       if (ns == 0) continue;
-      events.Slice(absl::StrCat("fwd ", UnitName(contents, u)), "compute",
-                   kComputeTid, ut, ns, Arg("unit", absl::StrCat(u)));
+      unit_slice("fwd ", u, ut, ns);
       ut = Add(ut, ns);
     }
     ut = std::max(backward_start, ut);
     for (int u = step.unit_backward_ns_size() - 1; u >= 0; --u) {
       const int64_t ns = NonNegative(step.unit_backward_ns(u));
       if (ns == 0) continue;  // frozen: not run
-      events.Slice(absl::StrCat("bwd ", UnitName(contents, u)), "compute",
-                   kComputeTid, ut, ns, Arg("unit", absl::StrCat(u)));
+      unit_slice("bwd ", u, ut, ns);
       ut = Add(ut, ns);
     }
     compute_free = ut;
@@ -261,14 +198,14 @@ void WriteChromeTrace(const TraceContents& contents, std::ostream& out) {
       }
       if (lane == comm_lane_free.size()) comm_lane_free.push_back(0);
       comm_lane_free[lane] = Add(start, ns);
-      events.Slice(
-          absl::StrCat("all-reduce bucket ", b), "comm",
-          kFirstCommTid + static_cast<int>(lane), start, ns,
-          absl::StrJoin({Arg("bytes", absl::StrCat(timing.bytes())),
-                         Arg("ready_ns", absl::StrCat(timing.ready_ns())),
-                         Arg("start_ns", absl::StrCat(timing.start_ns())),
-                         Arg("done_ns", absl::StrCat(timing.done_ns()))},
-                        ","));
+      events.Slice(absl::StrCat("all-reduce bucket ", b), "comm",
+                   kFirstCommTid + static_cast<int>(lane), start, ns,
+                   [&](base::JsonWriter& a) {
+                     a.Key("bytes").Int(timing.bytes());
+                     a.Key("ready_ns").Int(timing.ready_ns());
+                     a.Key("start_ns").Int(timing.start_ns());
+                     a.Key("done_ns").Int(timing.done_ns());
+                   });
     }
     t = Add(t, duration);
 
@@ -276,12 +213,12 @@ void WriteChromeTrace(const TraceContents& contents, std::ostream& out) {
     if (epoch != epoch_after_step.end()) {
       const Epoch& e = *epoch->second;
       const int64_t eval = NonNegative(e.eval_ns());
-      events.Slice(
-          absl::StrCat("eval epoch ", e.epoch()), "step", kStepsTid, t, eval,
-          absl::StrJoin({Arg("test_accuracy", Number(e.test_accuracy())),
-                         Arg("test_loss", Number(e.test_loss())),
-                         Arg("train_loss", Number(e.train_loss()))},
-                        ","));
+      events.Slice(absl::StrCat("eval epoch ", e.epoch()), "step", kStepsTid, t,
+                   eval, [&](base::JsonWriter& a) {
+                     a.Key("test_accuracy").Double(e.test_accuracy());
+                     a.Key("test_loss").Double(e.test_loss());
+                     a.Key("train_loss").Double(e.train_loss());
+                   });
       t = Add(t, eval);
     }
   }
@@ -301,13 +238,14 @@ void WriteChromeTrace(const TraceContents& contents, std::ostream& out) {
     }
     if (parts.empty()) parts.push_back("freeze decision");
     events.Instant(absl::StrJoin(parts, "; "), "freeze", ts,
-                   absl::StrJoin({Arg("step", absl::StrCat(e.step())),
-                                  Arg("interval", absl::StrCat(e.interval())),
-                                  Arg("policy", Json(e.policy())),
-                                  Arg("rule", Json(e.rule())),
-                                  Arg("votes", absl::StrCat(e.votes_size())),
-                                  Arg("reason", Json(e.reason()))},
-                                 ","));
+                   [&](base::JsonWriter& a) {
+                     a.Key("step").Int(e.step());
+                     a.Key("interval").Int(e.interval());
+                     a.Key("policy").String(e.policy());
+                     a.Key("rule").String(e.rule());
+                     a.Key("votes").Int(e.votes_size());
+                     a.Key("reason").String(e.reason());
+                   });
   }
 
   std::string process = "rank 0";
@@ -316,11 +254,14 @@ void WriteChromeTrace(const TraceContents& contents, std::ostream& out) {
                            ": ", contents.header->config().model(), " ",
                            contents.header->config().policy());
   }
-  events.Metadata("process_name", 0, Arg("name", Json(process)));
+  const auto named = [](const std::string& name) {
+    return [name](base::JsonWriter& a) { a.Key("name").String(name); };
+  };
+  events.Metadata("process_name", 0, named(process));
   const auto thread = [&](int tid, const std::string& name) {
-    events.Metadata("thread_name", tid, Arg("name", Json(name)));
+    events.Metadata("thread_name", tid, named(name));
     events.Metadata("thread_sort_index", tid,
-                    Arg("sort_index", absl::StrCat(tid)));
+                    [&](base::JsonWriter& a) { a.Key("sort_index").Int(tid); });
   };
   thread(kStepsTid, "steps");
   thread(kComputeTid, "compute: units");
@@ -330,7 +271,8 @@ void WriteChromeTrace(const TraceContents& contents, std::ostream& out) {
            lane == 0 ? std::string("comm: all-reduce")
                      : absl::StrCat("comm: all-reduce ", lane + 1));
   }
-  out << "\n]}\n";
+  w.EndArray();
+  w.EndObject();
 }
 
 }  // namespace freezing::trace

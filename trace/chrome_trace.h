@@ -24,6 +24,14 @@
 // pid and tid; cat is "step", "compute", "comm", "freeze", "counter" or
 // "metadata". Corrupt values (negative or overflowing durations) are clamped
 // so the output is always valid.
+//
+// The text (base::JsonWriter): an object {"displayTimeUnit": "ns",
+// "otherData": {trace, complete, status, model, policy, ranks},
+// "traceEvents": [...]}, one event per line; every name and string escaped
+// by base::JsonQuote (a unit or policy name with quotes, backslashes or
+// control characters stays valid JSON); ts and dur exact, from integer
+// nanoseconds (Decimal(ns, 3)); loss, lr and accuracies as the shortest text
+// that reads back exactly, null when not finite.
 #ifndef FREEZING_TRACE_CHROME_TRACE_H_
 #define FREEZING_TRACE_CHROME_TRACE_H_
 

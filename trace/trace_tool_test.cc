@@ -124,11 +124,11 @@ TEST_F(TraceToolTest, ChromeTraceHasEveryTrack) {
   options.out = TempDir() + "/run.json";
   ASSERT_TRUE(Run("to-chrome", path_, options).ok());
   const std::string json = ReadFile(options.out);
-  EXPECT_THAT(json, HasSubstr("\"traceEvents\":["));
-  EXPECT_THAT(json, HasSubstr("\"name\":\"comm: all-reduce\""));
-  EXPECT_THAT(json, HasSubstr("\"name\":\"bwd layer4\""));
-  EXPECT_THAT(json, HasSubstr("\"name\":\"freeze conv1\""));
-  EXPECT_THAT(json, HasSubstr("\"name\":\"eval epoch 1\""));
+  EXPECT_THAT(json, HasSubstr("\"traceEvents\": ["));
+  EXPECT_THAT(json, HasSubstr("\"name\": \"comm: all-reduce\""));
+  EXPECT_THAT(json, HasSubstr("\"name\": \"bwd layer4\""));
+  EXPECT_THAT(json, HasSubstr("\"name\": \"freeze conv1\""));
+  EXPECT_THAT(json, HasSubstr("\"name\": \"eval epoch 1\""));
 }
 
 TEST_F(TraceToolTest, UnknownCommandIsInvalidArgument) {
