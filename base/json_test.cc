@@ -9,34 +9,23 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "base/json_test_util.h"
 #include "gtest/gtest.h"
-// google::protobuf::Value and JsonStringToMessage: an independent JSON
-// parser, to read back what the writer wrote.
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace freezing::base {
 namespace {
-
-// Parse: `json` read by protobuf's JSON parser (any JSON value).
-google::protobuf::Value Parse(const std::string& json) {
-  google::protobuf::Value value;
-  const auto status = google::protobuf::util::JsonStringToMessage(json, &value);
-  EXPECT_TRUE(status.ok()) << status.ToString() << "\n" << json;
-  return value;
-}
 
 TEST(JsonQuoteTest, EscapesEveryControlCharacter) {
   for (int c = 0; c < 0x20; ++c) {
     const std::string in(1, static_cast<char>(c));
     EXPECT_EQ(JsonQuote(in), absl::StrFormat("\"\\u%04x\"", c)) << c;
-    EXPECT_EQ(Parse(JsonQuote(in)).string_value(), in) << c;
+    EXPECT_EQ(ParseJsonForTest(JsonQuote(in)).string_value(), in) << c;
   }
   EXPECT_EQ(JsonQuote("\x7f"), "\"\\u007f\"");
   // All of them in one string, between other characters.
   std::string all;
   for (int c = 0; c < 0x20; ++c) all += absl::StrFormat("%c%c", 'a', c);
-  EXPECT_EQ(Parse(JsonQuote(all)).string_value(), all);
+  EXPECT_EQ(ParseJsonForTest(JsonQuote(all)).string_value(), all);
 }
 
 struct QuoteCase {
@@ -52,7 +41,7 @@ class JsonQuoteCases : public ::testing::TestWithParam<QuoteCase> {};
 TEST_P(JsonQuoteCases, Quotes) {
   const QuoteCase& c = GetParam();
   EXPECT_EQ(JsonQuote(c.in), c.want);
-  const std::string back = Parse(JsonQuote(c.in)).string_value();
+  const std::string back = ParseJsonForTest(JsonQuote(c.in)).string_value();
   if (c.reads_back) EXPECT_EQ(back, c.in);
 }
 
@@ -84,7 +73,8 @@ TEST(JsonWriterTest, EscapesKeysLikeValues) {
   w.BeginObject().Key("a \"quoted\"\nkey\\").String("v").EndObject();
   const std::string text = w.TakeText();
   EXPECT_EQ(text, "{\"a \\\"quoted\\\"\\u000akey\\\\\":\"v\"}");
-  EXPECT_EQ(Parse(text).struct_value().fields().count("a \"quoted\"\nkey\\"),
+  EXPECT_EQ(ParseJsonForTest(text).struct_value().fields().count(
+                "a \"quoted\"\nkey\\"),
             1u);
 }
 
@@ -109,7 +99,8 @@ TEST_P(JsonNumbers, Prints) {
   EXPECT_EQ(text, c.want);
   if (text != "null") {
     // Valid JSON numbers, and the value they print.
-    EXPECT_EQ(Parse(text).kind_case(), google::protobuf::Value::kNumberValue);
+    EXPECT_EQ(ParseJsonForTest(text).kind_case(),
+              google::protobuf::Value::kNumberValue);
   }
 }
 
@@ -229,7 +220,7 @@ TEST_P(JsonLayouts, Lays) {
   Example(w);
   const std::string text = w.TakeText();
   EXPECT_EQ(text, c.want);
-  EXPECT_EQ(Parse(text).struct_value().fields().size(), 9u);
+  EXPECT_EQ(ParseJsonForTest(text).struct_value().fields().size(), 9u);
   // Streaming gives the same bytes.
   std::ostringstream out;
   JsonWriter streaming(out, c.layout);
@@ -273,7 +264,7 @@ TEST(JsonWriterTest, StreamsLargeDocumentsInChunks) {
   // Most of it has reached the stream before the document is complete.
   EXPECT_GT(out.str().size(), 400000u);
   w.EndArray();
-  EXPECT_EQ(Parse(out.str()).list_value().values_size(), 100000);
+  EXPECT_EQ(ParseJsonForTest(out.str()).list_value().values_size(), 100000);
 }
 
 TEST(JsonWriterTest, WritesAnotherDocumentAfterTakeText) {

@@ -5,22 +5,17 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/json.h"
 #include "sim/network.h"
 
 namespace freezing::replay {
 namespace {
-
-std::string Seconds(int64_t ns) {
-  // Exact: nanoseconds as a decimal number of seconds.
-  const char* sign = ns < 0 ? "-" : "";
-  const int64_t a = ns < 0 ? -ns : ns;
-  return absl::StrFormat("%s%d.%09d", sign, a / 1000000000, a % 1000000000);
-}
 
 std::string Fixed(double v, int digits) {
   if (!std::isfinite(v)) return "null";
@@ -38,33 +33,6 @@ std::string Exact(double v) {
   return buf;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string CsvField(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string out = "\"";
@@ -75,11 +43,27 @@ std::string CsvField(const std::string& s) {
   return out + "\"";
 }
 
-std::string UnitNames(const std::vector<int>& units,
-                      const sim::TraceModel& model) {
-  std::vector<std::string> names;
-  for (int u : units) names.push_back(JsonString(model.units[u].name));
-  return absl::StrCat("[", absl::StrJoin(names, ", "), "]");
+using Span = base::JsonWriter::Span;
+
+// SecondsField: `key` and integer nanoseconds as seconds, exactly (nine
+// decimals).
+void SecondsField(base::JsonWriter& w, absl::string_view key, int64_t ns) {
+  w.Key(key).Decimal(ns, 9);
+}
+
+// FractionField: `key` and a fraction or ratio; six decimals, null when not
+// finite or absent.
+void FractionField(base::JsonWriter& w, absl::string_view key,
+                   std::optional<double> v) {
+  w.Key(key);
+  v.has_value() ? w.Fixed(*v, 6) : w.Null();
+}
+
+void WriteUnitNames(base::JsonWriter& w, const std::vector<int>& units,
+                    const sim::TraceModel& model) {
+  w.BeginArray(Span::kOneLine);
+  for (int u : units) w.String(model.units[u].name);
+  w.EndArray();
 }
 
 double SafeRatio(int64_t a, int64_t b) {
@@ -91,25 +75,60 @@ std::string Percent(double fraction) {
   return absl::StrFormat("%+.2f%%", 100 * fraction);
 }
 
-std::string PhasesJson(const std::vector<PhaseError>& phases,
-                       const std::string& indent) {
-  std::string out = "[";
-  for (size_t i = 0; i < phases.size(); ++i) {
-    const PhaseError& e = phases[i];
-    absl::StrAppend(&out, i == 0 ? "\n" : ",\n", indent,
-                    "{\"phase\": ", JsonString(e.phase),
-                    ", \"predicted_s\": ", Seconds(e.predicted_ns),
-                    ", \"measured_s\": ", Seconds(e.measured_ns),
-                    ", \"error_fraction\": ", Fixed(e.error_fraction, 6), "}");
+void WritePhases(base::JsonWriter& w, const std::vector<PhaseError>& phases) {
+  w.BeginArray();
+  for (const PhaseError& e : phases) {
+    w.BeginObject(Span::kOneLine);
+    w.Key("phase").String(e.phase);
+    SecondsField(w, "predicted_s", e.predicted_ns);
+    SecondsField(w, "measured_s", e.measured_ns);
+    FractionField(w, "error_fraction", e.error_fraction);
+    w.EndObject();
   }
-  return absl::StrCat(out, "]");
+  w.EndArray();
 }
 
-std::string CheckJson(const PredictionCheck& c) {
-  return absl::StrCat("\"predicted_steps\": [", c.first_step, ", ", c.last_step,
-                      "], \"predicted_total_s\": ", Seconds(c.predicted_ns),
-                      ", \"measured_total_s\": ", Seconds(c.measured_ns),
-                      ", \"error_fraction\": ", Fixed(c.error_fraction, 6));
+// The members every prediction has, into the current object.
+void WriteCheck(base::JsonWriter& w, const PredictionCheck& c) {
+  w.Key("predicted_steps").BeginArray(Span::kOneLine);
+  w.Int(c.first_step).Int(c.last_step).EndArray();
+  SecondsField(w, "predicted_total_s", c.predicted_ns);
+  SecondsField(w, "measured_total_s", c.measured_ns);
+  FractionField(w, "error_fraction", c.error_fraction);
+}
+
+void WriteHeldOut(base::JsonWriter& w, const HeldOutCheck& h,
+                  double held_in_fraction) {
+  w.BeginObject();
+  FractionField(w, "held_in_fraction", held_in_fraction);
+  w.Key("fit_steps").BeginArray(Span::kOneLine);
+  w.Int(h.fit_first_step).Int(h.fit_steps - 1).EndArray();
+  SecondsField(w, "held_in_measured_s", h.held_in_measured_ns);
+  FractionField(w, "step_time_drift_fraction", h.step_time_drift_fraction);
+  WriteCheck(w, h);
+  w.Key("phases");
+  WritePhases(w, h.phases);
+  w.EndObject();
+}
+
+void WriteModelOnly(base::JsonWriter& w, const ModelOnlyCheck& m) {
+  w.BeginObject();
+  WriteCheck(w, m);
+  FractionField(w, "overlap", m.overlap);
+  w.Key("run_over_profile").BeginObject(Span::kOneLine);
+  FractionField(w, "forward", m.run_over_profile_forward);
+  FractionField(w, "backward", m.run_over_profile_backward);
+  FractionField(w, "optimizer", m.run_over_profile_optimizer);
+  w.EndObject();
+  w.Key("phases");
+  WritePhases(w, m.phases);
+  w.EndObject();
+}
+
+void WriteNotes(base::JsonWriter& w, const std::vector<std::string>& notes) {
+  w.BeginArray();
+  for (const std::string& n : notes) w.String(n);
+  w.EndArray();
 }
 
 // The validation object of replay.json. The fields it always had keep
@@ -117,55 +136,37 @@ std::string CheckJson(const PredictionCheck& c) {
 // replay of every step) except error_fraction, which is the held-out error
 // (error_fraction_of says so); the exact replay's error is
 // exact_replay_error_fraction.
-std::string ValidationJson(const Validation& v) {
-  std::string out = absl::StrCat(
-      "{\"policy\": ", JsonString(v.policy),
-      ", \"vote_rule\": ", JsonString(v.vote_rule),
-      ", \"network\": ", JsonString(v.network),
-      ", \"world_size\": ", v.world_size, ",\n    \"error_fraction\": ",
-      v.error_fraction.has_value() ? Fixed(*v.error_fraction, 6) : "null",
-      ", \"error_fraction_of\": ",
-      v.error_fraction.has_value() ? "\"held_out\"" : "null",
-      ", \"exact_replay_error_fraction\": ",
-      Fixed(v.exact_replay_error_fraction, 6),
-      ",\n    \"predicted_total_s\": ", Seconds(v.predicted_ns),
-      ", \"measured_total_s\": ", Seconds(v.measured_ns),
-      ", \"schedule_matches\": ", v.schedule_matches ? "true" : "false",
-      ",\n    \"phases\": ", PhasesJson(v.phases, "      "));
-  absl::StrAppend(&out, ",\n    \"held_out\": ");
+void WriteValidation(base::JsonWriter& w, const Validation& v) {
+  w.BeginObject();
+  w.Key("policy").String(v.policy);
+  w.Key("vote_rule").String(v.vote_rule);
+  w.Key("network").String(v.network);
+  w.Key("world_size").Int(v.world_size);
+  FractionField(w, "error_fraction", v.error_fraction);
+  w.Key("error_fraction_of");
+  v.error_fraction.has_value() ? w.String("held_out") : w.Null();
+  FractionField(w, "exact_replay_error_fraction",
+                v.exact_replay_error_fraction);
+  SecondsField(w, "predicted_total_s", v.predicted_ns);
+  SecondsField(w, "measured_total_s", v.measured_ns);
+  w.Key("schedule_matches").Bool(v.schedule_matches);
+  w.Key("phases");
+  WritePhases(w, v.phases);
+  w.Key("held_out");
   if (v.held_out.has_value()) {
-    const HeldOutCheck& h = *v.held_out;
-    absl::StrAppend(
-        &out, "{\"held_in_fraction\": ", Fixed(v.held_in_fraction, 6),
-        ", \"fit_steps\": [", h.fit_first_step, ", ", h.fit_steps - 1,
-        "], \"held_in_measured_s\": ", Seconds(h.held_in_measured_ns),
-        ", \"step_time_drift_fraction\": ",
-        h.step_time_drift_fraction.has_value()
-            ? Fixed(*h.step_time_drift_fraction, 6)
-            : "null",
-        ",\n      ", CheckJson(h),
-        ",\n      \"phases\": ", PhasesJson(h.phases, "        "), "}");
+    WriteHeldOut(w, *v.held_out, v.held_in_fraction);
   } else {
-    absl::StrAppend(&out, "null");
+    w.Null();
   }
-  absl::StrAppend(&out, ",\n    \"model_only\": ");
+  w.Key("model_only");
   if (v.model_only.has_value()) {
-    const ModelOnlyCheck& m = *v.model_only;
-    absl::StrAppend(
-        &out, "{", CheckJson(m), ", \"overlap\": ", Fixed(m.overlap, 6),
-        ",\n      \"run_over_profile\": {\"forward\": ",
-        Fixed(m.run_over_profile_forward, 6),
-        ", \"backward\": ", Fixed(m.run_over_profile_backward, 6),
-        ", \"optimizer\": ", Fixed(m.run_over_profile_optimizer, 6), "}",
-        ",\n      \"phases\": ", PhasesJson(m.phases, "        "), "}");
+    WriteModelOnly(w, *v.model_only);
   } else {
-    absl::StrAppend(&out, "null");
+    w.Null();
   }
-  std::vector<std::string> notes;
-  for (const std::string& n : v.notes) notes.push_back(JsonString(n));
-  absl::StrAppend(&out, ",\n    \"notes\": [", absl::StrJoin(notes, ", "),
-                  "]}");
-  return out;
+  w.Key("notes");
+  WriteNotes(w, v.notes);
+  w.EndObject();
 }
 
 // The validation block of the table: one line per prediction saying what it
@@ -491,98 +492,99 @@ std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
   return out;
 }
 
+namespace {
+
+// One element of replay.json's results.
+void WriteCase(base::JsonWriter& w, const CaseResult& c,
+               const sim::TraceModel& model) {
+  const sim::PhaseTotals& p = c.timing.phases;
+  const sim::FreezeSchedule& s = *c.schedule;
+  w.BeginObject();
+  w.Key("policy").String(c.policy.given);
+  w.Key("policy_spec").String(c.policy_spec);
+  w.Key("vote_rule").String(c.vote_rule);
+  w.Key("network").String(c.network);
+  w.Key("world_size").Int(c.world_size);
+  SecondsField(w, "predicted_total_s", p.total_ns);
+  SecondsField(w, "baseline_total_s", c.baseline_total_ns);
+  FractionField(w, "speedup", c.speedup);
+  FractionField(w, "saved_fraction", c.saved_fraction);
+  w.Key("phases_s").BeginObject(Span::kOneLine);
+  SecondsField(w, "data", p.data_ns);
+  SecondsField(w, "forward", p.forward_ns);
+  SecondsField(w, "backward", p.backward_ns);
+  SecondsField(w, "comm_exposed", p.comm_exposed_ns);
+  SecondsField(w, "comm_total", p.comm_total_ns);
+  SecondsField(w, "optimizer", p.optimizer_ns);
+  SecondsField(w, "stats", p.stats_ns);
+  SecondsField(w, "other", p.other_ns);
+  w.EndObject();
+  SecondsField(w, "comm_exposed_s", p.comm_exposed_ns);
+  w.Key("bytes_allreduced_per_rank").Int(c.timing.bytes_allreduced);
+  FractionField(w, "accuracy_risk", s.accuracy_risk);
+  w.Key("accuracy_risk_partial").Bool(s.accuracy_risk_partial);
+  FractionField(w, "recorded_accuracy", c.recorded_accuracy);
+  w.Key("extrapolated_from_step");
+  s.extrapolated_from_step.has_value() ? w.Int(*s.extrapolated_from_step)
+                                       : w.Null();
+  w.Key("same_schedule_as_recorded").Bool(s.same_as_recorded);
+  const auto& by_source = c.timing.cost_by_source;
+  const int64_t compute = by_source[0] + by_source[1] + by_source[2];
+  w.Key("unit_compute_sources").BeginObject(Span::kOneLine);
+  FractionField(w, "same_step", SafeRatio(by_source[0], compute));
+  FractionField(w, "other_steps", SafeRatio(by_source[1], compute));
+  FractionField(w, "profile", SafeRatio(by_source[2], compute));
+  w.EndObject();
+  if (c.timing.cache_ns > 0 || c.timing.cache_hit_share > 0) {
+    w.Key("cache").BeginObject(Span::kOneLine);
+    FractionField(w, "mean_hit_share", c.timing.cache_hit_share);
+    SecondsField(w, "read_write_s", c.timing.cache_ns);
+    w.EndObject();
+  }
+  w.Key("freeze_schedule").BeginArray();
+  for (const sim::ScheduleEvent& ev : s.events) {
+    w.BeginObject(Span::kOneLine);
+    w.Key("step").Int(ev.step);
+    w.Key("epoch").Int(ev.epoch);
+    w.Key("freeze");
+    WriteUnitNames(w, ev.freeze, model);
+    w.Key("unfreeze");
+    WriteUnitNames(w, ev.unfreeze, model);
+    w.Key("extrapolated").Bool(ev.extrapolated);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("notes");
+  WriteNotes(w, c.notes);
+  w.EndObject();
+}
+
+}  // namespace
+
 std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
-  std::string out = "{\n";
-  absl::StrAppend(
-      &out, "  \"trace\": {\"path\": ", JsonString(r.trace_path),
-      ", \"model\": ", JsonString(r.model),
-      ", \"policy\": ", JsonString(r.recorded_policy),
-      ", \"vote_rule\": ", JsonString(r.recorded_vote_rule),
-      ", \"world_size\": ", r.recorded_world_size, ", \"steps\": ", r.steps,
-      ", \"measured_total_s\": ", Seconds(r.measured_total_ns),
-      ", \"final_test_accuracy\": ",
-      r.final_accuracy.has_value() ? Fixed(*r.final_accuracy, 6) : "null",
-      "},\n");
-  std::vector<std::string> notes;
-  for (const std::string& n : r.notes) notes.push_back(JsonString(n));
-  absl::StrAppend(&out, "  \"notes\": [", absl::StrJoin(notes, ", "), "],\n");
-  absl::StrAppend(&out, "  \"results\": [");
-  for (size_t i = 0; i < r.results.size(); ++i) {
-    const CaseResult& c = r.results[i];
-    const sim::PhaseTotals& p = c.timing.phases;
-    const sim::FreezeSchedule& s = *c.schedule;
-    absl::StrAppend(&out, i == 0 ? "\n" : ",\n", "    {");
-    absl::StrAppend(&out, "\"policy\": ", JsonString(c.policy.given),
-                    ", \"policy_spec\": ", JsonString(c.policy_spec),
-                    ", \"vote_rule\": ", JsonString(c.vote_rule),
-                    ", \"network\": ", JsonString(c.network),
-                    ", \"world_size\": ", c.world_size, ",\n");
-    absl::StrAppend(&out, "     \"predicted_total_s\": ", Seconds(p.total_ns),
-                    ", \"baseline_total_s\": ", Seconds(c.baseline_total_ns),
-                    ", \"speedup\": ", Fixed(c.speedup, 6),
-                    ", \"saved_fraction\": ", Fixed(c.saved_fraction, 6),
-                    ",\n");
-    absl::StrAppend(&out, "     \"phases_s\": {\"data\": ", Seconds(p.data_ns),
-                    ", \"forward\": ", Seconds(p.forward_ns),
-                    ", \"backward\": ", Seconds(p.backward_ns),
-                    ", \"comm_exposed\": ", Seconds(p.comm_exposed_ns),
-                    ", \"comm_total\": ", Seconds(p.comm_total_ns),
-                    ", \"optimizer\": ", Seconds(p.optimizer_ns),
-                    ", \"stats\": ", Seconds(p.stats_ns),
-                    ", \"other\": ", Seconds(p.other_ns), "},\n");
-    absl::StrAppend(
-        &out, "     \"comm_exposed_s\": ", Seconds(p.comm_exposed_ns),
-        ", \"bytes_allreduced_per_rank\": ", c.timing.bytes_allreduced,
-        ", \"accuracy_risk\": ", Fixed(s.accuracy_risk, 6),
-        ", \"accuracy_risk_partial\": ",
-        s.accuracy_risk_partial ? "true" : "false", ", \"recorded_accuracy\": ",
-        c.recorded_accuracy.has_value() ? Fixed(*c.recorded_accuracy, 6)
-                                        : "null",
-        ",\n");
-    absl::StrAppend(&out, "     \"extrapolated_from_step\": ",
-                    s.extrapolated_from_step.has_value()
-                        ? absl::StrCat(*s.extrapolated_from_step)
-                        : "null",
-                    ", \"same_schedule_as_recorded\": ",
-                    s.same_as_recorded ? "true" : "false", ",\n");
-    const int64_t compute = c.timing.cost_by_source[0] +
-                            c.timing.cost_by_source[1] +
-                            c.timing.cost_by_source[2];
-    absl::StrAppend(&out, "     \"unit_compute_sources\": {\"same_step\": ",
-                    Fixed(SafeRatio(c.timing.cost_by_source[0], compute), 6),
-                    ", \"other_steps\": ",
-                    Fixed(SafeRatio(c.timing.cost_by_source[1], compute), 6),
-                    ", \"profile\": ",
-                    Fixed(SafeRatio(c.timing.cost_by_source[2], compute), 6),
-                    "},\n");
-    if (c.timing.cache_ns > 0 || c.timing.cache_hit_share > 0) {
-      absl::StrAppend(&out, "     \"cache\": {\"mean_hit_share\": ",
-                      Fixed(c.timing.cache_hit_share, 6),
-                      ", \"read_write_s\": ", Seconds(c.timing.cache_ns),
-                      "},\n");
-    }
-    absl::StrAppend(&out, "     \"freeze_schedule\": [");
-    for (size_t e = 0; e < s.events.size(); ++e) {
-      const sim::ScheduleEvent& ev = s.events[e];
-      absl::StrAppend(
-          &out, e == 0 ? "" : ", ", "{\"step\": ", ev.step,
-          ", \"epoch\": ", ev.epoch,
-          ", \"freeze\": ", UnitNames(ev.freeze, model),
-          ", \"unfreeze\": ", UnitNames(ev.unfreeze, model),
-          ", \"extrapolated\": ", ev.extrapolated ? "true" : "false", "}");
-    }
-    absl::StrAppend(&out, "],\n");
-    std::vector<std::string> cn;
-    for (const std::string& n : c.notes) cn.push_back(JsonString(n));
-    absl::StrAppend(&out, "     \"notes\": [", absl::StrJoin(cn, ", "), "]}");
-  }
-  absl::StrAppend(&out, r.results.empty() ? "]" : "\n  ]");
+  base::JsonWriter w(base::JsonWriter::Layout::kPretty);
+  w.BeginObject();
+  w.Key("trace").BeginObject(Span::kOneLine);
+  w.Key("path").String(r.trace_path);
+  w.Key("model").String(r.model);
+  w.Key("policy").String(r.recorded_policy);
+  w.Key("vote_rule").String(r.recorded_vote_rule);
+  w.Key("world_size").Int(r.recorded_world_size);
+  w.Key("steps").Int(r.steps);
+  SecondsField(w, "measured_total_s", r.measured_total_ns);
+  FractionField(w, "final_test_accuracy", r.final_accuracy);
+  w.EndObject();
+  w.Key("notes");
+  WriteNotes(w, r.notes);
+  w.Key("results").BeginArray();
+  for (const CaseResult& c : r.results) WriteCase(w, c, model);
+  w.EndArray();
   if (r.validation.has_value()) {
-    absl::StrAppend(&out,
-                    ",\n  \"validation\": ", ValidationJson(*r.validation));
+    w.Key("validation");
+    WriteValidation(w, *r.validation);
   }
-  absl::StrAppend(&out, "\n}\n");
-  return out;
+  w.EndObject();
+  return w.TakeText();
 }
 
 std::vector<std::string> CsvHeader() {

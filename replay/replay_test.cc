@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "base/json_test_util.h"
 #include "gtest/gtest.h"
 #include "replay/case_list.h"
 #include "replay/chrome_export.h"
@@ -97,9 +98,9 @@ TEST(Reports, JsonHasTheContractFields) {
   const std::string json = ToJson(*r, m);
   for (const char* field :
        {"\"results\": [", "\"policy\": \"autofreeze\"", "\"network\": \"1gbe\"",
-        "\"world_size\": 8",
-        "\"predicted_total_s\": ", "\"speedup\": ", "\"saved_fraction\": ",
-        "\"freeze_schedule\": [{\"step\": ", "\"extrapolated_from_step\": null",
+        "\"world_size\": 8", "\"predicted_total_s\": ", "\"speedup\": ",
+        "\"saved_fraction\": ", "\"freeze_schedule\": [\n        {\"step\": ",
+        "\"extrapolated_from_step\": null",
         "\"bytes_allreduced_per_rank\": ", "\"comm_exposed_s\": ",
         "\"accuracy_risk\": ", "\"recorded_accuracy\": ", "\"validation\": {",
         "\"error_fraction\": ", "\"error_fraction_of\": \"held_out\"",
@@ -119,6 +120,73 @@ TEST(Reports, JsonHasTheContractFields) {
   for (const auto& row : rows) EXPECT_EQ(row.size(), rows[0].size());
 }
 
+TEST(Reports, JsonEscapesNotesAndNamesAndKeepsNumbers) {
+  const sim::TraceModel m = Model();
+  ReplayOptions o = Options(m, "none,static:2", {"1gbe"}, {0});
+  o.validate = true;
+  auto r = RunReplay(m, o);
+  ASSERT_TRUE(r.ok());
+  const std::string note = "a \"quoted\" note\non two lines\t\\ \x01";
+  r->notes.push_back(note);
+  r->results[1].notes.push_back(note);
+  r->validation->notes.push_back(note);
+  sim::TraceModel renamed = m;
+  renamed.units[0].name = "conv\"1\"\n";
+  const google::protobuf::Struct json =
+      base::ParseJsonForTest(ToJson(*r, renamed)).struct_value();
+  const auto& f = json.fields();
+  EXPECT_EQ(f.at("notes").list_value().values(0).string_value(), note);
+  const auto& results = f.at("results").list_value();
+  ASSERT_EQ(results.values_size(), 2);
+  const auto& static2 = results.values(1).struct_value().fields();
+  const auto& case_notes = static2.at("notes").list_value();
+  EXPECT_EQ(case_notes.values(case_notes.values_size() - 1).string_value(),
+            note);
+  EXPECT_EQ(static2.at("freeze_schedule")
+                .list_value()
+                .values(0)
+                .struct_value()
+                .fields()
+                .at("freeze")
+                .list_value()
+                .values(0)
+                .string_value(),
+            "conv\"1\"\n");
+  const auto& v_notes =
+      f.at("validation").struct_value().fields().at("notes").list_value();
+  EXPECT_EQ(v_notes.values(v_notes.values_size() - 1).string_value(), note);
+  // Numbers are JSON numbers with the values of the report.
+  using Value = google::protobuf::Value;
+  EXPECT_EQ(static2.at("bytes_allreduced_per_rank").kind_case(),
+            Value::kNumberValue);
+  EXPECT_EQ(static2.at("bytes_allreduced_per_rank").number_value(),
+            r->results[1].timing.bytes_allreduced);
+  EXPECT_EQ(static2.at("world_size").number_value(), 2);
+  EXPECT_DOUBLE_EQ(static2.at("predicted_total_s").number_value(),
+                   r->results[1].timing.phases.total_ns * 1e-9);
+  EXPECT_EQ(static2.at("recorded_accuracy").kind_case(), Value::kNullValue);
+}
+
+TEST(Reports, ChromeTraceEscapesNames) {
+  sim::TraceModel m = Model();
+  ReplayOptions o = Options(m, "none", {"1gbe"}, {0});
+  o.timeline_case = 0;
+  o.timeline_steps = 2;
+  auto r = RunReplay(m, o);
+  ASSERT_TRUE(r.ok());
+  const std::string name = "layer\"4\"\\\n";
+  m.units[m.num_units - 1].name = name;
+  const google::protobuf::Struct json =
+      base::ParseJsonForTest(ChromeTraceJson(r->results[0], m)).struct_value();
+  int found = 0;
+  for (const auto& e : json.fields().at("traceEvents").list_value().values()) {
+    if (e.struct_value().fields().at("name").string_value() == name + " bwd") {
+      ++found;
+    }
+  }
+  EXPECT_EQ(found, 2);  // one per step
+}
+
 TEST(Reports, ChromeTraceOfOneCase) {
   const sim::TraceModel m = Model();
   ReplayOptions o = Options(m, "static:2", {"1gbe"}, {0});
@@ -128,7 +196,7 @@ TEST(Reports, ChromeTraceOfOneCase) {
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->results[0].timing.timeline.size(), 3u);
   const std::string json = ChromeTraceJson(r->results[0], m);
-  EXPECT_EQ(json.rfind("{\"displayTimeUnit\"", 0), 0u);
+  EXPECT_EQ(json.rfind("{\n  \"displayTimeUnit\": \"ms\",", 0), 0u);
   EXPECT_NE(json.find("\"name\": \"layer4 bwd\""), std::string::npos);
   EXPECT_EQ(json.find("\"name\": \"conv1 bwd\""), std::string::npos);  // frozen
   EXPECT_NE(json.find("\"cat\": \"comm\""), std::string::npos);

@@ -5,9 +5,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_test_util.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "trace/synthetic_trace.h"
 
@@ -47,14 +46,6 @@ TraceContents Contents() {
   return c;
 }
 
-google::protobuf::Struct Parse(const std::string& json) {
-  google::protobuf::Struct parsed;
-  const auto status =
-      google::protobuf::util::JsonStringToMessage(json, &parsed);
-  EXPECT_TRUE(status.ok()) << status.ToString();
-  return parsed;
-}
-
 std::string Chrome(const TraceContents& c) {
   std::ostringstream out;
   WriteChromeTrace(c, out);
@@ -71,7 +62,8 @@ TEST(ChromeTraceTest, EscapesNames) {
   c.header->mutable_units(0)->set_name(unit);
   c.header->mutable_config()->set_policy(policy);
   c.freeze_events[0].set_reason("line one\nline \"two\"");
-  const google::protobuf::Struct parsed = Parse(Chrome(c));
+  const google::protobuf::Struct parsed =
+      base::ParseJsonForTest(Chrome(c)).struct_value();
   const auto& other = parsed.fields().at("otherData").struct_value().fields();
   EXPECT_EQ(other.at("trace").string_value(), c.path);
   EXPECT_EQ(other.at("policy").string_value(), policy);
@@ -107,7 +99,7 @@ TEST(ChromeTraceTest, OneEventPerLineAndNonFiniteAsNull) {
                               "\"step 0\", \"cat\": \"step\", \"ph\": \"X\", "
                               "\"ts\": 0.000, \"pid\": 0, \"tid\": 1, "
                               "\"dur\": "));
-  Parse(json);
+  base::ParseJsonForTest(json);
 }
 
 }  // namespace

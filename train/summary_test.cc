@@ -5,7 +5,7 @@
 #include <string>
 
 #include "base/file.h"
-#include "google/protobuf/struct.pb.h"
+#include "base/json_test_util.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -49,20 +49,12 @@ TEST(SummaryTest, JsonHasTheFieldsToolsRead) {
   }
 }
 
-// Parse: `json` by protobuf's JSON parser, as a google.protobuf.Struct.
-google::protobuf::Struct Parse(const std::string& json) {
-  google::protobuf::Struct parsed;
-  const auto status =
-      google::protobuf::util::JsonStringToMessage(json, &parsed);
-  EXPECT_TRUE(status.ok()) << status.ToString() << "\n" << json;
-  return parsed;
-}
-
 TEST(SummaryTest, JsonEscapesNames) {
   RunSummary s = Example();
   s.policy = "gradnorm:\"a\"\\b\nc";
   s.freeze_events[0].name = "odd \"unit\"\t\x01";
-  const google::protobuf::Struct parsed = Parse(SummaryJson(s));
+  const google::protobuf::Struct parsed =
+      base::ParseJsonForTest(SummaryJson(s)).struct_value();
   EXPECT_EQ(parsed.fields().at("policy").string_value(), s.policy);
   EXPECT_EQ(parsed.fields()
                 .at("freeze_events")
@@ -104,7 +96,8 @@ TEST(RunConfigJsonTest, SnakeCaseNamesAndInt64Numbers) {
   trace::RunConfig back;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(back, config));
-  EXPECT_EQ(Parse(*json).fields_size(), config.GetDescriptor()->field_count());
+  EXPECT_EQ(base::ParseJsonForTest(*json).struct_value().fields_size(),
+            config.GetDescriptor()->field_count());
 }
 
 TEST(SummaryTest, TableShowsPhasesPerEpoch) {
