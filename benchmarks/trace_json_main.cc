@@ -1,30 +1,47 @@
 // trace_json FILE: the parts of a trace that the performance scripts read
 // (header, start-up profile, steps, epochs, footer), as one JSON object on
 // stdout, so that Python scripts need no protobuf module:
-//   {"header": {...}, "profile": {...}, "steps": [{...}, ...],
-//    "epochs": [{...}, ...], "footer": {...}}
-// Field names are the proto's (trace/trace.proto); 64-bit integers are JSON
-// strings, as protobuf's JSON mapping writes them.
+//   {
+//     "header": {...},
+//     "profile": {...},
+//     "steps": [
+//       {"step": 0, "epoch": 0, "phases": {"data_ns": 1453296, ...}, ...},
+//       ...
+//     ],
+//     "epochs": [
+//       {"epoch": 0, "last_step": 31, ...},
+//       ...
+//     ],
+//     "footer": {...}
+//   }
+// Each message by base::WriteProtoJson: the proto's field names
+// (trace/trace.proto), 64-bit integers as JSON numbers, every field without
+// presence printed; profile and footer are null when the trace has none.
+// One step or epoch per line.
 #include <cstdio>
 #include <iostream>
-#include <string>
+#include <optional>
+#include <vector>
 
-#include "google/protobuf/message.h"
-#include "google/protobuf/util/json_util.h"
+#include "base/json.h"
+#include "base/proto_json.h"
 #include "trace/trace_reader.h"
 
 namespace freezing::benchmarks {
 namespace {
 
-std::string ToJson(const google::protobuf::Message& m) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(m, &out, opts).ok()) {
-    return "null";
+template <typename M>
+void WriteOptional(base::JsonWriter& w, const std::optional<M>& m) {
+  m.has_value() ? base::WriteProtoJson(*m, w) : (void)w.Null();
+}
+
+template <typename M>
+void WriteOnePerLine(base::JsonWriter& w, const std::vector<M>& messages) {
+  w.BeginArray();
+  for (const M& m : messages) {
+    base::WriteProtoJson(m, w, base::JsonWriter::Span::kOneLine);
   }
-  return out;
+  w.EndArray();
 }
 
 int RealMain(int argc, char** argv) {
@@ -38,19 +55,21 @@ int RealMain(int argc, char** argv) {
                  t.status.ok() ? "no header" : t.status.ToString().c_str());
     return 1;
   }
-  std::cout << "{\"header\": " << ToJson(*t.header) << ",\n\"profile\": "
-            << (t.profile.has_value() ? ToJson(*t.profile) : "null")
-            << ",\n\"steps\": [";
-  for (size_t i = 0; i < t.steps.size(); ++i) {
-    std::cout << (i == 0 ? "\n" : ",\n") << ToJson(t.steps[i]);
-  }
-  std::cout << "],\n\"epochs\": [";
-  for (size_t i = 0; i < t.epochs.size(); ++i) {
-    std::cout << (i == 0 ? "\n" : ",\n") << ToJson(t.epochs[i]);
-  }
-  std::cout << "],\n\"footer\": "
-            << (t.footer.has_value() ? ToJson(*t.footer) : "null") << "}\n";
-  return 0;
+  base::JsonWriter w(std::cout, base::JsonWriter::Layout::kPretty);
+  w.BeginObject();
+  w.Key("header");
+  base::WriteProtoJson(*t.header, w);
+  w.Key("profile");
+  WriteOptional(w, t.profile);
+  w.Key("steps");
+  WriteOnePerLine(w, t.steps);
+  w.Key("epochs");
+  WriteOnePerLine(w, t.epochs);
+  w.Key("footer");
+  WriteOptional(w, t.footer);
+  w.EndObject();
+  std::cout.flush();
+  return std::cout.good() ? 0 : 1;
 }
 
 }  // namespace
