@@ -45,6 +45,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "train/cache_step_stats.h"
 #include "train/models/unit_model.h"
 
 namespace freezing::train {
@@ -133,19 +134,6 @@ struct ActivationCacheOptions {
   SpillWriteFn spill_write;
   // Called once with the reason when the cache turns itself off.
   std::function<void(const std::string&)> warn;
-};
-
-// CacheStepStats: what the cache did for one step (trace.proto CacheStep).
-struct CacheStepStats {
-  int64_t hits = 0;      // samples whose prefix output came from the cache
-  int64_t extended = 0;  // of the hits: read at an older boundary, carried on
-  int64_t misses = 0;    // samples whose prefix ran from the image
-  int64_t bytes_read = 0;
-  int64_t bytes_written = 0;
-  // Start-up profile's no-grad forward time of the units the hits skipped.
-  int64_t forward_saved_ns = 0;
-  int boundary_unit = -1;  // the step used (or filled) this unit's output
-  bool disabled = false;   // the cache is off (it failed)
 };
 
 // PreparedInput: what a step starts from.

@@ -8,16 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -35,7 +32,6 @@
 #include "freeze/freezer.h"
 #include "freeze/policy.h"
 #include "freeze_trace/convert.h"
-#include "trace/trace_format.h"
 #include "train/activation_cache.h"
 #include "train/checkpoint.h"
 #include "train/data/data_source.h"
@@ -55,7 +51,6 @@ namespace freezing::train {
 namespace {
 
 using base::NowNs;
-
 using base::UnixNowNs;
 
 std::string CpuModel() {
@@ -70,11 +65,128 @@ std::string CpuModel() {
   return "unknown";
 }
 
+// The libraries this binary was built with (name, version), for the trace.
+std::vector<std::pair<std::string, std::string>> BuiltWith() {
+  return {{"libtorch", TORCH_VERSION},
+          {"protobuf",
+           google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION)},
+          {"abseil", absl::StrCat(ABSL_LTS_RELEASE_VERSION)}};
+}
+
 std::string UnitList(const std::vector<int>& units, const UnitModel& model) {
   std::vector<std::string> names;
   for (int u : units) names.push_back(model.unit(u).name);
   return names.empty() ? "none" : absl::StrJoin(names, "+");
 }
+
+// ParamUnits: the unit of every parameter, in registration order.
+std::vector<int> ParamUnits(const UnitModel& model) {
+  std::vector<int> param_unit(model.parameters().size(), -1);
+  for (int u = 0; u < model.num_units(); ++u) {
+    for (int p : model.unit(u).params) param_unit[p] = u;
+  }
+  return param_unit;
+}
+
+// The bucket plan of all parameters (nothing frozen), whose bucket sizes the
+// start-up profile measures all-reduces of.
+std::vector<int64_t> FullPlanBucketBytes(
+    const UnitModel& model, const comm::BucketPlanOptions& options) {
+  std::vector<comm::TensorSpec> specs;
+  const std::vector<std::string> names = model.parameter_names();
+  const std::vector<at::Tensor> params = model.parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    specs.push_back({names[i], params[i].numel(),
+                     static_cast<int>(params[i].element_size()), true});
+  }
+  std::vector<int64_t> bucket_bytes;
+  for (const comm::Bucket& b :
+       comm::BucketPlan::Build(specs, options).buckets())
+    bucket_bytes.push_back(b.bytes);
+  return bucket_bytes;
+}
+
+// Every rank's votes, exchanged as trace.proto bytes (one all-gather).
+freeze::VoteExchange VoteExchangeOver(comm::Communicator* comm) {
+  return [comm](const std::vector<freeze::Vote>& mine)
+             -> absl::StatusOr<std::vector<freeze::Vote>> {
+    ASSIGN_OR_RETURN(std::vector<std::string> all,
+                     comm->AllGatherBytes(freeze_trace::EncodeVotes(mine)));
+    std::vector<freeze::Vote> votes;
+    for (const std::string& bytes : all) {
+      RETURN_IF_ERROR(freeze_trace::DecodeVotes(bytes, votes));
+    }
+    return votes;
+  };
+}
+
+// The step runner's measurements as step facts (data and total time are the
+// trainer's); statistics time includes the end of a base interval.
+void FillFromReport(const StepReport& r, int64_t interval_ns, StepFacts& f) {
+  f.phases.forward_ns = r.forward_ns;
+  f.phases.backward_ns = r.backward_ns;
+  f.phases.comm_exposed_ns = r.comm_exposed_ns;
+  f.phases.comm_total_ns = r.comm_total_ns;
+  f.phases.optimizer_ns = r.optimizer_ns;
+  f.phases.stats_ns = r.stats_ns + interval_ns;
+  f.unit_forward_ns = r.unit_forward_ns;
+  f.unit_backward_ns = r.unit_backward_ns;
+  f.bytes_allreduced = r.comm.bytes;
+  f.buckets = r.comm.buckets;
+  for (const comm::BucketStepTiming& b : r.comm.timings) {
+    f.bucket_times.push_back({b.bytes, b.ready_ns, b.start_ns, b.done_ns});
+  }
+}
+
+// AllRanksStep: what the per-step all-gather learns from every rank.
+struct AllRanksStep {
+  double mean_loss = 0;
+  double max_total_ns = 0;
+  int64_t cache_hits = 0;       // summed over ranks
+  int64_t cache_misses = 0;     // summed over ranks
+  bool cache_disabled = false;  // on any rank
+};
+
+void AddPhases(const PhaseSums& step, PhaseSums& sum) {
+  sum.data_ns += step.data_ns;
+  sum.forward_ns += step.forward_ns;
+  sum.backward_ns += step.backward_ns;
+  sum.comm_exposed_ns += step.comm_exposed_ns;
+  sum.comm_total_ns += step.comm_total_ns;
+  sum.optimizer_ns += step.optimizer_ns;
+  sum.stats_ns += step.stats_ns;
+  sum.total_ns += step.total_ns;
+}
+
+// AddStep: one step into the run's summary. Cache hits and misses count all
+// ranks, the prefix forward saved is this rank's.
+void AddStep(const StepFacts& f, int64_t images, const AllRanksStep& all,
+             RunSummary& summary) {
+  summary.cache_hits += all.cache_hits;
+  summary.cache_misses += all.cache_misses;
+  summary.cache_forward_saved_ns += f.cache.forward_saved_ns;
+  summary.cache_disabled |= all.cache_disabled;
+  AddPhases(f.phases, summary.phases);
+  summary.steps += 1;
+  summary.images += images;
+  summary.bytes_allreduced += f.bytes_allreduced;
+}
+
+// EpochProgress: an epoch's running totals.
+struct EpochProgress {
+  int epoch = 0;
+  int64_t start_ns = 0;
+  int64_t steps = 0;
+  int64_t train_ns = 0;  // sum of step totals
+  double loss_sum = 0;   // sum of the steps' mean losses over ranks
+};
+
+// IntervalEnd: what the end of a base interval produced.
+struct IntervalEnd {
+  int64_t ns = 0;                         // statistics and policy
+  std::optional<trace::Interval> record;  // rank 0 with a trace
+  std::optional<freeze::FreezeDecision> decision;
+};
 
 }  // namespace
 
@@ -114,18 +226,45 @@ struct Trainer::Impl {
   trace::RunConfig run_config;
   int64_t created_ns = 0;
 
+  // Create: data, model, freezing, the run's description.
   absl::Status Setup();
+  absl::Status SetupData();
   absl::Status SetupModel();
   absl::Status SetupFreezing();
+  void DescribeRun();
+  void LabelSummary();
+
+  // Run, start-up: everything between Create and the first step.
+  absl::Status Start();
+  absl::StatusOr<trace::StartupProfile> ProfileFirstBatch();
+  absl::Status BuildComponents(const trace::StartupProfile* profile);
+  comm::BucketPlanOptions PlanOptions() const;
+  absl::Status FreezeInitially();
   absl::Status Resume();
-  absl::Status WriteHeaderAndProfile(int64_t startup_start);
   absl::Status SetupCache(const trace::StartupProfile* profile);
+  absl::Status OpenTrace(const trace::StartupProfile* profile);
+  absl::StatusOr<HeaderFacts> GatherHeaderFacts();
+  absl::Status Announce();
+
+  // Run, training.
   absl::StatusOr<RunSummary> Run();
-  absl::Status RunStep(int epoch, int64_t step_in_epoch, int64_t global_step,
-                       int64_t& epoch_train_ns, double& epoch_loss_sum);
+  absl::Status RunEpoch(EpochProgress& progress, int64_t& global_step);
+  absl::Status RunStep(int64_t step_in_epoch, int64_t global_step,
+                       EpochProgress& progress);
+  absl::StatusOr<StepReport> TrainOn(const Batch& batch, double lr,
+                                     CacheStepStats* cache_stats);
+  absl::StatusOr<IntervalEnd> EndIntervalIfDue(int epoch, int64_t global_step);
+  absl::StatusOr<AllRanksStep> GatherStep(double loss, int64_t total_ns,
+                                          const CacheStepStats& cache_stats);
   absl::Status ApplyDecision(const freeze::FreezeDecision& decision);
+
+  // Run, epoch end and run end.
+  absl::StatusOr<bool> EndEpoch(const EpochProgress& progress,
+                                int64_t global_step);
   absl::StatusOr<std::pair<double, double>> Evaluate();
   absl::Status Checkpoint(int epochs_done, int64_t global_step);
+  absl::Status EndRun();
+
   void Progress(int epoch, int64_t step, double loss, int64_t step_ns,
                 bool force);
   void Log(const std::string& line) const {
@@ -190,8 +329,15 @@ absl::Status Trainer::Impl::Setup() {
   RETURN_IF_ERROR(base::MakeDirs(config.out));
   checkpoint_dir = absl::StrCat(config.out, "/checkpoint");
   RETURN_IF_ERROR(base::MakeDirs(checkpoint_dir));
+  RETURN_IF_ERROR(SetupData());
+  RETURN_IF_ERROR(SetupModel());
+  RETURN_IF_ERROR(SetupFreezing());
+  DescribeRun();
+  return absl::OkStatus();
+}
 
-  // Data: every rank loads the set and computes the same partition.
+absl::Status Trainer::Impl::SetupData() {
+  // Every rank loads the set and computes the same partition.
   DataConfig dc;
   dc.spec = config.data;
   dc.classes = config.classes;
@@ -223,25 +369,6 @@ absl::Status Trainer::Impl::Setup() {
                    LrSchedule::Parse(config.lr_schedule, config.lr, total_steps,
                                      steps_per_epoch));
   schedule = s;
-
-  RETURN_IF_ERROR(SetupModel());
-  RETURN_IF_ERROR(SetupFreezing());
-
-  run_config = ToRunConfig(config);
-  run_config.set_num_classes(data->num_classes);
-  run_config.set_train_samples(data->train.size());
-  run_config.set_test_samples(data->test.size());
-  run_config.set_partition(partition.spec);
-  for (int64_t n : ShardSizes(partition)) run_config.add_shard_sizes(n);
-  run_config.set_steps_per_epoch(steps_per_epoch);
-  run_config.set_threads(threads);
-  run_config.set_stats_window(stats_window);
-  run_config.set_lr_schedule(schedule->spec());
-  run_config.set_policy(freezer->policy().spec());
-  summary.policy = config.policy;
-  summary.ranks = ranks;
-  summary.threads = threads;
-  summary.epochs = config.epochs;
   return absl::OkStatus();
 }
 
@@ -310,10 +437,7 @@ absl::Status Trainer::Impl::SetupFreezing() {
 
   StatsLayout layout;
   layout.num_units = model->num_units();
-  layout.param_unit.assign(model->parameters().size(), -1);
-  for (int u = 0; u < model->num_units(); ++u) {
-    for (int p : model->unit(u).params) layout.param_unit[p] = u;
-  }
+  layout.param_unit = ParamUnits(*model);
   for (const at::Tensor& p : model->parameters()) {
     layout.param_numel.push_back(p.numel());
   }
@@ -322,129 +446,123 @@ absl::Status Trainer::Impl::SetupFreezing() {
   return absl::OkStatus();
 }
 
-absl::Status Trainer::Impl::WriteHeaderAndProfile(int64_t startup_start) {
-  // The start-up profile runs before the reducer exists (its hooks would see
-  // the profile's backward passes), on the first training batch.
-  trace::StartupProfile profile;
-  comm::BucketPlanOptions plan_options;
-  plan_options.first_bucket_bytes = config.first_bucket_bytes;
-  plan_options.bucket_cap_bytes = config.bucket_cap_bytes;
-  std::vector<comm::TensorSpec> specs;
-  const std::vector<std::string> names = model->parameter_names();
-  const std::vector<at::Tensor> params = model->parameters();
-  for (size_t i = 0; i < params.size(); ++i) {
-    specs.push_back({names[i], params[i].numel(),
-                     static_cast<int>(params[i].element_size()), true});
-  }
-  const comm::BucketPlan full_plan =
-      comm::BucketPlan::Build(specs, plan_options);
-  std::vector<int64_t> bucket_bytes;
-  for (const comm::Bucket& b : full_plan.buckets())
-    bucket_bytes.push_back(b.bytes);
-  const bool need_profile = !config.resume;
-  if (need_profile) {
-    Batch first = loader->MakeBatch(0, 0);
-    ASSIGN_OR_RETURN(profile,
-                     ProfileStartup(*model, first.images, first.labels, *comm,
-                                    bucket_bytes, config.profile_repeats));
-  }
+// The resolved configuration (config.json, the trace header) and the
+// summary's description of the run.
+void Trainer::Impl::DescribeRun() {
+  run_config = ToRunConfig(config);
+  run_config.set_num_classes(data->num_classes);
+  run_config.set_train_samples(data->train.size());
+  run_config.set_test_samples(data->test.size());
+  run_config.set_partition(partition.spec);
+  for (int64_t n : ShardSizes(partition)) run_config.add_shard_sizes(n);
+  run_config.set_steps_per_epoch(steps_per_epoch);
+  run_config.set_threads(threads);
+  run_config.set_stats_window(stats_window);
+  run_config.set_lr_schedule(schedule->spec());
+  run_config.set_policy(freezer->policy().spec());
+  LabelSummary();
+}
 
+// This run's policy, ranks, threads and epochs in the summary (a resumed
+// run's summary comes from the checkpoint).
+void Trainer::Impl::LabelSummary() {
+  summary.policy = config.policy;
+  summary.ranks = ranks;
+  summary.threads = threads;
+  summary.epochs = config.epochs;
+}
+
+absl::Status Trainer::Impl::Start() {
+  // The start-up profile runs before the reducer exists (its hooks would see
+  // the profile's backward passes), on the first training batch. A resumed
+  // run has none: its trace keeps the first run's.
+  std::optional<trace::StartupProfile> profile;
+  if (!config.resume) {
+    ASSIGN_OR_RETURN(profile, ProfileFirstBatch());
+  }
+  const trace::StartupProfile* p = profile.has_value() ? &*profile : nullptr;
+  RETURN_IF_ERROR(BuildComponents(p));
+  return OpenTrace(p);
+}
+
+absl::StatusOr<trace::StartupProfile> Trainer::Impl::ProfileFirstBatch() {
+  const std::vector<int64_t> bucket_bytes =
+      FullPlanBucketBytes(*model, PlanOptions());
+  Batch first = loader->MakeBatch(0, 0);
+  return ProfileStartup(*model, first.images, first.labels, *comm, bucket_bytes,
+                        config.profile_repeats);
+}
+
+comm::BucketPlanOptions Trainer::Impl::PlanOptions() const {
+  comm::BucketPlanOptions o;
+  o.first_bucket_bytes = config.first_bucket_bytes;
+  o.bucket_cap_bytes = config.bucket_cap_bytes;
+  return o;
+}
+
+// The reducer, the optimizer and the step runner; then the starting state
+// (the checkpoint's, or the policy's initial freezing); then the cache,
+// whose prefix is that state's frozen prefix.
+absl::Status Trainer::Impl::BuildComponents(
+    const trace::StartupProfile* profile) {
+  const std::vector<at::Tensor> params = model->parameters();
   comm::ReducerOptions ro;
-  ro.plan = plan_options;
+  ro.plan = PlanOptions();
   if (!config.comm_mode.empty()) {
     ASSIGN_OR_RETURN(ro.mode, comm::ParseProgressMode(config.comm_mode));
   }
-  ASSIGN_OR_RETURN(reducer,
-                   comm::GradientReducer::Create(comm, params, names, ro));
+  ASSIGN_OR_RETURN(reducer, comm::GradientReducer::Create(
+                                comm, params, model->parameter_names(), ro));
   run_config.set_comm_mode(comm::ProgressModeName(reducer->mode()));
   sgd = std::make_unique<Sgd>(params,
                               SgdOptions{config.momentum, config.weight_decay});
   runner = std::make_unique<StepRunner>(model.get(), reducer.get(), sgd.get(),
                                         stats.get());
   frozen.assign(model->num_units(), false);
+  RETURN_IF_ERROR(config.resume ? Resume() : FreezeInitially());
+  if (config.cache) RETURN_IF_ERROR(SetupCache(profile));
+  return absl::OkStatus();
+}
 
-  if (config.resume) {
-    RETURN_IF_ERROR(Resume());
-  } else {
-    freeze::FreezeDecision initial = freezer->Initial(frozen);
-    RETURN_IF_ERROR(runner->SetFrozen(frozen));
-    // Recorded below, once the trace exists (before step 0).
-    if (!initial.decision.empty()) initial_decision = initial;
-  }
-  if (config.cache) {
-    RETURN_IF_ERROR(SetupCache(need_profile ? &profile : nullptr));
-  }
+absl::Status Trainer::Impl::FreezeInitially() {
+  freeze::FreezeDecision initial = freezer->Initial(frozen);
+  RETURN_IF_ERROR(runner->SetFrozen(frozen));
+  // Recorded once the trace exists (before step 0).
+  if (!initial.decision.empty()) initial_decision = initial;
+  return absl::OkStatus();
+}
 
-  if (rank != 0 || !config.write_trace) return absl::OkStatus();
-  const std::string trace_path = absl::StrCat(config.out, "/trace.pb");
-  if (config.resume) {
-    ASSIGN_OR_RETURN(
-        recorder, TraceRecorder::Resume(trace_path, start_step, start_epoch));
-    return absl::OkStatus();
+absl::Status Trainer::Impl::Resume() {
+  ASSIGN_OR_RETURN(CheckpointInfo info, ReadCheckpointInfo(checkpoint_dir));
+  const std::string expected = ResumeFingerprint(config);
+  if (info.fingerprint != expected) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--resume: the checkpoint in ", checkpoint_dir,
+                     " was made with another configuration.\ncheckpoint:\n",
+                     info.fingerprint, "\nthis run:\n", expected));
   }
-  trace::Header header;
-  header.set_schema_version(trace::kSchemaVersion);
-  *header.mutable_config() = run_config;
-  for (const UnitSpec& u : model->units()) {
-    trace::Unit* tu = header.add_units();
-    tu->set_name(u.name);
-    tu->set_params(u.num_params);
-    tu->set_bytes(u.num_params * 4);
-    tu->set_forward_flops_per_sample(u.forward_flops_per_sample);
-    tu->set_is_classifier(u.is_classifier);
-    tu->set_output_elements_per_sample(u.output_elements_per_sample);
+  RETURN_IF_ERROR(
+      LoadWeights(absl::StrCat(checkpoint_dir, "/", info.model_file), *model));
+  ASSIGN_OR_RETURN(RankState state,
+                   ReadRankState(checkpoint_dir, rank, info.epochs_done));
+  RETURN_IF_ERROR(sgd->LoadMomentum(state.momentum));
+  if (!state.stats.local.empty()) {
+    RETURN_IF_ERROR(stats->LoadState(state.stats));
   }
-  std::vector<int> param_unit(params.size(), -1);
-  for (int u = 0; u < model->num_units(); ++u) {
-    for (int p : model->unit(u).params) param_unit[p] = u;
+  RETURN_IF_ERROR(freezer->LoadState(state.freezer_state));
+  if (state.frozen.size() != frozen.size()) {
+    return absl::DataLossError("checkpoint frozen set does not fit the model");
   }
-  for (size_t i = 0; i < params.size(); ++i) {
-    trace::Param* tp = header.add_params();
-    tp->set_name(names[i]);
-    tp->set_numel(params[i].numel());
-    tp->set_element_bytes(static_cast<int>(params[i].element_size()));
-    tp->set_unit(param_unit[i]);
-  }
-  trace::Machine* m = header.mutable_machine();
-  m->set_cores(env.cores);
-  m->set_threads_per_rank(threads);
-  m->set_cpu_model(CpuModel());
-  m->set_hostname(env.hostname);
-  auto lib = [&](const char* name, std::string version) {
-    trace::LibraryVersion* l = header.add_libraries();
-    l->set_name(name);
-    l->set_version(std::move(version));
-  };
-  lib("libtorch", TORCH_VERSION);
-  lib("protobuf",
-      google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION));
-  lib("abseil", absl::StrCat(ABSL_LTS_RELEASE_VERSION));
-  header.set_revision(env.revision);
-  header.set_start_unix_ns(UnixNowNs());
-  if (!config.calibration.empty()) {
-    absl::StatusOr<comm::Calibration> cal =
-        comm::ReadCalibration(config.calibration);
-    if (!cal.ok()) {
-      return absl::Status(
-          cal.status().code(),
-          absl::StrCat("--calibration: ", cal.status().message()));
-    }
-    trace::NetworkCalibration* n = header.mutable_network();
-    n->set_source(config.calibration);
-    n->set_ranks(cal->world_size());
-    n->set_alpha_s(cal->alpha_s());
-    n->set_beta_s_per_byte(cal->beta_s_per_byte());
-    n->set_r2(cal->r_squared());
-    n->set_transport(cal->transport());
-    for (const comm::CalibrationPoint& p : cal->points()) {
-      trace::AllReducePoint* tp = n->add_points();
-      tp->set_bytes(p.bytes());
-      tp->set_ns(static_cast<int64_t>(p.median_s() * 1e9));
-    }
-  }
-  ASSIGN_OR_RETURN(recorder, TraceRecorder::Create(trace_path, header));
-  RETURN_IF_ERROR(recorder->WriteProfile(profile));
-  (void)startup_start;
+  frozen = state.frozen;
+  RETURN_IF_ERROR(runner->SetFrozen(frozen));
+  const int64_t startup = summary.startup_ns;
+  summary = state.summary;
+  summary.startup_ns += startup;
+  LabelSummary();
+  start_epoch = state.epochs_done;
+  start_step = state.global_step;
+  Log(absl::StrCat("resumed from ", checkpoint_dir, " after epoch ",
+                   start_epoch, " (step ", start_step, ")"));
   return absl::OkStatus();
 }
 
@@ -488,41 +606,251 @@ absl::Status Trainer::Impl::SetupCache(const trace::StartupProfile* profile) {
   return absl::OkStatus();
 }
 
-absl::Status Trainer::Impl::Resume() {
-  ASSIGN_OR_RETURN(CheckpointInfo info, ReadCheckpointInfo(checkpoint_dir));
-  const std::string expected = ResumeFingerprint(config);
-  if (info.fingerprint != expected) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--resume: the checkpoint in ", checkpoint_dir,
-                     " was made with another configuration.\ncheckpoint:\n",
-                     info.fingerprint, "\nthis run:\n", expected));
+// Rank 0's trace: a new one (header, then the start-up profile), or the old
+// one continued on --resume.
+absl::Status Trainer::Impl::OpenTrace(const trace::StartupProfile* profile) {
+  if (rank != 0 || !config.write_trace) return absl::OkStatus();
+  const std::string trace_path = absl::StrCat(config.out, "/trace.pb");
+  if (profile == nullptr) {
+    ASSIGN_OR_RETURN(
+        recorder, TraceRecorder::Resume(trace_path, start_step, start_epoch));
+    return absl::OkStatus();
   }
-  RETURN_IF_ERROR(
-      LoadWeights(absl::StrCat(checkpoint_dir, "/", info.model_file), *model));
-  ASSIGN_OR_RETURN(RankState state,
-                   ReadRankState(checkpoint_dir, rank, info.epochs_done));
-  RETURN_IF_ERROR(sgd->LoadMomentum(state.momentum));
-  if (!state.stats.local.empty()) {
-    RETURN_IF_ERROR(stats->LoadState(state.stats));
+  ASSIGN_OR_RETURN(HeaderFacts facts, GatherHeaderFacts());
+  ASSIGN_OR_RETURN(recorder, TraceRecorder::Create(trace_path, facts));
+  return recorder->WriteProfile(*profile);
+}
+
+absl::StatusOr<HeaderFacts> Trainer::Impl::GatherHeaderFacts() {
+  HeaderFacts f;
+  f.config = run_config;
+  for (const UnitSpec& u : model->units()) {
+    f.units.push_back({u.name, u.num_params, u.forward_flops_per_sample,
+                       u.output_elements_per_sample, u.is_classifier});
   }
-  RETURN_IF_ERROR(freezer->LoadState(state.freezer_state));
-  if (state.frozen.size() != frozen.size()) {
-    return absl::DataLossError("checkpoint frozen set does not fit the model");
+  const std::vector<std::string> names = model->parameter_names();
+  const std::vector<at::Tensor> params = model->parameters();
+  const std::vector<int> param_unit = ParamUnits(*model);
+  for (size_t i = 0; i < params.size(); ++i) {
+    f.params.push_back({names[i], params[i].numel(),
+                        static_cast<int>(params[i].element_size()),
+                        param_unit[i]});
   }
-  frozen = state.frozen;
-  RETURN_IF_ERROR(runner->SetFrozen(frozen));
-  const int64_t startup = summary.startup_ns;
-  summary = state.summary;
-  summary.startup_ns += startup;
-  summary.policy = config.policy;
-  summary.ranks = ranks;
-  summary.threads = threads;
-  summary.epochs = config.epochs;
-  start_epoch = state.epochs_done;
-  start_step = state.global_step;
-  Log(absl::StrCat("resumed from ", checkpoint_dir, " after epoch ",
-                   start_epoch, " (step ", start_step, ")"));
+  f.cores = env.cores;
+  f.threads_per_rank = threads;
+  f.cpu_model = CpuModel();
+  f.hostname = env.hostname;
+  f.libraries = BuiltWith();
+  f.revision = env.revision;
+  f.start_unix_ns = UnixNowNs();
+  if (!config.calibration.empty()) {
+    absl::StatusOr<comm::Calibration> cal =
+        comm::ReadCalibration(config.calibration);
+    if (!cal.ok()) {
+      return absl::Status(
+          cal.status().code(),
+          absl::StrCat("--calibration: ", cal.status().message()));
+    }
+    f.calibration_source = config.calibration;
+    f.calibration = *std::move(cal);
+  }
+  return f;
+}
+
+// Rank 0: OUT/config.json and the line that says what is being trained.
+absl::Status Trainer::Impl::Announce() {
+  if (rank != 0) return absl::OkStatus();
+  std::string json;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  if (google::protobuf::util::MessageToJsonString(run_config, &json, opts)
+          .ok()) {
+    RETURN_IF_ERROR(base::WriteFileAtomically(
+        absl::StrCat(config.out, "/config.json"), json));
+  }
+  Log(absl::StrCat("training ", config.model, " on ", config.data, " (",
+                   data->train.size(), " train / ", data->test.size(),
+                   " test samples, ", data->num_classes, " classes), ", ranks,
+                   " rank(s) x ", threads, " thread(s), batch ",
+                   config.batch_size, " per rank, ", steps_per_epoch,
+                   " steps per epoch, policy ", config.policy));
   return absl::OkStatus();
+}
+
+absl::StatusOr<RunSummary> Trainer::Impl::Run() {
+  try {
+    RETURN_IF_ERROR(Start());
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("libtorch error while starting: ",
+                                            e.what_without_backtrace()));
+  }
+  if (initial_decision.has_value()) {
+    RETURN_IF_ERROR(ApplyDecision(*initial_decision));
+    initial_decision.reset();
+  }
+  summary.startup_ns += NowNs() - created_ns;
+  RETURN_IF_ERROR(Announce());
+
+  int64_t global_step = start_step;
+  for (int epoch = start_epoch; epoch < config.epochs; ++epoch) {
+    EpochProgress progress;
+    progress.epoch = epoch;
+    progress.start_ns = NowNs();
+    RETURN_IF_ERROR(RunEpoch(progress, global_step));
+    ASSIGN_OR_RETURN(const bool stopped, EndEpoch(progress, global_step));
+    // As if the run died here: no final model, summary or footer.
+    if (stopped) return summary;
+    if (global_step >= total_steps) break;
+  }
+  RETURN_IF_ERROR(EndRun());
+  return summary;
+}
+
+// The epoch's steps from where `global_step` stands, up to the end of the
+// epoch or of the run (--max_steps).
+absl::Status Trainer::Impl::RunEpoch(EpochProgress& progress,
+                                     int64_t& global_step) {
+  const int64_t first =
+      global_step - static_cast<int64_t>(progress.epoch) * steps_per_epoch;
+  loader->Seek(progress.epoch, first);
+  for (int64_t s = first; s < steps_per_epoch && global_step < total_steps;
+       ++s) {
+    try {
+      RETURN_IF_ERROR(RunStep(s, global_step, progress));
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat("libtorch error in step ",
+                                              global_step, ": ",
+                                              e.what_without_backtrace()));
+    }
+    ++global_step;
+    ++progress.steps;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::RunStep(int64_t step_in_epoch, int64_t global_step,
+                                    EpochProgress& progress) {
+  const int64_t t0 = NowNs();
+  Batch batch = loader->Next();
+  StepFacts f;
+  f.step = global_step;
+  f.epoch = progress.epoch;
+  f.phases.data_ns = NowNs() - t0;
+  f.lr = schedule->At(global_step);
+  for (bool is_frozen : frozen) f.trainable.push_back(!is_frozen);
+  ASSIGN_OR_RETURN(StepReport report, TrainOn(batch, f.lr, &f.cache));
+  const int64_t batch_size = batch.labels.size(0);
+  stats->EndStep(batch_size, report.loss * static_cast<double>(batch_size),
+                 f.trainable);
+  ASSIGN_OR_RETURN(IntervalEnd interval,
+                   EndIntervalIfDue(progress.epoch, global_step));
+  f.phases.total_ns = NowNs() - t0;
+  FillFromReport(report, interval.ns, f);
+
+  ASSIGN_OR_RETURN(const AllRanksStep all,
+                   GatherStep(report.loss, f.phases.total_ns, f.cache));
+  f.mean_loss = all.mean_loss;
+  f.max_rank_total_ns = static_cast<int64_t>(all.max_total_ns);
+  f.cache_disabled_anywhere = all.cache_disabled;
+  AddStep(f, batch_size * ranks, all, summary);
+  progress.train_ns += f.phases.total_ns;
+  progress.loss_sum += f.mean_loss;
+
+  if (recorder != nullptr) {
+    RETURN_IF_ERROR(recorder->WriteStep(f));
+    if (interval.record.has_value()) {
+      RETURN_IF_ERROR(recorder->WriteInterval(*interval.record));
+    }
+  }
+  if (interval.decision.has_value()) {
+    RETURN_IF_ERROR(ApplyDecision(*interval.decision));
+  }
+  Progress(progress.epoch, step_in_epoch, f.mean_loss, f.phases.total_ns,
+           false);
+  return absl::OkStatus();
+}
+
+// Forward, backward and optimizer on `batch`. With the cache, the step starts
+// after the frozen prefix when the cache provides (or computes) the prefix's
+// output for the whole batch, and its reads and writes and the prefix
+// forward of misses count as forward time.
+absl::StatusOr<StepReport> Trainer::Impl::TrainOn(const Batch& batch, double lr,
+                                                  CacheStepStats* cache_stats) {
+  PreparedInput prepared;
+  if (cache != nullptr) {
+    prepared = cache->Prepare(batch.indices, batch.variants, batch.images);
+  } else {
+    prepared.input = batch.images;
+  }
+  ASSIGN_OR_RETURN(
+      StepReport report,
+      runner->Step(prepared.input, prepared.start_unit, batch.labels, lr));
+  *cache_stats = prepared.stats;
+  if (cache == nullptr) return report;
+  int64_t store_ns = 0;
+  if (prepared.store_prefix_output) {
+    const int64_t ts = NowNs();
+    cache->Store(batch.indices, batch.variants, report.prefix_output,
+                 cache_stats);
+    store_ns = NowNs() - ts;
+  }
+  report.forward_ns += prepared.ns + store_ns;
+  for (size_t u = 0;
+       u < prepared.unit_forward_ns.size() && u < report.unit_forward_ns.size();
+       ++u) {
+    report.unit_forward_ns[u] += prepared.unit_forward_ns[u];
+  }
+  return report;
+}
+
+// At the end of a base interval: its statistics (collective), then the
+// policy, with the votes of every rank.
+absl::StatusOr<IntervalEnd> Trainer::Impl::EndIntervalIfDue(
+    int epoch, int64_t global_step) {
+  IntervalEnd end;
+  const int T = config.stats_interval;
+  if ((global_step + 1) % T != 0) return end;
+  const int64_t ti = NowNs();
+  const int64_t index = (global_step + 1) / T - 1;
+  ASSIGN_OR_RETURN(
+      freeze::BaseIntervalStats bis,
+      stats->FinishInterval(index, global_step + 1 - T, global_step, epoch,
+                            static_cast<double>(global_step + 1) /
+                                static_cast<double>(total_steps)));
+  if (recorder != nullptr) end.record = freeze_trace::ToTraceInterval(bis);
+  ASSIGN_OR_RETURN(end.decision, freezer->OnBaseInterval(
+                                     bis, frozen, VoteExchangeOver(comm)));
+  end.ns = NowNs() - ti;
+  return end;
+}
+
+// Every rank's loss and step time (and cache counts), for the trace and the
+// summary: one small all-gather per step.
+absl::StatusOr<AllRanksStep> Trainer::Impl::GatherStep(
+    double loss, int64_t total_ns, const CacheStepStats& cache_stats) {
+  std::vector<double> mine = {loss, static_cast<double>(total_ns)};
+  if (cache != nullptr) {
+    mine.push_back(static_cast<double>(cache_stats.hits));
+    mine.push_back(static_cast<double>(cache_stats.misses));
+    mine.push_back(cache_stats.disabled ? 1.0 : 0.0);
+  }
+  const int per_rank = static_cast<int>(mine.size());
+  std::vector<double> all(per_rank * ranks);
+  RETURN_IF_ERROR(comm->AllGather(mine.data(), per_rank, comm::DType::kFloat64,
+                                  all.data()));
+  AllRanksStep out;
+  for (int r = 0; r < ranks; ++r) {
+    out.mean_loss += all[per_rank * r] / ranks;
+    out.max_total_ns = std::max(out.max_total_ns, all[per_rank * r + 1]);
+    if (cache != nullptr) {
+      out.cache_hits += static_cast<int64_t>(all[per_rank * r + 2]);
+      out.cache_misses += static_cast<int64_t>(all[per_rank * r + 3]);
+      out.cache_disabled |= all[per_rank * r + 4] != 0;
+    }
+  }
+  return out;
 }
 
 absl::Status Trainer::Impl::ApplyDecision(const freeze::FreezeDecision& d) {
@@ -564,6 +892,50 @@ absl::Status Trainer::Impl::ApplyDecision(const freeze::FreezeDecision& d) {
         d, freezer->policy().spec(), freeze::VoteRuleName(freezer->rule()))));
   }
   return absl::OkStatus();
+}
+
+// The end of an epoch: evaluation (collective), the cache's revalidation, the
+// log line, the Epoch record, the checkpoint. True when the run stops here
+// as if killed (--stop_after_epochs).
+absl::StatusOr<bool> Trainer::Impl::EndEpoch(const EpochProgress& progress,
+                                             int64_t global_step) {
+  const int epoch = progress.epoch;
+  const int64_t eval_start = NowNs();
+  ASSIGN_OR_RETURN(auto accuracy_loss, Evaluate());
+  // Evaluation broadcast rank 0's buffers, frozen BatchNorm statistics
+  // included: entries computed with this rank's old ones are stale.
+  if (cache != nullptr) cache->Revalidate();
+  EpochFacts e;
+  e.epoch = epoch;
+  e.last_step = global_step - 1;
+  e.test_accuracy = accuracy_loss.first;
+  e.test_loss = accuracy_loss.second;
+  e.train_loss = progress.steps > 0 ? progress.loss_sum / progress.steps : 0.0;
+  e.train_ns = progress.train_ns;
+  e.eval_ns = NowNs() - eval_start;
+  summary.eval_ns += e.eval_ns;
+  summary.test_accuracy_per_epoch.push_back(e.test_accuracy);
+  summary.test_loss_per_epoch.push_back(e.test_loss);
+  Log(absl::StrFormat(
+      "epoch %d/%d: train loss %.4f, test accuracy %.4f, test loss %.4f, "
+      "%.1f s training, %.1f s evaluation",
+      epoch + 1, config.epochs, e.train_loss, e.test_accuracy, e.test_loss,
+      static_cast<double>(e.train_ns) * 1e-9,
+      static_cast<double>(e.eval_ns) * 1e-9));
+  e.wall_ns = NowNs() - progress.start_ns;
+  if (recorder != nullptr) RETURN_IF_ERROR(recorder->WriteEpoch(e));
+  // An epoch cut short by --max_steps is checkpointed only as the last one.
+  if (global_step < total_steps || epoch + 1 == config.epochs) {
+    RETURN_IF_ERROR(Checkpoint(epoch + 1, global_step));
+  }
+  if (config.stop_after_epochs > 0 && epoch + 1 >= config.stop_after_epochs &&
+      epoch + 1 < config.epochs) {
+    Log(absl::StrCat("stopping after epoch ", epoch + 1,
+                     " (--stop_after_epochs); continue with --resume"));
+    recorder.reset();
+    return true;
+  }
+  return false;
 }
 
 absl::StatusOr<std::pair<double, double>> Trainer::Impl::Evaluate() {
@@ -672,274 +1044,9 @@ void Trainer::Impl::Progress(int epoch, int64_t step, double loss,
   std::fflush(stdout);
 }
 
-absl::Status Trainer::Impl::RunStep(int epoch, int64_t step_in_epoch,
-                                    int64_t global_step,
-                                    int64_t& epoch_train_ns,
-                                    double& epoch_loss_sum) {
-  const int64_t t0 = NowNs();
-  Batch batch = loader->Next();
-  const int64_t data_ns = NowNs() - t0;
-  const double lr = schedule->At(global_step);
-  std::vector<bool> trained(frozen.size());
-  for (size_t u = 0; u < frozen.size(); ++u) trained[u] = !frozen[u];
-
-  // With the cache, the step starts after the frozen prefix when the cache
-  // provides (or computes) the prefix's output for the whole batch.
-  PreparedInput prepared;
-  if (cache != nullptr) {
-    prepared = cache->Prepare(batch.indices, batch.variants, batch.images);
-  } else {
-    prepared.input = batch.images;
-  }
-  ASSIGN_OR_RETURN(
-      StepReport report,
-      runner->Step(prepared.input, prepared.start_unit, batch.labels, lr));
-  CacheStepStats& cache_stats = prepared.stats;
-  if (cache != nullptr) {
-    int64_t store_ns = 0;
-    if (prepared.store_prefix_output) {
-      const int64_t ts = NowNs();
-      cache->Store(batch.indices, batch.variants, report.prefix_output,
-                   &cache_stats);
-      store_ns = NowNs() - ts;
-    }
-    // Cache reads and writes and the prefix forward of misses are forward
-    // time.
-    report.forward_ns += prepared.ns + store_ns;
-    for (size_t u = 0; u < prepared.unit_forward_ns.size() &&
-                       u < report.unit_forward_ns.size();
-         ++u) {
-      report.unit_forward_ns[u] += prepared.unit_forward_ns[u];
-    }
-  }
-  const int64_t batch_size = batch.labels.size(0);
-  stats->EndStep(batch_size, report.loss * static_cast<double>(batch_size),
-                 trained);
-
-  // End of a base interval: statistics, then the policy.
-  int64_t interval_ns = 0;
-  std::optional<trace::Interval> interval_record;
-  std::optional<freeze::FreezeDecision> decision;
-  const int T = config.stats_interval;
-  if ((global_step + 1) % T == 0) {
-    const int64_t ti = NowNs();
-    const int64_t index = (global_step + 1) / T - 1;
-    ASSIGN_OR_RETURN(
-        freeze::BaseIntervalStats bis,
-        stats->FinishInterval(index, global_step + 1 - T, global_step, epoch,
-                              static_cast<double>(global_step + 1) /
-                                  static_cast<double>(total_steps)));
-    if (recorder != nullptr)
-      interval_record = freeze_trace::ToTraceInterval(bis);
-    freeze::VoteExchange exchange =
-        [this](const std::vector<freeze::Vote>& mine)
-        -> absl::StatusOr<std::vector<freeze::Vote>> {
-      ASSIGN_OR_RETURN(std::vector<std::string> all,
-                       comm->AllGatherBytes(freeze_trace::EncodeVotes(mine)));
-      std::vector<freeze::Vote> votes;
-      for (const std::string& bytes : all) {
-        RETURN_IF_ERROR(freeze_trace::DecodeVotes(bytes, votes));
-      }
-      return votes;
-    };
-    ASSIGN_OR_RETURN(decision, freezer->OnBaseInterval(bis, frozen, exchange));
-    interval_ns = NowNs() - ti;
-  }
-  const int64_t total_ns = NowNs() - t0;
-
-  // Every rank's loss and step time (and cache counts), for the trace and
-  // the summary (one small all-gather).
-  std::vector<double> mine = {report.loss, static_cast<double>(total_ns)};
-  if (cache != nullptr) {
-    mine.push_back(static_cast<double>(cache_stats.hits));
-    mine.push_back(static_cast<double>(cache_stats.misses));
-    mine.push_back(cache_stats.disabled ? 1.0 : 0.0);
-  }
-  const int per_rank = static_cast<int>(mine.size());
-  std::vector<double> all(per_rank * ranks);
-  RETURN_IF_ERROR(comm->AllGather(mine.data(), per_rank, comm::DType::kFloat64,
-                                  all.data()));
-  double loss_mean = 0, max_total = 0;
-  bool cache_disabled_anywhere = false;
-  for (int r = 0; r < ranks; ++r) {
-    loss_mean += all[per_rank * r] / ranks;
-    max_total = std::max(max_total, all[per_rank * r + 1]);
-    if (cache != nullptr) {
-      summary.cache_hits += static_cast<int64_t>(all[per_rank * r + 2]);
-      summary.cache_misses += static_cast<int64_t>(all[per_rank * r + 3]);
-      cache_disabled_anywhere |= all[per_rank * r + 4] != 0;
-    }
-  }
-  summary.cache_forward_saved_ns += cache_stats.forward_saved_ns;
-  summary.cache_disabled |= cache_disabled_anywhere;
-
-  PhaseSums& p = summary.phases;
-  p.data_ns += data_ns;
-  p.forward_ns += report.forward_ns;
-  p.backward_ns += report.backward_ns;
-  p.comm_exposed_ns += report.comm_exposed_ns;
-  p.comm_total_ns += report.comm_total_ns;
-  p.optimizer_ns += report.optimizer_ns;
-  p.stats_ns += report.stats_ns + interval_ns;
-  p.total_ns += total_ns;
-  summary.steps += 1;
-  summary.images += batch_size * ranks;
-  summary.bytes_allreduced += report.comm.bytes;
-  epoch_train_ns += total_ns;
-  epoch_loss_sum += loss_mean;
-
-  if (recorder != nullptr) {
-    trace::Step s;
-    s.set_step(global_step);
-    s.set_epoch(epoch);
-    trace::PhaseTimes* ph = s.mutable_phases();
-    ph->set_data_ns(data_ns);
-    ph->set_forward_ns(report.forward_ns);
-    ph->set_backward_ns(report.backward_ns);
-    ph->set_comm_total_ns(report.comm_total_ns);
-    ph->set_comm_exposed_ns(report.comm_exposed_ns);
-    ph->set_optimizer_ns(report.optimizer_ns);
-    ph->set_stats_ns(report.stats_ns + interval_ns);
-    ph->set_total_ns(total_ns);
-    ph->set_other_ns(std::max<int64_t>(
-        0, total_ns - data_ns - report.forward_ns - report.backward_ns -
-               report.comm_exposed_ns - report.optimizer_ns - report.stats_ns -
-               interval_ns));
-    for (int64_t ns : report.unit_forward_ns) s.add_unit_forward_ns(ns);
-    for (int64_t ns : report.unit_backward_ns) s.add_unit_backward_ns(ns);
-    s.set_bytes_allreduced(report.comm.bytes);
-    s.set_buckets(report.comm.buckets);
-    for (bool t : trained) s.add_trainable(t);
-    s.set_loss(loss_mean);
-    for (const comm::BucketStepTiming& b : report.comm.timings) {
-      trace::BucketTiming* bt = s.add_bucket_timings();
-      bt->set_bytes(b.bytes);
-      bt->set_ready_ns(b.ready_ns);
-      bt->set_start_ns(b.start_ns);
-      bt->set_done_ns(b.done_ns);
-    }
-    // Rank 0's cache use (like the phases), disabled if any rank's cache is
-    // off.
-    trace::CacheStep* c = s.mutable_cache();
-    c->set_hits(cache_stats.hits);
-    c->set_misses(cache_stats.misses);
-    c->set_bytes_read(cache_stats.bytes_read);
-    c->set_bytes_written(cache_stats.bytes_written);
-    c->set_forward_saved_ns(cache_stats.forward_saved_ns);
-    c->set_boundary_unit(cache_stats.boundary_unit);
-    c->set_disabled(cache_disabled_anywhere);
-    s.set_max_rank_total_ns(static_cast<int64_t>(max_total));
-    s.set_lr(lr);
-    RETURN_IF_ERROR(recorder->WriteStep(s));
-    if (interval_record.has_value()) {
-      RETURN_IF_ERROR(recorder->WriteInterval(*interval_record));
-    }
-  }
-  if (decision.has_value()) RETURN_IF_ERROR(ApplyDecision(*decision));
-  Progress(epoch, step_in_epoch, loss_mean, total_ns, false);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<RunSummary> Trainer::Impl::Run() {
-  try {
-    RETURN_IF_ERROR(WriteHeaderAndProfile(created_ns));
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("libtorch error while starting: ",
-                                            e.what_without_backtrace()));
-  }
-  if (initial_decision.has_value()) {
-    RETURN_IF_ERROR(ApplyDecision(*initial_decision));
-    initial_decision.reset();
-  }
-  summary.startup_ns += NowNs() - created_ns;
-  if (rank == 0) {
-    std::string json;
-    google::protobuf::util::JsonPrintOptions opts;
-    opts.add_whitespace = true;
-    opts.preserve_proto_field_names = true;
-    opts.always_print_primitive_fields = true;
-    if (google::protobuf::util::MessageToJsonString(run_config, &json, opts)
-            .ok()) {
-      RETURN_IF_ERROR(base::WriteFileAtomically(
-          absl::StrCat(config.out, "/config.json"), json));
-    }
-    Log(absl::StrCat("training ", config.model, " on ", config.data, " (",
-                     data->train.size(), " train / ", data->test.size(),
-                     " test samples, ", data->num_classes, " classes), ", ranks,
-                     " rank(s) x ", threads, " thread(s), batch ",
-                     config.batch_size, " per rank, ", steps_per_epoch,
-                     " steps per epoch, policy ", config.policy));
-  }
-
-  int64_t global_step = start_step;
-  bool stop = false;
-  for (int epoch = start_epoch; epoch < config.epochs && !stop; ++epoch) {
-    const int64_t epoch_start = NowNs();
-    int64_t epoch_train_ns = 0;
-    double epoch_loss_sum = 0;
-    int64_t epoch_steps = 0;
-    const int64_t first =
-        global_step - static_cast<int64_t>(epoch) * steps_per_epoch;
-    loader->Seek(epoch, first);
-    for (int64_t s = first; s < steps_per_epoch; ++s) {
-      if (global_step >= total_steps) {
-        stop = true;
-        break;
-      }
-      try {
-        RETURN_IF_ERROR(
-            RunStep(epoch, s, global_step, epoch_train_ns, epoch_loss_sum));
-      } catch (const c10::Error& e) {
-        return absl::InternalError(absl::StrCat("libtorch error in step ",
-                                                global_step, ": ",
-                                                e.what_without_backtrace()));
-      }
-      ++global_step;
-      ++epoch_steps;
-    }
-    if (global_step >= total_steps) stop = true;
-    const int64_t eval_start = NowNs();
-    ASSIGN_OR_RETURN(auto accuracy_loss, Evaluate());
-    // Evaluation broadcast rank 0's buffers, frozen BatchNorm statistics
-    // included: entries computed with this rank's old ones are stale.
-    if (cache != nullptr) cache->Revalidate();
-    const int64_t eval_ns = NowNs() - eval_start;
-    summary.eval_ns += eval_ns;
-    summary.test_accuracy_per_epoch.push_back(accuracy_loss.first);
-    summary.test_loss_per_epoch.push_back(accuracy_loss.second);
-    Log(absl::StrFormat(
-        "epoch %d/%d: train loss %.4f, test accuracy %.4f, test loss %.4f, "
-        "%.1f s training, %.1f s evaluation",
-        epoch + 1, config.epochs,
-        epoch_steps > 0 ? epoch_loss_sum / epoch_steps : 0.0,
-        accuracy_loss.first, accuracy_loss.second,
-        static_cast<double>(epoch_train_ns) * 1e-9,
-        static_cast<double>(eval_ns) * 1e-9));
-    if (recorder != nullptr) {
-      trace::Epoch e;
-      e.set_epoch(epoch);
-      e.set_last_step(global_step - 1);
-      e.set_test_accuracy(accuracy_loss.first);
-      e.set_test_loss(accuracy_loss.second);
-      e.set_train_loss(epoch_steps > 0 ? epoch_loss_sum / epoch_steps : 0.0);
-      e.set_train_ns(epoch_train_ns);
-      e.set_eval_ns(eval_ns);
-      e.set_wall_ns(NowNs() - epoch_start);
-      RETURN_IF_ERROR(recorder->WriteEpoch(e));
-    }
-    if (!stop || epoch + 1 == config.epochs) {
-      RETURN_IF_ERROR(Checkpoint(epoch + 1, global_step));
-    }
-    if (config.stop_after_epochs > 0 && epoch + 1 >= config.stop_after_epochs &&
-        epoch + 1 < config.epochs) {
-      // As if the run died here: no final model, summary or footer.
-      Log(absl::StrCat("stopping after epoch ", epoch + 1,
-                       " (--stop_after_epochs); continue with --resume"));
-      if (recorder != nullptr) recorder.reset();
-      return summary;
-    }
-  }
-
+// The end of the run: the cache's report (and its spill file removed), rank
+// 0's model.pt, summary.json and table, the trace's footer.
+absl::Status Trainer::Impl::EndRun() {
   if (cache != nullptr) {
     Log(absl::StrFormat(
         "activation cache: %d hits, %d misses (all ranks), %.2f s of prefix "
@@ -956,19 +1063,8 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
         WriteSummary(summary, absl::StrCat(config.out, "/summary.json")));
     if (!env.quiet) std::printf("%s", SummaryTable(summary).c_str());
   }
-  if (recorder != nullptr) {
-    trace::Footer f;
-    f.set_steps(summary.steps);
-    f.set_total_time_ns(summary.phases.total_ns);
-    f.set_final_test_accuracy(summary.test_accuracy_per_epoch.empty()
-                                  ? 0.0
-                                  : summary.test_accuracy_per_epoch.back());
-    f.set_startup_ns(summary.startup_ns);
-    f.set_eval_ns(summary.eval_ns);
-    f.set_bytes_allreduced(summary.bytes_allreduced);
-    RETURN_IF_ERROR(recorder->Finish(f));
-  }
-  return summary;
+  if (recorder != nullptr) RETURN_IF_ERROR(recorder->Finish(summary));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<RunSummary> Trainer::Run() { return impl_->Run(); }
