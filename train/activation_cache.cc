@@ -403,6 +403,140 @@ absl::Status ActivationCache::PutRows(const std::vector<uint64_t>& keys,
   return absl::OkStatus();
 }
 
+// A batch's rows by what the cache holds for them.
+struct ActivationCache::BatchRows {
+  std::vector<uint64_t> keys;                 // per row
+  std::vector<int64_t> hits;                  // entries at the boundary
+  std::map<int, std::vector<int64_t>> older;  // by older boundary
+  std::vector<int64_t> misses;
+};
+
+bool ActivationCache::Classify(const std::vector<int64_t>& samples,
+                               const std::vector<int>& variants,
+                               BatchRows& rows) const {
+  const int boundary = prefix_ - 1;
+  rows.keys.resize(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (!Key(samples[i], variants[i], &rows.keys[i])) return false;
+    const int tag = store_.Find(rows.keys[i]);
+    const int64_t row = static_cast<int64_t>(i);
+    if (tag == boundary) {
+      rows.hits.push_back(row);
+    } else if (tag >= 0 && tag < boundary) {
+      rows.older[tag].push_back(row);
+    } else {
+      rows.misses.push_back(row);
+    }
+  }
+  return true;
+}
+
+absl::Status ActivationCache::ReadRow(uint64_t key, int64_t per,
+                                      const std::string& of_unit, float* dst,
+                                      CacheStepStats* stats) {
+  if (store_.Elements(key) != per) {
+    return absl::InternalError(absl::StrCat("a cached activation", of_unit,
+                                            " has ", store_.Elements(key),
+                                            " elements, expected ", per));
+  }
+  RETURN_IF_ERROR(store_.Read(key, dst));
+  stats->bytes_read += per * static_cast<int64_t>(sizeof(float));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<at::Tensor> ActivationCache::ReadRows(
+    const std::vector<uint64_t>& keys, const std::vector<int64_t>& rows,
+    int tag, CacheStepStats* stats) {
+  std::vector<int64_t> shape = {static_cast<int64_t>(rows.size())};
+  shape.insert(shape.end(), sample_shape_[tag].begin(),
+               sample_shape_[tag].end());
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
+  const int64_t per = t.numel() / static_cast<int64_t>(rows.size());
+  float* dst = t.data_ptr<float>();
+  const std::string of_unit = absl::StrCat(" of unit ", tag);
+  for (size_t j = 0; j < rows.size(); ++j) {
+    RETURN_IF_ERROR(ReadRow(keys[static_cast<size_t>(rows[j])], per, of_unit,
+                            dst + j * per, stats));
+  }
+  return t;
+}
+
+double ActivationCache::SavedNs(int through) const {
+  double ns = 0;
+  for (int u = 0; u <= through; ++u) ns += forward_cost_[u];
+  return ns;
+}
+
+// Rows computed here (entries of older boundaries carried on, misses run
+// from the images), as (rows, activations at the boundary); adds the
+// forward time the carried entries saved to `saved`.
+absl::StatusOr<std::vector<ActivationCache::Computed>>
+ActivationCache::ComputeRowsAtBoundary(const BatchRows& rows,
+                                       const at::Tensor& images, int64_t batch,
+                                       PreparedInput& p, double& saved) {
+  std::vector<Computed> computed;
+  for (const auto& [tag, older] : rows.older) {
+    ASSIGN_OR_RETURN(at::Tensor old, ReadRows(rows.keys, older, tag, &p.stats));
+    computed.emplace_back(
+        older, RunUnits(old, tag + 1, prefix_, batch, p.unit_forward_ns));
+    p.stats.hits += static_cast<int64_t>(older.size());
+    p.stats.extended += static_cast<int64_t>(older.size());
+    saved += SavedNs(tag) * static_cast<double>(older.size());
+  }
+  if (!rows.misses.empty()) {
+    at::Tensor index = at::tensor(rows.misses, at::kLong);
+    computed.emplace_back(
+        rows.misses, RunUnits(images.index_select(0, index), 0, prefix_, batch,
+                              p.unit_forward_ns));
+    p.stats.misses += static_cast<int64_t>(rows.misses.size());
+  }
+  return computed;
+}
+
+absl::Status ActivationCache::Assemble(const BatchRows& rows,
+                                       const at::Tensor& images,
+                                       PreparedInput& p) {
+  const int boundary = prefix_ - 1;
+  const int64_t batch = static_cast<int64_t>(rows.keys.size());
+  double saved = 0;
+  ASSIGN_OR_RETURN(std::vector<Computed> computed,
+                   ComputeRowsAtBoundary(rows, images, batch, p, saved));
+  // The batch at the boundary: hits read in place, computed rows copied.
+  std::vector<int64_t> shape = {batch};
+  shape.insert(shape.end(), sample_shape_[boundary].begin(),
+               sample_shape_[boundary].end());
+  at::Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
+  const int64_t per = out.numel() / batch;
+  float* dst = out.data_ptr<float>();
+  for (int64_t i : rows.hits) {
+    RETURN_IF_ERROR(ReadRow(rows.keys[static_cast<size_t>(i)], per, "",
+                            dst + i * per, &p.stats));
+  }
+  p.stats.hits += static_cast<int64_t>(rows.hits.size());
+  saved += SavedNs(boundary) * static_cast<double>(rows.hits.size());
+  for (const auto& [computed_rows, act] : computed) {
+    out.index_copy_(0, at::tensor(computed_rows, at::kLong), act);
+  }
+  p.stats.forward_saved_ns = static_cast<int64_t>(saved);
+  p.input = out;
+  p.start_unit = prefix_;
+  // Keep what was computed. A failing write turns the cache off; this step's
+  // input is already complete and correct.
+  for (const auto& [computed_rows, act] : computed) {
+    std::vector<uint64_t> keys;
+    for (int64_t i : computed_rows) {
+      keys.push_back(rows.keys[static_cast<size_t>(i)]);
+    }
+    absl::Status s = PutRows(keys, act, &p.stats);
+    if (!s.ok()) {
+      Disable(std::string(s.message()));
+      p.stats.disabled = true;
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
 PreparedInput ActivationCache::Prepare(const std::vector<int64_t>& samples,
                                        const std::vector<int>& variants,
                                        const at::Tensor& images) {
@@ -412,46 +546,37 @@ PreparedInput ActivationCache::Prepare(const std::vector<int64_t>& samples,
   p.input = images;
   p.unit_forward_ns.assign(units, 0);
   p.stats.disabled = disabled_;
-  const int boundary = prefix_ - 1;
   const int64_t batch = static_cast<int64_t>(samples.size());
   if (disabled_ || prefix_ == 0 || batch == 0 ||
       variants.size() != samples.size()) {
     p.ns = NowNs() - t0;
     return p;
   }
-  p.stats.boundary_unit = boundary;
-
-  // Classify the rows: hits at the boundary, entries at older boundaries
-  // (by boundary), misses.
-  std::vector<uint64_t> keys(static_cast<size_t>(batch));
-  std::vector<int64_t> hits;
-  std::map<int, std::vector<int64_t>> older;
-  std::vector<int64_t> misses;
-  for (int64_t i = 0; i < batch; ++i) {
-    if (!Key(samples[i], variants[i], &keys[i])) {
-      // An uncacheable sample (fresh augmentation): run the whole batch from
-      // the images and keep nothing.
-      p.stats.boundary_unit = -1;
-      p.ns = NowNs() - t0;
-      return p;
-    }
-    const int tag = store_.Find(keys[i]);
-    if (tag == boundary) {
-      hits.push_back(i);
-    } else if (tag >= 0 && tag < boundary) {
-      older[tag].push_back(i);
-    } else {
-      misses.push_back(i);
-    }
+  p.stats.boundary_unit = prefix_ - 1;
+  BatchRows rows;
+  if (!Classify(samples, variants, rows)) {
+    // An uncacheable sample (fresh augmentation): run the whole batch from
+    // the images and keep nothing.
+    p.stats.boundary_unit = -1;
+    p.ns = NowNs() - t0;
+    return p;
   }
-  if (static_cast<int64_t>(misses.size()) == batch) {
+  if (static_cast<int64_t>(rows.misses.size()) == batch) {
     p.store_prefix_output = true;
     p.stats.misses = batch;
     p.ns = NowNs() - t0;
     return p;
   }
-
-  auto fail = [&](const absl::Status& s) {
+  absl::Status s;
+  try {
+    s = Assemble(rows, images, p);
+  } catch (const c10::Error& e) {
+    s = absl::InternalError(
+        absl::StrCat("libtorch error in the activation cache: ",
+                     e.what_without_backtrace()));
+  }
+  if (!s.ok()) {
+    // The step runs from the images.
     Disable(std::string(s.message()));
     PreparedInput q;
     q.input = images;
@@ -459,97 +584,6 @@ PreparedInput ActivationCache::Prepare(const std::vector<int64_t>& samples,
     q.stats.disabled = true;
     q.ns = NowNs() - t0;
     return q;
-  };
-  try {
-    const auto float_opts = at::TensorOptions().dtype(at::kFloat);
-    auto read_rows = [&](const std::vector<int64_t>& rows,
-                         int tag) -> absl::StatusOr<at::Tensor> {
-      std::vector<int64_t> shape = {static_cast<int64_t>(rows.size())};
-      shape.insert(shape.end(), sample_shape_[tag].begin(),
-                   sample_shape_[tag].end());
-      at::Tensor t = at::empty(shape, float_opts);
-      const int64_t per = t.numel() / static_cast<int64_t>(rows.size());
-      float* dst = t.data_ptr<float>();
-      for (size_t j = 0; j < rows.size(); ++j) {
-        const uint64_t key = keys[static_cast<size_t>(rows[j])];
-        if (store_.Elements(key) != per) {
-          return absl::InternalError(
-              absl::StrCat("a cached activation of unit ", tag, " has ",
-                           store_.Elements(key), " elements, expected ", per));
-        }
-        RETURN_IF_ERROR(store_.Read(key, dst + j * per));
-        p.stats.bytes_read += per * static_cast<int64_t>(sizeof(float));
-      }
-      return t;
-    };
-    auto saved_ns = [&](int through) {
-      double ns = 0;
-      for (int u = 0; u <= through; ++u) ns += forward_cost_[u];
-      return ns;
-    };
-    double saved = 0;
-
-    // Computed pieces: (rows, activations at the boundary).
-    std::vector<std::pair<std::vector<int64_t>, at::Tensor>> pieces;
-    for (const auto& [tag, rows] : older) {
-      absl::StatusOr<at::Tensor> old = read_rows(rows, tag);
-      if (!old.ok()) return fail(old.status());
-      pieces.emplace_back(
-          rows, RunUnits(*old, tag + 1, prefix_, batch, p.unit_forward_ns));
-      p.stats.hits += static_cast<int64_t>(rows.size());
-      p.stats.extended += static_cast<int64_t>(rows.size());
-      saved += saved_ns(tag) * static_cast<double>(rows.size());
-    }
-    if (!misses.empty()) {
-      at::Tensor index = at::tensor(misses, at::kLong);
-      pieces.emplace_back(misses, RunUnits(images.index_select(0, index), 0,
-                                           prefix_, batch, p.unit_forward_ns));
-      p.stats.misses += static_cast<int64_t>(misses.size());
-    }
-
-    // The batch at the boundary: hits read in place, computed rows copied.
-    std::vector<int64_t> shape = {batch};
-    shape.insert(shape.end(), sample_shape_[boundary].begin(),
-                 sample_shape_[boundary].end());
-    at::Tensor out = at::empty(shape, float_opts);
-    const int64_t per = out.numel() / batch;
-    float* dst = out.data_ptr<float>();
-    for (int64_t i : hits) {
-      const uint64_t key = keys[static_cast<size_t>(i)];
-      absl::Status s =
-          store_.Elements(key) == per
-              ? store_.Read(key, dst + i * per)
-              : absl::InternalError(absl::StrCat("a cached activation has ",
-                                                 store_.Elements(key),
-                                                 " elements, expected ", per));
-      if (!s.ok()) return fail(s);
-      p.stats.bytes_read += per * static_cast<int64_t>(sizeof(float));
-    }
-    p.stats.hits += static_cast<int64_t>(hits.size());
-    saved += saved_ns(boundary) * static_cast<double>(hits.size());
-    for (const auto& [rows, act] : pieces) {
-      out.index_copy_(0, at::tensor(rows, at::kLong), act);
-    }
-    p.stats.forward_saved_ns = static_cast<int64_t>(saved);
-    p.input = out;
-    p.start_unit = prefix_;
-
-    // Keep what was computed. A failing write turns the cache off; this
-    // step's input is already complete and correct.
-    for (const auto& [rows, act] : pieces) {
-      std::vector<uint64_t> piece_keys;
-      for (int64_t i : rows) piece_keys.push_back(keys[static_cast<size_t>(i)]);
-      absl::Status s = PutRows(piece_keys, act, &p.stats);
-      if (!s.ok()) {
-        Disable(std::string(s.message()));
-        p.stats.disabled = true;
-        break;
-      }
-    }
-  } catch (const c10::Error& e) {
-    return fail(absl::InternalError(
-        absl::StrCat("libtorch error in the activation cache: ",
-                     e.what_without_backtrace())));
   }
   p.ns = NowNs() - t0;
   return p;

@@ -40,6 +40,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -217,6 +218,32 @@ class ActivationCache {
   // Stores rows of `out` (per-sample at boundary_) under `keys`.
   absl::Status PutRows(const std::vector<uint64_t>& keys, const at::Tensor& out,
                        CacheStepStats* stats);
+
+  // Prepare's parts. BatchRows: a batch's keys, hits, entries of older
+  // boundaries and misses (Classify: false when a sample cannot be cached).
+  struct BatchRows;
+  // Computed: rows of the batch and their activations at the boundary.
+  using Computed = std::pair<std::vector<int64_t>, at::Tensor>;
+  bool Classify(const std::vector<int64_t>& samples,
+                const std::vector<int>& variants, BatchRows& rows) const;
+  // ReadRow: the entry `key` of `per` floats into `dst` (`of_unit` names
+  // the unit in the error).
+  absl::Status ReadRow(uint64_t key, int64_t per, const std::string& of_unit,
+                       float* dst, CacheStepStats* stats);
+  // ReadRows: the entries of `rows` (at unit `tag`) as one tensor.
+  absl::StatusOr<at::Tensor> ReadRows(const std::vector<uint64_t>& keys,
+                                      const std::vector<int64_t>& rows, int tag,
+                                      CacheStepStats* stats);
+  // SavedNs: the profiled forward per sample of units [0, through].
+  double SavedNs(int through) const;
+  absl::StatusOr<std::vector<Computed>> ComputeRowsAtBoundary(
+      const BatchRows& rows, const at::Tensor& images, int64_t batch,
+      PreparedInput& p, double& saved);
+  // Assemble: p's input at the boundary from the cache and computed rows,
+  // which are stored. An error leaves `p` half done: the caller turns the
+  // cache off.
+  absl::Status Assemble(const BatchRows& rows, const at::Tensor& images,
+                        PreparedInput& p);
 
   UnitModel* model_;
   ActivationCacheOptions options_;

@@ -5,6 +5,7 @@
 #include <torch/serialize/output-archive.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -77,82 +78,90 @@ std::string EncodeSummary(const RunSummary& s) {
   return absl::StrJoin(l, "\n");
 }
 
+bool ParseI64(const std::string& text, int64_t& out) {
+  return absl::SimpleAtoi(text, &out);
+}
+
+// Doubles are written with %a: exact.
+bool ParseHexDoubles(const std::vector<std::string>& fields,
+                     std::vector<double>& out) {
+  for (const std::string& x : fields) {
+    double v = 0;
+    if (std::sscanf(x.c_str(), "%la", &v) != 1) return false;
+    out.push_back(v);
+  }
+  return true;
+}
+
+bool ParsePhases(const std::vector<std::string>& f, PhaseSums& p) {
+  return f.size() == 8 && ParseI64(f[0], p.data_ns) &&
+         ParseI64(f[1], p.forward_ns) && ParseI64(f[2], p.backward_ns) &&
+         ParseI64(f[3], p.comm_exposed_ns) && ParseI64(f[4], p.comm_total_ns) &&
+         ParseI64(f[5], p.optimizer_ns) && ParseI64(f[6], p.stats_ns) &&
+         ParseI64(f[7], p.total_ns);
+}
+
+// "unit,step,epoch,unfreeze,name" (the name may hold commas).
+bool ParseEvent(const std::string& v, SummaryFreezeEvent& e) {
+  std::vector<std::string> g = absl::StrSplit(v, absl::MaxSplits(',', 4));
+  int64_t unit = 0, epoch = 0, unfreeze = 0;
+  if (g.size() != 5 || !ParseI64(g[0], unit) || !ParseI64(g[1], e.step) ||
+      !ParseI64(g[2], epoch) || !ParseI64(g[3], unfreeze)) {
+    return false;
+  }
+  e.unit = static_cast<int>(unit);
+  e.epoch = static_cast<int>(epoch);
+  e.unfreeze = unfreeze != 0;
+  e.name = g[4];
+  return true;
+}
+
+bool ParseCache(const std::vector<std::string>& f, RunSummary& s) {
+  int64_t disabled = 0;
+  if (f.size() != 4 || !ParseI64(f[0], s.cache_hits) ||
+      !ParseI64(f[1], s.cache_misses) ||
+      !ParseI64(f[2], s.cache_forward_saved_ns) || !ParseI64(f[3], disabled)) {
+    return false;
+  }
+  s.cache_disabled = disabled != 0;
+  return true;
+}
+
 absl::StatusOr<RunSummary> DecodeSummary(const std::string& text) {
   RunSummary s;
-  auto bad = [&](absl::string_view line) {
-    return absl::DataLossError(
-        absl::StrCat("checkpoint summary line is malformed: '", line, "'"));
-  };
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::pair<std::string, std::string> kv = absl::StrSplit(line, '=');
     const std::string& k = kv.first;
     const std::string& v = kv.second;
     std::vector<std::string> f = absl::StrSplit(v, ',', absl::SkipEmpty());
     bool ok = true;
-    auto i64 = [&](const std::string& x, int64_t& out) {
-      ok = ok && absl::SimpleAtoi(x, &out);
-    };
-    auto dbl = [&](const std::string& x) {
-      double out = 0;
-      ok = ok && std::sscanf(x.c_str(), "%la", &out) == 1;
-      return out;
-    };
     if (k == "steps") {
-      i64(v, s.steps);
+      ok = ParseI64(v, s.steps);
     } else if (k == "images") {
-      i64(v, s.images);
+      ok = ParseI64(v, s.images);
     } else if (k == "phases") {
-      PhaseSums& p = s.phases;
-      ok = f.size() == 8;
-      if (ok) {
-        i64(f[0], p.data_ns);
-        i64(f[1], p.forward_ns);
-        i64(f[2], p.backward_ns);
-        i64(f[3], p.comm_exposed_ns);
-        i64(f[4], p.comm_total_ns);
-        i64(f[5], p.optimizer_ns);
-        i64(f[6], p.stats_ns);
-        i64(f[7], p.total_ns);
-      }
+      ok = ParsePhases(f, s.phases);
     } else if (k == "startup_ns") {
-      i64(v, s.startup_ns);
+      ok = ParseI64(v, s.startup_ns);
     } else if (k == "eval_ns") {
-      i64(v, s.eval_ns);
+      ok = ParseI64(v, s.eval_ns);
     } else if (k == "bytes") {
-      i64(v, s.bytes_allreduced);
+      ok = ParseI64(v, s.bytes_allreduced);
     } else if (k == "accuracy") {
-      for (const std::string& x : f)
-        s.test_accuracy_per_epoch.push_back(dbl(x));
+      ok = ParseHexDoubles(f, s.test_accuracy_per_epoch);
     } else if (k == "loss") {
-      for (const std::string& x : f) s.test_loss_per_epoch.push_back(dbl(x));
+      ok = ParseHexDoubles(f, s.test_loss_per_epoch);
     } else if (k == "event") {
-      std::vector<std::string> g = absl::StrSplit(v, absl::MaxSplits(',', 4));
-      ok = g.size() == 5;
-      if (ok) {
-        SummaryFreezeEvent e;
-        int64_t unit = 0, epoch = 0, unfreeze = 0;
-        i64(g[0], unit);
-        i64(g[1], e.step);
-        i64(g[2], epoch);
-        i64(g[3], unfreeze);
-        e.unit = static_cast<int>(unit);
-        e.epoch = static_cast<int>(epoch);
-        e.unfreeze = unfreeze != 0;
-        e.name = g[4];
-        s.freeze_events.push_back(e);
-      }
+      SummaryFreezeEvent e;
+      ok = ParseEvent(v, e);
+      if (ok) s.freeze_events.push_back(e);
     } else if (k == "cache") {
-      ok = f.size() == 4;
-      int64_t disabled = 0;
-      if (ok) {
-        i64(f[0], s.cache_hits);
-        i64(f[1], s.cache_misses);
-        i64(f[2], s.cache_forward_saved_ns);
-        i64(f[3], disabled);
-      }
-      s.cache_disabled = disabled != 0;
+      ok = ParseCache(f, s);
     }
-    if (!ok) return bad(line);
+    if (!ok) {
+      return absl::DataLossError(
+          absl::StrCat("checkpoint summary line is malformed: '", line, "'"));
+    }
   }
   return s;
 }

@@ -275,11 +275,31 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
     double progress) {
   at::NoGradGuard no_grad;
   const int ranks = comm_->size();
+  if (ranks > 1) RETURN_IF_ERROR(SumOverRanks());
+  freeze::BaseIntervalStats stats;
+  stats.index = index;
+  stats.first_step = first_step;
+  stats.last_step = last_step;
+  stats.epoch = epoch;
+  stats.progress = progress;
+  const int k =
+      static_cast<int>(std::min<int64_t>(window_, intervals_done_ + 1));
+  freeze::RankWindowStats mine = WindowStats(k, stats.global);
+  if (ranks > 1) {
+    ASSIGN_OR_RETURN(stats.ranks, GatherRanks(mine, k));
+  } else {
+    stats.ranks.push_back(std::move(mine));
+  }
+  StartNextInterval();
+  return stats;
+}
+
+absl::Status GradientStatistics::SumOverRanks() {
   // Global sum of this interval: all-reduce the local sums of the units
   // trained in it (the same units on every rank), in maximal runs. The
   // global buffers hold sums over ranks; norms are scaled by 1/ranks.
-  for (int u = 0; ranks > 1 && u < num_units_;) {
-    at::Tensor& g = global_[head_];
+  at::Tensor& g = global_[head_];
+  for (int u = 0; u < num_units_;) {
     if (unit_begin_[u] == unit_end_[u]) {
       ++u;
       continue;
@@ -299,10 +319,13 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
         comm_->AllReduceSum(seg.data_ptr<float>(), n, comm::DType::kFloat32));
     u = v + 1;
   }
-  const double inv_ranks = 1.0 / ranks;
+  return absl::OkStatus();
+}
 
-  const int k =
-      static_cast<int>(std::min<int64_t>(window_, intervals_done_ + 1));
+freeze::RankWindowStats GradientStatistics::WindowStats(
+    int k, std::vector<freeze::WindowNorms>& global) const {
+  const int ranks = comm_->size();
+  const double inv_ranks = 1.0 / ranks;
   std::vector<const float*> lp(k), gp(k);
   std::vector<int> slot(k);
   for (int w = 0; w < k; ++w) {
@@ -310,14 +333,7 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
     lp[w] = local_[slot[w]].data_ptr<float>();
     gp[w] = ranks > 1 ? global_[slot[w]].data_ptr<float>() : lp[w];
   }
-
-  freeze::BaseIntervalStats stats;
-  stats.index = index;
-  stats.first_step = first_step;
-  stats.last_step = last_step;
-  stats.epoch = epoch;
-  stats.progress = progress;
-  stats.global.resize(num_units_);
+  global.resize(num_units_);
   freeze::RankWindowStats mine;
   mine.rank = comm_->rank();
   mine.units.resize(num_units_);
@@ -343,7 +359,7 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
       FusedWindowNorms(lp.data(), gp.data(), k, unit_begin_[u], unit_end_[u],
                        /*same=*/ranks == 1, sums);
     }
-    freeze::WindowNorms& gn = stats.global[u];
+    freeze::WindowNorms& gn = global[u];
     freeze::WindowNorms& ln = mine.units[u];
     for (int w = 0; w < k; ++w) {
       gn.l2.push_back(std::sqrt(sums.global_l2[w]) * inv_ranks);
@@ -355,19 +371,24 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
       ln.trained_steps.push_back(trained[w]);
     }
   }
+  return mine;
+}
 
-  if (ranks > 1) {
-    ASSIGN_OR_RETURN(std::vector<std::string> all,
-                     comm_->AllGatherBytes(EncodeRank(mine, k)));
-    for (const std::string& bytes : all) {
-      ASSIGN_OR_RETURN(freeze::RankWindowStats r,
-                       DecodeRank(bytes, k, num_units_));
-      stats.ranks.push_back(std::move(r));
-    }
-  } else {
-    stats.ranks.push_back(std::move(mine));
+absl::StatusOr<std::vector<freeze::RankWindowStats>>
+GradientStatistics::GatherRanks(const freeze::RankWindowStats& mine,
+                                int k) const {
+  ASSIGN_OR_RETURN(std::vector<std::string> all,
+                   comm_->AllGatherBytes(EncodeRank(mine, k)));
+  std::vector<freeze::RankWindowStats> ranks;
+  for (const std::string& bytes : all) {
+    ASSIGN_OR_RETURN(freeze::RankWindowStats r,
+                     DecodeRank(bytes, k, num_units_));
+    ranks.push_back(std::move(r));
   }
+  return ranks;
+}
 
+void GradientStatistics::StartNextInterval() {
   // The oldest slot becomes the next interval's accumulator.
   ++intervals_done_;
   head_ = (head_ + 1) % window_;
@@ -375,7 +396,6 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
   std::fill(trained_steps_[head_].begin(), trained_steps_[head_].end(), 0);
   samples_[head_] = 0;
   loss_sum_[head_] = 0;
-  return stats;
 }
 
 StatsState GradientStatistics::SaveState() const {

@@ -84,6 +84,18 @@ class GradientStatistics {
  private:
   GradientStatistics() = default;
 
+  // FinishInterval's parts. SumOverRanks: the global sums of the units
+  // trained in this interval (collective, more than one rank).
+  absl::Status SumOverRanks();
+  // WindowStats: this rank's statistics of the windows of up to `k` base
+  // intervals ending now; fills `global` (per unit).
+  freeze::RankWindowStats WindowStats(
+      int k, std::vector<freeze::WindowNorms>& global) const;
+  // GatherRanks: every rank's statistics (collective).
+  absl::StatusOr<std::vector<freeze::RankWindowStats>> GatherRanks(
+      const freeze::RankWindowStats& mine, int k) const;
+  void StartNextInterval();
+
   int window_ = 1;
   int num_units_ = 0;
   int64_t total_numel_ = 0;

@@ -4,8 +4,8 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +18,11 @@ namespace {
 
 using base::NowNs;
 
+int64_t Median(std::vector<int64_t> t) {
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 // Median duration of `fn` over `repeats` runs, after one warm-up run.
 int64_t MedianNs(int repeats, const std::function<void()>& fn) {
   fn();
@@ -27,12 +32,136 @@ int64_t MedianNs(int repeats, const std::function<void()>& fn) {
     fn();
     t.push_back(NowNs() - start);
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return Median(std::move(t));
 }
 
 void ClearGrads(UnitModel& model) {
   for (at::Tensor& p : model.parameters()) p.mutable_grad().reset();
+}
+
+// Unit u on its input `in`: forward, backward with and without the input
+// gradient, and the no-grad forward of the unit frozen.
+void ProfileUnit(UnitModel& model, int u, const at::Tensor& in, int repeats,
+                 trace::UnitProfile* p) {
+  p->set_unit(u);
+  p->set_forward_ns(MedianNs(repeats, [&] { model.ForwardUnit(u, in); }));
+  auto backward = [&](bool input_grad) {
+    at::Tensor x = in.detach().requires_grad_(input_grad);
+    at::Tensor y = model.ForwardUnit(u, x);
+    at::Tensor g = at::ones_like(y);
+    const int64_t start = NowNs();
+    y.backward(g);
+    const int64_t ns = NowNs() - start;
+    ClearGrads(model);
+    return ns;
+  };
+  std::vector<int64_t> with, without;
+  backward(true);
+  for (int r = 0; r < repeats; ++r) {
+    with.push_back(backward(true));
+    without.push_back(backward(false));
+  }
+  p->set_backward_ns(Median(std::move(with)));
+  p->set_backward_no_input_grad_ns(Median(std::move(without)));
+  model.SetUnitFrozen(u, true);
+  p->set_forward_nograd_ns(MedianNs(repeats, [&] {
+    at::NoGradGuard no_grad;
+    model.ForwardUnit(u, in);
+  }));
+  model.SetUnitFrozen(u, false);
+}
+
+// Optimizer: all parameters, then the classifier alone; a line through both
+// gives the cost per parameter and the fixed cost.
+void ProfileOptimizer(UnitModel& model, int repeats,
+                      trace::StartupProfile& profile) {
+  const int units = model.num_units();
+  const std::vector<at::Tensor> model_params = model.parameters();
+  auto time_sgd = [&](int first_unit) {
+    std::vector<at::Tensor> params;
+    int64_t numel = 0;
+    for (int u = first_unit; u < units; ++u) {
+      for (int i : model.unit(u).params) {
+        at::Tensor p = model_params[i].detach().clone();
+        p.mutable_grad() = at::randn_like(p);
+        numel += p.numel();
+        params.push_back(p);
+      }
+    }
+    Sgd sgd(params, {});
+    const int64_t ns = MedianNs(repeats, [&] { sgd.Step(1e-3); });
+    return std::make_pair(numel, ns);
+  };
+  const auto all = time_sgd(0);
+  const auto last = time_sgd(units - 1);
+  double per_param = 0;
+  if (all.first > last.first) {
+    per_param = static_cast<double>(all.second - last.second) /
+                static_cast<double>(all.first - last.first);
+  }
+  per_param = std::max(0.0, per_param);
+  profile.set_optimizer_ns_per_param(per_param);
+  profile.set_optimizer_fixed_ns(std::max<int64_t>(
+      0, last.second - static_cast<int64_t>(per_param * last.first)));
+}
+
+// Everything measured on this rank alone: the units, the loss, the
+// optimizer, a cache read. Throws c10::Error.
+void ProfileCompute(UnitModel& model, const at::Tensor& images,
+                    const at::Tensor& labels, int repeats,
+                    trace::StartupProfile& profile) {
+  const int units = model.num_units();
+  for (int u = 0; u < units; ++u) model.SetUnitFrozen(u, false);
+  model.SetTraining(true);
+  // Inputs of every unit, from one forward pass.
+  std::vector<at::Tensor> inputs;
+  {
+    at::NoGradGuard no_grad;
+    at::Tensor x = images;
+    for (int u = 0; u < units; ++u) {
+      inputs.push_back(x);
+      x = model.ForwardUnit(u, x);
+    }
+    inputs.push_back(x);  // logits
+  }
+  for (int u = 0; u < units; ++u) {
+    ProfileUnit(model, u, inputs[u], repeats, profile.add_units());
+  }
+  // Loss forward and backward on the logits.
+  profile.set_loss_ns(MedianNs(repeats, [&] {
+    at::Tensor logits = inputs[units].detach().requires_grad_(true);
+    at::cross_entropy_loss(logits, labels).backward();
+  }));
+  ProfileOptimizer(model, repeats, profile);
+  // Copying a cached activation: the cost per element of a cache read.
+  const at::Tensor& act = inputs[std::min(units - 1, 3)];
+  at::Tensor dst = at::empty_like(act);
+  const int64_t ns = MedianNs(repeats, [&] { dst.copy_(act); });
+  profile.set_cache_read_ns_per_element(static_cast<double>(ns) /
+                                        static_cast<double>(act.numel()));
+}
+
+// All-reduce times for this run's bucket sizes (collective).
+absl::Status ProfileAllReduce(comm::Communicator& comm,
+                              std::vector<int64_t> sizes, int repeats,
+                              trace::StartupProfile& profile) {
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  for (int64_t bytes : sizes) {
+    std::vector<float> buf(static_cast<size_t>(std::max<int64_t>(1, bytes / 4)),
+                           1.0f);
+    absl::Status status;
+    const int64_t ns = MedianNs(repeats, [&] {
+      absl::Status s =
+          comm.AllReduceSum(buf.data(), buf.size(), comm::DType::kFloat32);
+      if (status.ok()) status = s;
+    });
+    RETURN_IF_ERROR(status);
+    trace::AllReducePoint* point = profile.add_allreduce();
+    point->set_bytes(bytes);
+    point->set_ns(ns);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -52,97 +181,8 @@ absl::StatusOr<trace::StartupProfile> ProfileStartup(
   std::vector<at::Tensor> buffers = model.buffers();
   std::vector<at::Tensor> saved;
   for (const at::Tensor& b : buffers) saved.push_back(b.detach().clone());
-
   try {
-    for (int u = 0; u < units; ++u) model.SetUnitFrozen(u, false);
-    model.SetTraining(true);
-    // Inputs of every unit, from one forward pass.
-    std::vector<at::Tensor> inputs;
-    {
-      at::NoGradGuard no_grad;
-      at::Tensor x = images;
-      for (int u = 0; u < units; ++u) {
-        inputs.push_back(x);
-        x = model.ForwardUnit(u, x);
-      }
-      inputs.push_back(x);  // logits
-    }
-    for (int u = 0; u < units; ++u) {
-      trace::UnitProfile* p = profile.add_units();
-      p->set_unit(u);
-      const at::Tensor& in = inputs[u];
-      p->set_forward_ns(MedianNs(repeats, [&] { model.ForwardUnit(u, in); }));
-      auto backward = [&](bool input_grad) {
-        at::Tensor x = in.detach().requires_grad_(input_grad);
-        at::Tensor y = model.ForwardUnit(u, x);
-        at::Tensor g = at::ones_like(y);
-        const int64_t start = NowNs();
-        y.backward(g);
-        const int64_t ns = NowNs() - start;
-        ClearGrads(model);
-        return ns;
-      };
-      std::vector<int64_t> with, without;
-      backward(true);
-      for (int r = 0; r < repeats; ++r) {
-        with.push_back(backward(true));
-        without.push_back(backward(false));
-      }
-      std::sort(with.begin(), with.end());
-      std::sort(without.begin(), without.end());
-      p->set_backward_ns(with[with.size() / 2]);
-      p->set_backward_no_input_grad_ns(without[without.size() / 2]);
-      model.SetUnitFrozen(u, true);
-      p->set_forward_nograd_ns(MedianNs(repeats, [&] {
-        at::NoGradGuard no_grad;
-        model.ForwardUnit(u, in);
-      }));
-      model.SetUnitFrozen(u, false);
-    }
-    // Loss forward and backward on the logits.
-    profile.set_loss_ns(MedianNs(repeats, [&] {
-      at::Tensor logits = inputs[units].detach().requires_grad_(true);
-      at::cross_entropy_loss(logits, labels).backward();
-    }));
-
-    // Optimizer: all parameters, then the classifier alone; a line through
-    // both gives the cost per parameter and the fixed cost.
-    const std::vector<at::Tensor> model_params = model.parameters();
-    auto time_sgd = [&](int first_unit) {
-      std::vector<at::Tensor> params;
-      int64_t numel = 0;
-      for (int u = first_unit; u < units; ++u) {
-        for (int i : model.unit(u).params) {
-          at::Tensor p = model_params[i].detach().clone();
-          p.mutable_grad() = at::randn_like(p);
-          numel += p.numel();
-          params.push_back(p);
-        }
-      }
-      Sgd sgd(params, {});
-      const int64_t ns = MedianNs(repeats, [&] { sgd.Step(1e-3); });
-      return std::make_pair(numel, ns);
-    };
-    const auto all = time_sgd(0);
-    const auto last = time_sgd(units - 1);
-    double per_param = 0;
-    if (all.first > last.first) {
-      per_param = static_cast<double>(all.second - last.second) /
-                  static_cast<double>(all.first - last.first);
-    }
-    per_param = std::max(0.0, per_param);
-    profile.set_optimizer_ns_per_param(per_param);
-    profile.set_optimizer_fixed_ns(std::max<int64_t>(
-        0, last.second - static_cast<int64_t>(per_param * last.first)));
-
-    // Copying a cached activation: the cost per element of a cache read.
-    {
-      const at::Tensor& act = inputs[std::min(units - 1, 3)];
-      at::Tensor dst = at::empty_like(act);
-      const int64_t ns = MedianNs(repeats, [&] { dst.copy_(act); });
-      profile.set_cache_read_ns_per_element(static_cast<double>(ns) /
-                                            static_cast<double>(act.numel()));
-    }
+    ProfileCompute(model, images, labels, repeats, profile);
   } catch (const c10::Error& e) {
     return absl::InternalError(
         absl::StrCat("start-up profile failed: ", e.what_without_backtrace()));
@@ -154,26 +194,8 @@ absl::StatusOr<trace::StartupProfile> ProfileStartup(
   ClearGrads(model);
   for (int u = 0; u < units; ++u) model.SetUnitFrozen(u, was_frozen[u]);
   model.SetTraining(true);
-
-  // All-reduce times for this run's bucket sizes (collective).
   if (comm.size() > 1) {
-    std::vector<int64_t> sizes = bucket_bytes;
-    std::sort(sizes.begin(), sizes.end());
-    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
-    for (int64_t bytes : sizes) {
-      std::vector<float> buf(
-          static_cast<size_t>(std::max<int64_t>(1, bytes / 4)), 1.0f);
-      absl::Status status;
-      const int64_t ns = MedianNs(repeats, [&] {
-        absl::Status s =
-            comm.AllReduceSum(buf.data(), buf.size(), comm::DType::kFloat32);
-        if (status.ok()) status = s;
-      });
-      RETURN_IF_ERROR(status);
-      trace::AllReducePoint* point = profile.add_allreduce();
-      point->set_bytes(bytes);
-      point->set_ns(ns);
-    }
+    RETURN_IF_ERROR(ProfileAllReduce(comm, bucket_bytes, repeats, profile));
   }
   return profile;
 }
