@@ -116,14 +116,16 @@ def calibrate(exp, name, ranks, env):
   meas = common.run_command(cmd, log_path, exp.args.timeout_s, env=env)
   with open(path) as f:
     cal = json.load(f)
-  alpha = cal.get("alphaS", 0.0)
-  beta = cal.get("betaSPerByte", 0.0)
+  # comm/calibration.proto's field names (protobuf's camelCase in files
+  # written before base/proto_json.h).
+  alpha = cal.get("alpha_s", cal.get("alphaS", 0.0))
+  beta = cal.get("beta_s_per_byte", cal.get("betaSPerByte", 0.0))
   common.log(f"calibration {name}: alpha {alpha * 1e6:.1f} us, beta "
              f"{beta * 1e9:.3f} ns/byte ({8 / beta / 1e9 if beta else 0:.2f} "
              "Gbit/s)")
   return {"file": path, "alpha_us": alpha * 1e6, "beta_ns_per_byte": beta * 1e9,
           "gbit_s": 8 / beta / 1e9 if beta else None,
-          "r2": cal.get("rSquared"),
+          "r2": cal.get("r_squared", cal.get("rSquared")),
           "command": common.command_text(cmd, env),
           "measured": meas}
 
