@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Our trainer against the study's own stack (PyTorch DDP over gloo), side by side.
 
 For every (ranks, K) in --ranks x --frozen, runs //train (--policy=static:K)
@@ -25,26 +24,30 @@ runs at the same rank count, with medians over their measured steps,
   frozen work     W(K) = sum over frozen units u of [F_u + B_u]
                          + optimizer share + exposed-communication share
                    F_u, B_u: median in-step forward / backward of unit u at
-                   K=0 (unit 0's backward has no input gradient there);
+                   K=0, as recorded in its trace (unit 0's backward has no
+                   input gradient there);
                    optimizer share = optimizer(K=0) x frozen params / params;
                    communication share = exposed comm(K=0) x frozen bytes /
                    bytes
   limit(K)        = W(K) / S(0): the frozen units' share of the step, the
                    physical limit of the saving (DESIGN.md)
   efficiency(K)   = saving(K) / W(K)              (target >= 0.9)
-  savable V(K)    = W(K) minus what freezing without caching must still
-                   pay: the frozen units' no-grad forward (F_u x
-                   forward_nograd / forward of the start-up profile), plus
-                   the input gradient of the first trainable unit that
-                   freezing also saves (B_K x (1 - backward_no_input_grad /
-                   backward) of the profile)
+  savable V(K)    = what freezing K units without caching saves, as the
+                   project's simulator predicts it: S(0) x the saved
+                   fraction of //replay's static:K against none on the K=0
+                   run's trace. V = W - the frozen units' no-grad forward,
+                   which still runs (the simulator's, in nograd_fwd_kept_ms)
+                   + the rest (input_grad_ms: the first trainable unit's
+                   input gradient, which freezing also saves, and what the
+                   simulator's optimizer, statistics and communication
+                   savings add to W's shares)
   efficiency_savable(K) = saving(K) / V(K)
 
-Run with Debian's python:
-  /usr/bin/python3 benchmarks/compare_pytorch.py --out=/tmp/compare
-(it builds //train and //benchmarks:trace_json with bazel and copies the
-binaries into OUT/bin, so rebuilds by others during the run change nothing),
-or `bazel run //benchmarks:compare_pytorch -- --out=/tmp/compare`.
+Run with Debian's python, from the checkout:
+  /usr/bin/python3 -m benchmarks.compare_pytorch --out=/tmp/compare
+(it builds //train, //replay and //benchmarks:trace_json with bazel and
+copies the binaries into OUT/bin, so rebuilds by others during the run
+change nothing), or `bazel run //benchmarks:compare_pytorch -- --out=DIR`.
 """
 
 import argparse
@@ -53,16 +56,16 @@ import datetime
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 # Running commands and measuring the load around them, as the experiments do.
-sys.path.insert(0, os.path.join(HERE, "experiments"))
-import common  # noqa: E402
-from common import REPO, cpu_busy_s, i64, log, median  # noqa: E402
+from benchmarks import harness
+from benchmarks.harness import i64, log, median
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# What our stack runs: the trainer, the trace reader, the simulator.
+BINARIES = ("train", "trace_json", "replay")
 
 
 def parse_args(argv=None):
@@ -86,10 +89,8 @@ def parse_args(argv=None):
                  help="which stacks to run: ours, pytorch, and ours_cache "
                  "(our trainer with --cache over fixed augmentations, 2 "
                  "epochs, the second measured; for the efficiency table)")
-  p.add_argument("--train_bin", default="",
-                 help="the //train binary (default: bazel build and copy)")
-  p.add_argument("--trace_json_bin", default="",
-                 help="the //benchmarks:trace_json binary")
+  # //replay: the simulator, for the efficiency table's savable column.
+  harness.add_binary_flags(p, BINARIES)
   p.add_argument("--python", default="/usr/bin/python3",
                  help="python with torch and torchvision for the baseline")
   p.add_argument("--train_args", default="",
@@ -109,42 +110,6 @@ def parse_args(argv=None):
   return p.parse_args(argv)
 
 
-def others_busy_cores(seconds):
-  """Cores kept busy by other processes over the next `seconds`."""
-  b0, t0 = cpu_busy_s(), time.time()
-  time.sleep(seconds)
-  return (cpu_busy_s() - b0) / (time.time() - t0)
-
-
-def wait_for_quiet(max_wait_s, threshold_cores):
-  """Waits (at most max_wait_s) until other processes use < threshold cores;
-  returns the last measured load and the time waited."""
-  start = time.time()
-  load = others_busy_cores(1.0)
-  while load >= threshold_cores and time.time() - start < max_wait_s:
-    load = others_busy_cores(2.0)
-  return load, time.time() - start
-
-
-def prepare_binaries(args, bin_dir):
-  os.makedirs(bin_dir, exist_ok=True)
-  train_bin, tj_bin = args.train_bin, args.trace_json_bin
-  if not train_bin or not tj_bin:
-    log("bazel build //train //benchmarks:trace_json")
-    subprocess.run(["bazel", "build", "//train", "//benchmarks:trace_json"],
-                   cwd=REPO, check=True)
-    train_bin = train_bin or os.path.join(REPO, "bazel-bin/train/train")
-    tj_bin = tj_bin or os.path.join(REPO, "bazel-bin/benchmarks/trace_json")
-  out = {}
-  for name, path in (("train", train_bin), ("trace_json", tj_bin)):
-    dst = os.path.join(bin_dir, name)
-    shutil.copy2(os.path.realpath(path), dst)
-    os.chmod(dst, 0o755)
-    out[name] = dst
-  out["revision"] = common.git_revision()
-  return out
-
-
 def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
              cache=False):
   """Our trainer; with `cache`, two epochs over fixed augmentations with the
@@ -162,18 +127,23 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
       a for a in args.train_args.split() if a]
   os.makedirs(run_dir, exist_ok=True)
   # In its own process group, killed on timeout or interrupt; a failure
-  # raises common.RunFailed (a RuntimeError).
-  others = common.run_command(cmd, os.path.join(run_dir, "log.txt"),
-                              args.timeout_s)["others_busy_cores"]
-  res = subprocess.run([bins["trace_json"], os.path.join(run_dir, "trace.pb")],
-                       capture_output=True, text=True, check=True)
-  trace = json.loads(res.stdout)
+  # raises harness.RunFailed (a RuntimeError).
+  others = harness.run_command(cmd, os.path.join(run_dir, "log.txt"),
+                               args.timeout_s)["others_busy_cores"]
   # A run writes ~0.5 GB of checkpoints (weights, momentum, statistics
   # buffers) that no table needs; the shared disk is not ours to fill.
   shutil.rmtree(os.path.join(run_dir, "checkpoint"), ignore_errors=True)
   for name in os.listdir(run_dir):
     if name == "model.pt" or name.startswith("activation_cache."):
       os.remove(os.path.join(run_dir, name))
+  return dict({"command": " ".join(cmd), "others_busy_cores": others},
+              **read_run(bins, os.path.join(run_dir, "trace.pb")))
+
+
+def read_run(bins, trace_path):
+  """Our run's per-step times (rank 0's, from its trace), start-up profile,
+  units and threads."""
+  trace = harness.trace_json(bins["trace_json"], trace_path)
   steps = []
   for s in trace["steps"]:
     ph = s["phases"]
@@ -181,18 +151,12 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
         "step": i64(s["step"]),
         "epoch": i64(s["epoch"]),
         "cache_hits": i64(s.get("cache", {}).get("hits", 0)),
-        "data_s": i64(ph["data_ns"]) * 1e-9,
-        "forward_s": i64(ph["forward_ns"]) * 1e-9,
-        "backward_s": i64(ph["backward_ns"]) * 1e-9,
-        "comm_exposed_s": i64(ph["comm_exposed_ns"]) * 1e-9,
-        "optimizer_s": i64(ph["optimizer_ns"]) * 1e-9,
-        "stats_s": i64(ph["stats_ns"]) * 1e-9,
-        "total_s": i64(ph["total_ns"]) * 1e-9,
+        **harness.seconds(ph, "data", "forward", "backward", "comm_exposed",
+                          "optimizer", "stats", "total"),
         "unit_forward_s": [i64(x) * 1e-9 for x in s["unit_forward_ns"]],
         "unit_backward_s": [i64(x) * 1e-9 for x in s["unit_backward_ns"]],
         "bytes_allreduced": i64(s["bytes_allreduced"]),
     })
-  header = trace["header"]
   # Per step, the trainer's clocks stop before the step's end-of-step
   # all-gather (loss, times), the trace write and the progress line; the
   # epoch's wall time minus evaluation minus the step totals is that time,
@@ -208,14 +172,12 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
     st["timed_total_s"] = st["total_s"]
     st["total_s"] = st["timed_total_s"] + untimed_s
   return {
-      "command": " ".join(cmd),
-      "others_busy_cores": others,
       "untimed_per_step_s": untimed_s,
       "steps": steps,
       "profile": trace["profile"],
-      "units": [{"name": u["name"], "params": i64(u["params"])}
-                for u in header["units"]],
-      "threads": header["machine"]["threads_per_rank"],
+      "units": harness.trace_units(trace),
+      "threads": trace["header"]["machine"]["threads_per_rank"],
+      "trace": trace_path,
   }
 
 
@@ -230,8 +192,8 @@ def run_pytorch(args, ranks, k, threads, train_limit, run_dir):
       f"--warmup={args.warmup}", f"--seed={args.seed}", f"--out={out_json}",
       "--quiet",
   ] + [a for a in args.baseline_args.split() if a]
-  others = common.run_command(cmd, os.path.join(run_dir, "log.txt"),
-                              args.timeout_s)["others_busy_cores"]
+  others = harness.run_command(cmd, os.path.join(run_dir, "log.txt"),
+                               args.timeout_s)["others_busy_cores"]
   with open(out_json) as f:
     r = json.load(f)
   return {"command": " ".join(cmd), "others_busy_cores": others,
@@ -248,12 +210,17 @@ def pooled_median(runs, key, warmup):
   return median([s[key] for r in runs for s in measured(r, warmup)])
 
 
-def frozen_work(base, k):
-  """What the first k units cost in the K=0 run `base` (seconds per step).
+def frozen_share(base, k):
+  """W(K): what the first k units cost in the K=0 run `base`, in seconds
+  per step, as docs/PERFORMANCE.md defines it. Returns (W, parts).
 
-  Returns (W, V, parts): W = their forward + backward + optimizer and
-  exposed-communication shares; V = what freezing without caching can save
-  of it (W minus their no-grad forward, plus the input gradient of unit k).
+  A measurement, not a model: the units' in-step forward and backward as
+  the trainer's per-unit clocks recorded them in the K=0 trace (read
+  through trace_json; medians over the measured steps), plus the
+  optimizer's and the exposed communication's shares by parameters. The
+  simulator cannot stand in for it: what it predicts for static:K is the
+  step *with* K units frozen (S(0) - V below), not the frozen units' share
+  of the unfrozen step.
   """
   steps0 = measured(base, base["warmup"])
   units = base["units"]
@@ -262,27 +229,50 @@ def frozen_work(base, k):
   b_u = [median([s["unit_backward_s"][u] for s in steps0]) for u in range(n)]
   opt0 = median([s["optimizer_s"] for s in steps0])
   comm0 = median([s["comm_exposed_s"] for s in steps0])
-  prof = base["profile"]["units"]
-
-  def prof_ratio(u, num, den):
-    d = i64(prof[u][den])
-    return i64(prof[u][num]) / d if d > 0 else 1.0
-
   total_params = sum(u["params"] for u in units)
   share_p = (sum(units[u]["params"] for u in range(k)) / total_params
              if total_params else 0.0)
   parts = {"fwd": sum(f_u[:k]), "bwd": sum(b_u[:k]), "opt": opt0 * share_p,
            "comm": comm0 * share_p}
-  w = sum(parts.values())
-  fwd_kept = sum(f_u[u] * prof_ratio(u, "forward_nograd_ns", "forward_ns")
-                 for u in range(k))
-  input_grad = 0.0
-  if 0 < k < n:
-    input_grad = b_u[k] * max(0.0, 1.0 - prof_ratio(
-        k, "backward_no_input_grad_ns", "backward_ns"))
-  parts["fwd_kept"] = fwd_kept
-  parts["input_grad"] = input_grad
-  return w, w - fwd_kept + input_grad, parts
+  return sum(parts.values()), parts
+
+
+def simulated_saving(bins, base, ks):
+  """V(K) for every K in ks: what freezing the first K units without the
+  cache saves per step, as the project's simulator predicts it from the K=0
+  run `base`; there is no second cost model here.
+
+  One //replay of base's trace (none and static:K, on replay's default
+  network for the trace: `recorded` with 2+ ranks) into its run folder. The
+  simulator replays all of the trace's steps, warm-up included, so V is its
+  saved fraction (static:K against none) times the measured S(0). Returns
+  {K: (V, fwd_kept)}, fwd_kept = the frozen units' no-grad forward that
+  still runs, per step: their recorded forward over the trace minus the
+  simulated forward saving, / steps (the simulator's calibrated no-grad
+  costs, the same in every step).
+  """
+  s0 = run_median(base)
+  out = {k: (0.0, 0.0) for k in ks if k == 0}
+  ks = [k for k in ks if k > 0]
+  if not ks:
+    return out
+  policies = ["none"] + [f"static:{k}" for k in ks]
+  rep, cmd = harness.replay(
+      bins["replay"], os.path.join(os.path.dirname(base["trace"]), "replay"),
+      base["trace"], policies)
+  steps = base["steps"]
+  if rep["trace"]["steps"] != len(steps):
+    raise harness.RunFailed(f"{cmd}: replayed {rep['trace']['steps']} steps "
+                            f"of a trace with {len(steps)}")
+  by_policy = {r["policy"]: r for r in rep["results"]}
+  none = by_policy["none"]
+  for k in ks:
+    r = by_policy[f"static:{k}"]
+    v = s0 * (1 - r["predicted_total_s"] / none["predicted_total_s"])
+    fwd_saved = none["phases_s"]["forward"] - r["phases_s"]["forward"]
+    out[k] = (v, (sum(sum(s["unit_forward_s"][:k]) for s in steps) -
+                  fwd_saved) / len(steps))
+  return out
 
 
 def clean_pairs(a_runs, b_runs):
@@ -298,10 +288,19 @@ def run_median(run):
   return median([s["total_s"] for s in measured(run, run["warmup"])])
 
 
-def efficiency_rows(ours_runs, pt_runs, cache_runs, ranks_list, ks):
+def efficiency_rows(bins, ours_runs, pt_runs, cache_runs, ranks_list, ks):
   """Freezing efficiency of our trainer per (ranks, K), per round then the
-  median over rounds (K=0 and K of one round ran minutes apart at most)."""
+  median over rounds (K=0 and K of one round ran minutes apart at most).
+  W from the K=0 run's recorded per-unit times (frozen_share), V from the
+  simulator on its trace (simulated_saving)."""
   rows = []
+  simulated = {}  # id(base run): simulated_saving of it, once per run
+
+  def savable(base, k):
+    if id(base) not in simulated:
+      simulated[id(base)] = simulated_saving(bins, base, ks)
+    return simulated[id(base)][k]
+
   for ranks in ranks_list:
     base_runs = ours_runs.get((ranks, 0), [])
     if not base_runs:
@@ -312,7 +311,13 @@ def efficiency_rows(ours_runs, pt_runs, cache_runs, ranks_list, ks):
       per_round = []
       for base, run in clean_pairs(base_runs, runs):
         s0, sk = run_median(base), run_median(run)
-        w, v, parts = frozen_work(base, k)
+        w, parts = frozen_share(base, k)
+        v, parts["fwd_kept"] = savable(base, k)
+        # The rest of V, V - (W - fwd_kept): the first trainable unit's
+        # input gradient, which freezing also saves, and what the
+        # simulator's optimizer, statistics and communication savings add
+        # to W's shares.
+        parts["input_grad"] = v - w + parts["fwd_kept"]
         per_round.append({
             "s0": s0, "sk": sk, "saving": s0 - sk, "w": w, "v": v,
             "parts": parts,
@@ -324,7 +329,7 @@ def efficiency_rows(ours_runs, pt_runs, cache_runs, ranks_list, ks):
       for base, run in clean_pairs(base_runs, cache_runs.get((ranks, k),
                                                              [])):
         s0, sk = run_median(base), run_median(run)
-        w, _, _ = frozen_work(base, k)
+        w, _ = frozen_share(base, k)
         cache_sk.append(sk)
         cache_eff.append((s0 - sk) / w if w > 0 else float("nan"))
       pt_sav = []
@@ -369,24 +374,22 @@ def fmt(x, spec):
   return "n/a" if x != x else format(x, spec)
 
 
-def _exit_on_signal(signum, frame):
-  # SystemExit unwinds through run_command, which kills the running job's
-  # process group: no trainer or baseline is left behind.
-  raise SystemExit(128 + signum)
-
-
 def main(argv=None):
   args = parse_args(argv)
-  signal.signal(signal.SIGTERM, _exit_on_signal)
-  signal.signal(signal.SIGINT, _exit_on_signal)  # even when started with &
+  # SIGTERM, SIGINT (even when started with &) and SIGHUP kill the running
+  # job's process group: no trainer or baseline is left behind.
+  harness.install_signal_handlers()
   out = os.path.abspath(args.out)
   os.makedirs(out, exist_ok=True)
   ranks_list = [int(x) for x in args.ranks.split(",") if x]
   ks = [int(x) for x in args.frozen.split(",") if x]
   stacks = [s for s in args.stacks.split(",") if s]
   cores = args.cores or len(os.sched_getaffinity(0))
-  bins = prepare_binaries(args, os.path.join(out, "bin")) \
-      if any(x.startswith("ours") for x in stacks) else {"revision": "n/a"}
+  bins = {"revision": "n/a"}
+  if any(x.startswith("ours") for x in stacks):
+    bins = harness.prepare_binaries(os.path.join(out, "bin"),
+                                    harness.given_binaries(args, BINARIES))
+    bins["revision"] = harness.git_revision()
   started = time.time()
   load_start = os.getloadavg()
   configs = [(r, k) for r in ranks_list for k in ks]
@@ -406,8 +409,11 @@ def main(argv=None):
       run_log.append(e)
       if e.get("discarded"):
         continue
-      with open(os.path.join(out, "runs", e["name"], "parsed.json")) as f:
+      run_dir = os.path.join(out, "runs", e["name"])
+      with open(os.path.join(run_dir, "parsed.json")) as f:
         res = json.load(f)
+      if e["stack"].startswith("ours"):  # kept before runs named their trace
+        res.setdefault("trace", os.path.join(run_dir, "trace.pb"))
       res["loaded"] = e.get("loaded", False)
       done_groups.setdefault((e["ranks"], e["K"], e["round"]), []).append(
           (e["stack"], res))
@@ -432,7 +438,8 @@ def main(argv=None):
           runs_of[stack].setdefault((ranks, k), []).append(res)
         continue
       for attempt in range(args.retries + 1):
-        quiet, waited = wait_for_quiet(args.quiet_wait_s, args.quiet_cores)
+        quiet, waited = harness.wait_for_quiet(args.quiet_wait_s,
+                                               args.quiet_cores)
         group = []
         failed = None
         for stack in order:
@@ -535,7 +542,8 @@ def main(argv=None):
     else:
       row["ours_stats_mean_frac"] = float("nan")
     ratio_rows.append(row)
-  eff_rows = efficiency_rows(ours_runs, pt_runs, cache_runs, ranks_list, ks)
+  eff_rows = efficiency_rows(bins, ours_runs, pt_runs, cache_runs, ranks_list,
+                             ks)
 
   with open(os.path.join(out, "ratios.csv"), "w", newline="") as f:
     cols = [c for c in ratio_rows[0] if c != "ratio_per_round"]
@@ -555,7 +563,7 @@ def main(argv=None):
       "command": " ".join([sys.executable] + sys.argv),
       "date": datetime.datetime.now().isoformat(timespec="seconds"),
       "revision": bins["revision"],
-      "machine": {"cores": cores, "cpu": common.machine_info()["cpu"],
+      "machine": {"cores": cores, "cpu": harness.machine_info()["cpu"],
                   "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
       "settings": vars(args),
       "wall_s": time.time() - started,

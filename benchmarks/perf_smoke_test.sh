@@ -3,10 +3,13 @@
 # mode, so that they keep working: the statistics-cost and step-overhead
 # Google Benchmarks on a tiny model, and the side-by-side driver (our
 # trainer with and without the activation cache, the PyTorch DDP baseline on
-# 1 and 2 ranks, trace_json, the efficiency table) with 2 steps at batch 4. Asserts that the outputs exist and hold the expected rows; the
-# numbers themselves are not checked (a test is no benchmark).
+# 1 and 2 ranks, trace_json, the efficiency table with the simulator) with 2
+# steps at batch 4. Asserts that the outputs exist and hold the expected
+# rows; the numbers themselves are not checked (a test is no benchmark).
 set -euo pipefail
 runfiles="${RUNFILES_DIR:-$0.runfiles}/freezing"
+# The benchmarks package from the runfiles, not from the current folder (-P).
+export PYTHONPATH="${runfiles}${PYTHONPATH:+:${PYTHONPATH}}"
 out="${TEST_TMPDIR:-$(mktemp -d)}/perf_smoke"
 mkdir -p "${out}"
 
@@ -36,12 +39,13 @@ grep -q '"runner_fwdbwd"' "${out}/overhead.json" || {
   > "${out}/fusion.txt"
 grep -q 'acc_fused_ms' "${out}/fusion.txt" || { cat "${out}/fusion.txt" >&2; exit 1; }
 
-/usr/bin/python3 "${runfiles}/benchmarks/compare_pytorch.py" \
+/usr/bin/python3 -P -m benchmarks.compare_pytorch \
   --out="${out}/compare" --ranks=1,2 --frozen=0,2 --rounds=1 --steps=2 \
   --warmup=1 --batch_size=4 --train_args=--profile_repeats=1 \
   --stacks=ours,pytorch,ours_cache --quiet_wait_s=0 --retries=0 \
   --train_bin="${runfiles}/train/train" \
-  --trace_json_bin="${runfiles}/benchmarks/trace_json" > "${out}/compare.txt"
+  --trace_json_bin="${runfiles}/benchmarks/trace_json" \
+  --replay_bin="${runfiles}/replay/replay" > "${out}/compare.txt"
 for f in ratios.csv efficiency.csv results.json; do
   [[ -s "${out}/compare/${f}" ]] || { echo "missing ${f}" >&2; exit 1; }
 done

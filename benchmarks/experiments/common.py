@@ -7,19 +7,19 @@ JSON. This module holds what they have in common:
 
 - the command line every experiment accepts (data, sizes, --full, binaries,
   source model, --resume, --plot_only, --smoke);
-- the binaries: `bazel build` once and copies into OUT/bin (so that rebuilds
-  by others during a long run change nothing), or the paths given by the
-  Bazel wrapper (experiment.sh) under `bazel run`;
+- the binaries of the experiment (prepared by the run harness,
+  benchmarks/harness.py: copies in OUT/bin);
 - the source model of the transfer (pre-training on the source classes,
   made once per recipe and reused by every experiment);
-- running one training: the command, the load of the machine before and
-  after (/proc/loadavg) and during (cores other processes kept busy: machine
-  busy time minus this run's own rusage), the summary, the per-step times of
-  the trace, cleanup of checkpoints and weights (0.05-0.5 GB per run);
+- running one training through the harness (command, timeout, log, the load
+  of the machine around it), then its summary, the per-step times of the
+  trace, cleanup of checkpoints and weights (0.05-0.5 GB per run);
 - writing results (JSON, CSV) and figures (matplotlib, Agg).
 
 Run the experiments with Debian's python (/usr/bin/python3: numpy,
-matplotlib; torch for experiment 7), not the pyenv python on PATH.
+matplotlib; torch for experiment 7), not the pyenv python on PATH:
+`bazel run //benchmarks:expN_...`, or `/usr/bin/python3 -m
+benchmarks.experiments.expN_...` from the checkout.
 """
 
 import argparse
@@ -27,30 +27,12 @@ import csv
 import datetime
 import json
 import os
-import platform
-import resource
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHMARKS = os.path.dirname(HERE)
-# Under `bazel run` the scripts live in the runfiles; outputs, git and bazel
-# need the checkout.
-REPO = os.environ.get("BUILD_WORKSPACE_DIRECTORY", os.path.dirname(BENCHMARKS))
-# The user's folder under `bazel run` (relative paths are taken from there).
-USER_DIR = os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd())
-
-
-def log(msg):
-  print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
-
-
-def user_path(p):
-  return p if not p or os.path.isabs(p) else os.path.join(USER_DIR, p)
+from benchmarks import harness
+from benchmarks.harness import REPO, i64, log, median, user_path
 
 
 # --------------------------------------------------------------------------
@@ -108,13 +90,7 @@ def base_parser(name, description, sizes, full_sizes, smoke_sizes):
   p.add_argument("--train_args", default="",
                  help="extra //train flags for every fine-tuning run "
                  "(space separated)")
-  p.add_argument("--train_bin", default="", help="the //train binary "
-                 "(default: bazel build and copy into OUT/bin)")
-  p.add_argument("--replay_bin", default="", help="the //replay binary")
-  p.add_argument("--trace_json_bin", default="",
-                 help="the //benchmarks:trace_json binary")
-  p.add_argument("--calibrate_bin", default="",
-                 help="the //comm:calibrate binary")
+  harness.add_binary_flags(p, ("train", "replay", "trace_json", "calibrate"))
   p.add_argument("--timeout_s", type=int, default=7200, help="per run")
   p.add_argument("--resume", action="store_true",
                  help="keep runs that OUT/runs/ already holds with the same "
@@ -166,212 +142,19 @@ def fill_policy(spec, args, steps_per_epoch):
       "{2T}", str(2 * args.stats_interval))
 
 
-# --------------------------------------------------------------------------
-# Machine and load.
-
-
-def loadavg():
-  with open("/proc/loadavg") as f:
-    return [float(x) for x in f.read().split()[:3]]
-
-
-def cpu_busy_s():
-  """Seconds of CPU time the whole machine has spent busy (all cores)."""
-  with open("/proc/stat") as f:
-    fields = [int(x) for x in f.readline().split()[1:]]
-  busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + \
-      (fields[7] if len(fields) > 7 else 0)
-  return busy / os.sysconf("SC_CLK_TCK")
-
-
-def machine_info():
-  cpu = "unknown"
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          cpu = line.split(":", 1)[1].strip()
-          break
-  except OSError:
-    pass
-  mem_gib = 0.0
-  try:
-    with open("/proc/meminfo") as f:
-      for line in f:
-        if line.startswith("MemTotal"):
-          mem_gib = int(line.split()[1]) / 2**20
-  except OSError:
-    pass
-  return {
-      "host": platform.node(),
-      "cores": len(os.sched_getaffinity(0)),
-      "cpu": cpu,
-      "memory_gib": round(mem_gib, 1),
-      "kernel": platform.release(),
-      "python": sys.version.split()[0],
-  }
-
-
-def git_revision():
-  r = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
-                     capture_output=True, text=True)
-  return r.stdout.strip() or "unknown"
-
-
-# --------------------------------------------------------------------------
-# Binaries.
-
-
-BAZEL_TARGETS = {
-    "train": ("//train", "train/train"),
-    "replay": ("//replay", "replay/replay"),
-    "trace_json": ("//benchmarks:trace_json", "benchmarks/trace_json"),
-    "calibrate": ("//comm:calibrate", "comm/calibrate"),
-}
-
-
-def prepare_binaries(args, names=("train", "trace_json")):
-  """Copies the binaries into OUT/bin; builds them with bazel unless given."""
-  bin_dir = os.path.join(args.out, "bin")
-  os.makedirs(bin_dir, exist_ok=True)
-  given = {n: getattr(args, n + "_bin", "") for n in names}
-  missing = [n for n in names if not given[n]]
-  if missing:
-    targets = [BAZEL_TARGETS[n][0] for n in missing]
-    log("bazel build " + " ".join(targets))
-    subprocess.run(["bazel", "build"] + targets, cwd=REPO, check=True)
-  bins = {}
-  for n in names:
-    src = given[n] or os.path.join(REPO, "bazel-bin", BAZEL_TARGETS[n][1])
-    dst = os.path.join(bin_dir, n)
-    # The same file when --resume reuses OUT/bin.
-    if os.path.realpath(src) != os.path.realpath(dst):
-      shutil.copy2(os.path.realpath(src), dst)
-      os.chmod(dst, 0o755)
-    bins[n] = dst
-  return bins
-
-
-# --------------------------------------------------------------------------
-# Running a command and measuring the load around it.
-
-
-class RunFailed(RuntimeError):
-  pass
-
-
-def _exit_on_signal(signum, frame):
-  # SystemExit unwinds through run_command, which kills the job's process
-  # group, and through every `finally` (the tc qdisc of experiment 5).
-  raise SystemExit(128 + signum)
-
-
-def install_signal_handlers():
-  for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(s, _exit_on_signal)
-
-
-# What the trainer prints on rank 0 after every output is written and closed.
-FINISHED_MARK = "outputs in "
-
-
-def finished_before_failing(log_path, done_file, t0):
-  """True when a failed command had finished its work: `done_file` was written
-  during this run and the log has the trainer's last line. Seen once (CI,
-  2026-11-25): a 2-rank run over UCX's TCP transport under load printed its
-  last line, then hung at exit (in MPI_Finalize, a known class of UCX/MPICH
-  bugs) until mpiexec's timeout killed it with exit 255."""
-  if not done_file or not os.path.exists(done_file):
-    return False
-  if os.path.getmtime(done_file) < t0:
-    return False
-  with open(log_path) as f:
-    return any(line.startswith(FINISHED_MARK) for line in f)
-
-
-def command_text(cmd, env=None):
-  """`cmd` as one shell line, preceded by its extra environment."""
-  env_text = " ".join(f"{k}={v}" for k, v in sorted((env or {}).items()))
-  return (env_text + " " if env_text else "") + " ".join(cmd)
-
-
-def run_command(cmd, log_path, timeout_s, env=None, done_file=None):
-  """Runs `cmd` in its own process group (killed on timeout or interrupt).
-
-  Returns a dict with wall_s, loadavg before/after and others_busy_cores:
-  the cores other processes kept busy meanwhile (the machine's busy CPU time
-  minus this command's whole process tree, from RUSAGE_CHILDREN).
-  A command that fails or times out after it finished its work (see
-  finished_before_failing; `done_file`: its last output) is kept with a
-  warning and `exit_status`/`hung_at_exit` in the dict: its timings come from
-  its trace, which was complete. Any other failure raises RunFailed.
-  """
-  ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-  load0 = loadavg()
-  busy0, t0 = cpu_busy_s(), time.time()
-  full_env = dict(os.environ)
-  # The trainer's --ranks relaunch runs mpiexec from PATH.
-  full_env.update(env or {})
-  with open(log_path, "w") as logf:
-    logf.write(" ".join(cmd) + "\n")
-    logf.flush()
-    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=full_env)
-    try:
-      rc = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-      os.killpg(proc.pid, signal.SIGKILL)
-      proc.wait()
-      if not finished_before_failing(log_path, done_file, t0):
-        raise RunFailed(f"timed out after {timeout_s} s: {' '.join(cmd)}")
-      rc = "timeout"
-    except BaseException:
-      os.killpg(proc.pid, signal.SIGKILL)
-      proc.wait()
-      raise
-  wall = time.time() - t0
-  ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-  own = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-  others = max(0.0, (cpu_busy_s() - busy0 - own) / wall) if wall > 0 else 0.0
-  meas = {"wall_s": wall, "loadavg_before": load0, "loadavg_after": loadavg(),
-          "others_busy_cores": others, "own_cpu_s": own}
-  if rc != 0:
-    with open(log_path) as f:
-      tail = f.read()[-3000:]
-    if not finished_before_failing(log_path, done_file, t0):
-      raise RunFailed(f"exit {rc}: {' '.join(cmd)}\n{tail}")
-    log(f"WARNING: {os.path.basename(os.path.dirname(log_path))}: finished "
-        f"its work ({os.path.basename(done_file)} written, last line "
-        f"printed) but then failed ({rc}) after {wall:.0f} s, probably hung at "
-        f"exit in MPI; kept (timings come from its trace); log: {log_path}")
-    meas.update(exit_status=rc, hung_at_exit=True)
-  return meas
-
-
-def i64(x):
-  return int(x) if x not in (None, "") else 0
-
-
 def read_trace(bins, path):
   """The trace as a compact dict: units, per-step times, epochs."""
-  res = subprocess.run([bins["trace_json"], path], capture_output=True,
-                       text=True, check=True)
-  t = json.loads(res.stdout)
+  t = harness.trace_json(bins["trace_json"], path)
   steps = []
   for s in t["steps"]:
     ph = s["phases"]
     c = s.get("cache") or {}
     steps.append({
         "step": i64(s["step"]), "epoch": i64(s["epoch"]),
-        "total_s": i64(ph["total_ns"]) * 1e-9,
+        **harness.seconds(ph, "total"),
         "max_rank_total_s": i64(s.get("max_rank_total_ns")) * 1e-9,
-        "data_s": i64(ph["data_ns"]) * 1e-9,
-        "forward_s": i64(ph["forward_ns"]) * 1e-9,
-        "backward_s": i64(ph["backward_ns"]) * 1e-9,
-        "comm_exposed_s": i64(ph["comm_exposed_ns"]) * 1e-9,
-        "comm_total_s": i64(ph["comm_total_ns"]) * 1e-9,
-        "optimizer_s": i64(ph["optimizer_ns"]) * 1e-9,
-        "stats_s": i64(ph["stats_ns"]) * 1e-9,
+        **harness.seconds(ph, "data", "forward", "backward", "comm_exposed",
+                          "comm_total", "optimizer", "stats"),
         "bytes": i64(s["bytes_allreduced"]),
         "buckets": s.get("buckets", 0),
         "frozen": sum(1 for x in s["trainable"] if not x),
@@ -380,12 +163,9 @@ def read_trace(bins, path):
     })
   epochs = [{"epoch": e["epoch"], "last_step": i64(e["last_step"]),
              "test_accuracy": e["test_accuracy"],
-             "train_s": i64(e["train_ns"]) * 1e-9,
-             "eval_s": i64(e["eval_ns"]) * 1e-9,
-             "wall_s": i64(e["wall_ns"]) * 1e-9} for e in t["epochs"]]
-  units = [{"name": u["name"], "params": i64(u["params"])}
-           for u in t["header"]["units"]]
-  return {"units": units, "steps": steps, "epochs": epochs,
+             **harness.seconds(e, "train", "eval", "wall")}
+            for e in t["epochs"]]
+  return {"units": harness.trace_units(t), "steps": steps, "epochs": epochs,
           "steps_per_epoch": i64(t["header"]["config"].get("steps_per_epoch"))}
 
 
@@ -402,8 +182,9 @@ class Experiment:
     self.runs_dir = os.path.join(self.out, "runs")
     os.makedirs(self.runs_dir, exist_ok=True)
     self.started = time.time()
-    self.load_start = loadavg()
-    self.bins = {} if args.plot_only else prepare_binaries(args, binaries)
+    self.load_start = harness.loadavg()
+    self.bins = {} if args.plot_only else harness.prepare_binaries(
+        os.path.join(args.out, "bin"), harness.given_binaries(args, binaries))
     self.source = None
     self.records = []
 
@@ -455,7 +236,8 @@ class Experiment:
     os.makedirs(folder, exist_ok=True)
     log(f"source model: pre-training on classes {a.source_classes} into "
         f"{folder}")
-    meas = run_command(cmd, os.path.join(folder, "log.txt"), a.timeout_s)
+    meas = harness.run_command(cmd, os.path.join(folder, "log.txt"),
+                               a.timeout_s)
     with open(os.path.join(folder, "summary.json")) as f:
       s = json.load(f)
     m = {"model": os.path.join(folder, "model.pt"), "made_here": True,
@@ -499,7 +281,7 @@ class Experiment:
     ranks = a.ranks if ranks is None else ranks
     cmd = [self.bins["train"]] + flags + [f"--ranks={ranks}",
                                           f"--out={run_dir}"]
-    command = command_text(cmd, env)
+    command = harness.command_text(cmd, env)
     rec_path = os.path.join(run_dir, "record.json")
     if a.resume and os.path.exists(rec_path):
       with open(rec_path) as f:
@@ -512,9 +294,9 @@ class Experiment:
       shutil.rmtree(run_dir)
     os.makedirs(run_dir)
     log(f"{name}: {' '.join(flags[-4:])} ...")
-    meas = run_command(cmd, os.path.join(run_dir, "log.txt"), a.timeout_s,
-                       env=env,
-                       done_file=os.path.join(run_dir, "summary.json"))
+    meas = harness.run_command(cmd, os.path.join(run_dir, "log.txt"),
+                               a.timeout_s, env=env,
+                               done_file=os.path.join(run_dir, "summary.json"))
     with open(os.path.join(run_dir, "summary.json")) as f:
       summary = json.load(f)
     with open(os.path.join(run_dir, "config.json")) as f:
@@ -553,14 +335,14 @@ class Experiment:
         "experiment": a._name,
         "command": " ".join([sys.executable] + sys.argv),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "revision": git_revision(),
-        "machine": machine_info(),
+        "revision": harness.git_revision(),
+        "machine": harness.machine_info(),
         "sizes": size_mode(a),
         "settings": {k: v for k, v in vars(a).items()
                      if not k.startswith("_")},
         "source_model": self.source,
         "loadavg_start": self.load_start,
-        "loadavg_end": loadavg(),
+        "loadavg_end": harness.loadavg(),
         "wall_s": time.time() - self.started,
     }
 
@@ -583,7 +365,7 @@ def strip(rec):
 
 def main(args, run, report, binaries=("train", "trace_json")):
   """Runs an experiment (or only redraws it with --plot_only)."""
-  install_signal_handlers()
+  harness.install_signal_handlers()
   exp = Experiment(args, binaries)
   res = exp.load_results() if args.plot_only else run(exp)
   report(exp, res)
@@ -609,11 +391,6 @@ def fmt_cell(v):
   if isinstance(v, (list, tuple)):
     return " ".join(fmt_cell(x) for x in v)
   return v
-
-
-def median(xs):
-  xs = list(xs)
-  return statistics.median(xs) if xs else float("nan")
 
 
 def measured_steps(rec, skip=3):

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Experiment 1: static freezing, K = 0..6 frozen groups (the study's
 Figures 3, 4 and 5).
 
@@ -10,7 +9,7 @@ total_time_s: the training steps, without start-up and evaluation), the
 median step time, final and per-epoch test accuracy.
 
   bazel run //benchmarks:exp1_static_sweep -- [--out=DIR] [--full]
-  /usr/bin/python3 benchmarks/experiments/exp1_static_sweep.py [--out=DIR]
+  /usr/bin/python3 -m benchmarks.experiments.exp1_static_sweep [--out=DIR]
 
 Writes OUT/results.json, OUT/static_sweep.csv, OUT/accuracy_per_epoch.csv
 and the figures OUT/exp1_time.png, exp1_accuracy.png,
@@ -22,8 +21,7 @@ samples of the target classes, 50 epochs.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks.experiments import common
 
 SIZES = {"train_limit": 8000, "test_limit": 2000, "epochs": 8}
 FULL = {"train_limit": 0, "test_limit": 0, "epochs": 50}

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Experiment 2: adaptive freezing against full fine-tuning (the study's
 Table 1 and Figure 6), for the gradient norm test and the other policies.
 
@@ -14,7 +13,7 @@ the saving against `none`, how much faster the backward pass was, accuracy,
 and when each unit froze.
 
   bazel run //benchmarks:exp2_adaptive -- [--out=DIR] [--full]
-  /usr/bin/python3 benchmarks/experiments/exp2_adaptive.py [--out=DIR]
+  /usr/bin/python3 -m benchmarks.experiments.exp2_adaptive [--out=DIR]
 
 Writes OUT/results.json, OUT/table1.csv, OUT/accuracy_per_epoch.csv,
 OUT/freeze_events.csv and the figures OUT/exp2_accuracy_per_epoch.png
@@ -27,8 +26,7 @@ samples, 8 epochs, 2 ranks; about 24 minutes on 2 idle cores).
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks.experiments import common
 
 SIZES = {"train_limit": 8000, "test_limit": 2000, "epochs": 8}
 FULL = {"train_limit": 0, "test_limit": 0, "epochs": 50}

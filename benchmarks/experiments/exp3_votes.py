@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Experiment 3: weighted votes across workers, IID and non-IID data (the
 study's future work).
 
@@ -14,7 +13,7 @@ norms and votes; a unit changes when the weighted yes outweighs the no (ties
 keep it). Reports when each rule froze what, time saved and accuracy.
 
   bazel run //benchmarks:exp3_votes -- [--out=DIR] [--full]
-  /usr/bin/python3 benchmarks/experiments/exp3_votes.py [--out=DIR]
+  /usr/bin/python3 -m benchmarks.experiments.exp3_votes [--out=DIR]
 
 Dirichlet partitions get min_size = train_limit / (2 x ranks) so that no
 shard is too small for a few steps per epoch (every rank runs the smallest
@@ -28,8 +27,7 @@ idle cores).
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks.experiments import common
 
 SIZES = {"train_limit": 4096, "test_limit": 2000, "epochs": 4}
 FULL = {"train_limit": 0, "test_limit": 0, "epochs": 50}

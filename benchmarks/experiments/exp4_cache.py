@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Experiment 4: activation caching: no freezing vs freezing vs freezing +
 cache, time per epoch and end to end.
 
@@ -14,7 +13,7 @@ total_time_s. Tables show the median over rounds and the best round (other
 load only ever adds time).
 
   bazel run //benchmarks:exp4_cache -- [--out=DIR] [--full]
-  /usr/bin/python3 benchmarks/experiments/exp4_cache.py [--out=DIR]
+  /usr/bin/python3 -m benchmarks.experiments.exp4_cache [--out=DIR]
 
 Writes OUT/results.json, OUT/cache.csv, OUT/cache_per_epoch.csv and the
 figures OUT/exp4_time_per_epoch.png, exp4_end_to_end.png. Default sizes:
@@ -25,8 +24,8 @@ configurations (about 10 minutes on 2 idle cores).
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import harness
+from benchmarks.experiments import common
 
 SIZES = {"train_limit": 4096, "test_limit": 1000, "epochs": 4}
 FULL = {"train_limit": 0, "test_limit": 0, "epochs": 50}
@@ -67,7 +66,7 @@ def per_epoch(rec):
       st = st[3:]
     out.append({
         "epoch": e["epoch"] + 1,
-        "median_step_ms": 1e3 * common.median(s["max_rank_total_s"] or
+        "median_step_ms": 1e3 * harness.median(s["max_rank_total_s"] or
                                               s["total_s"] for s in st),
         "train_s": e["train_s"],
         "cache_hits": sum(s["cache_hits"] for s in st),
@@ -115,9 +114,9 @@ def aggregate(res):
     tot = [r["row"]["total_time_s"] for r in runs]
     n_ep = len(runs[0]["epochs"])
     a = {"config": c,
-         "total_time_s_median": common.median(tot),
+         "total_time_s_median": harness.median(tot),
          "total_time_s_best": min(tot),
-         "final_test_accuracy": common.median(
+         "final_test_accuracy": harness.median(
              r["row"]["final_test_accuracy"] for r in runs),
          "cache_hits": sum(r["row"]["cache_hits"] for r in runs),
          "cache_misses": sum(r["row"]["cache_misses"] for r in runs),
@@ -128,11 +127,11 @@ def aggregate(res):
          "others_busy_cores_max": max(r["row"]["others_busy_cores"]
                                       for r in runs)}
     for e in range(n_ep):
-      a[f"epoch{e + 1}_step_ms"] = common.median(
+      a[f"epoch{e + 1}_step_ms"] = harness.median(
           r["epochs"][e]["median_step_ms"] for r in runs)
       a[f"epoch{e + 1}_step_ms_best"] = min(
           r["epochs"][e]["median_step_ms"] for r in runs)
-      a[f"epoch{e + 1}_train_s"] = common.median(
+      a[f"epoch{e + 1}_train_s"] = harness.median(
           r["epochs"][e]["train_s"] for r in runs)
     agg.append(a)
   by = {a["config"]: a for a in agg}

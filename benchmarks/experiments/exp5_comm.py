@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Experiment 5: communication: gradient bytes and exposed communication
 per step against the number of frozen groups, over a real network stack.
 
@@ -28,7 +27,7 @@ first 5 left out): gradient bytes all-reduced, exposed communication (what
 backward did not hide), all-reduce time, step time; medians.
 
   bazel run //benchmarks:exp5_comm -- [--out=DIR] [--full]
-  /usr/bin/python3 benchmarks/experiments/exp5_comm.py [--out=DIR]
+  /usr/bin/python3 -m benchmarks.experiments.exp5_comm [--out=DIR]
 
 Writes OUT/results.json, OUT/comm.csv, OUT/calibration_<network>.json and
 the figure OUT/exp5_comm.png. Default: 30 steps per run, 5 networks x 7 K
@@ -42,8 +41,8 @@ import shutil
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import harness
+from benchmarks.experiments import common
 
 SIZES = {"steps": 30, "test_limit": 256}
 FULL = {"steps": 100, "test_limit": 256}
@@ -98,12 +97,12 @@ def shaped_loopback(rate, burst):
   cmd = ["tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", rate,
          "burst", burst, "latency", "50ms"]
   subprocess.run(cmd, check=True)
-  common.log("shaping on: " + " ".join(cmd))
+  harness.log("shaping on: " + " ".join(cmd))
   try:
     yield " ".join(cmd)
   finally:
     subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
-    common.log("shaping off: tc qdisc del dev lo root (now: "
+    harness.log("shaping off: tc qdisc del dev lo root (now: "
                f"{lo_root_qdisc()!r})")
 
 
@@ -113,26 +112,26 @@ def calibrate(exp, name, ranks, env):
   cmd = [exp.bins["calibrate"], f"--ranks={ranks}", f"--out={path}"]
   if exp.args.smoke:
     cmd += ["--max_bytes=262144", "--min_repeats=3", "--seconds_per_size=0.01"]
-  meas = common.run_command(cmd, log_path, exp.args.timeout_s, env=env)
+  meas = harness.run_command(cmd, log_path, exp.args.timeout_s, env=env)
   with open(path) as f:
     cal = json.load(f)
   # comm/calibration.proto's field names (protobuf's camelCase in files
   # written before base/proto_json.h).
   alpha = cal.get("alpha_s", cal.get("alphaS", 0.0))
   beta = cal.get("beta_s_per_byte", cal.get("betaSPerByte", 0.0))
-  common.log(f"calibration {name}: alpha {alpha * 1e6:.1f} us, beta "
+  harness.log(f"calibration {name}: alpha {alpha * 1e6:.1f} us, beta "
              f"{beta * 1e9:.3f} ns/byte ({8 / beta / 1e9 if beta else 0:.2f} "
              "Gbit/s)")
   return {"file": path, "alpha_us": alpha * 1e6, "beta_ns_per_byte": beta * 1e9,
           "gbit_s": 8 / beta / 1e9 if beta else None,
           "r2": cal.get("r_squared", cal.get("rSquared")),
-          "command": common.command_text(cmd, env),
+          "command": harness.command_text(cmd, env),
           "measured": meas}
 
 
 def step_stats(rec):
   st = common.measured_steps(rec, SKIP_STEPS)
-  m = common.median
+  m = harness.median
   return {
       "step_ms": 1e3 * m(s["total_s"] for s in st),
       "forward_ms": 1e3 * m(s["forward_s"] for s in st),
@@ -181,7 +180,7 @@ def run(exp):
                      others_busy_cores=m["others_busy_cores"])
           rows.append(row)
     except Skip as e:
-      common.log(f"{net}: {e}")
+      harness.log(f"{net}: {e}")
       skipped[net] = str(e)
   base = {r["network"]: r for r in rows if r["K"] == 0}
   for r in rows:

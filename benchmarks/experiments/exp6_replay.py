@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Experiment 6: replay fidelity and what-if predictions for larger worlds.
 
 No training: it reads the runs of experiments 1, 2, 4 and 5 (their
@@ -23,7 +22,7 @@ documented presets (1gbe, 10gbe, 25gbe, ib100) from experiment 1's `none`
 trace.
 
   bazel run //benchmarks:exp6_replay -- [--out=DIR]
-  /usr/bin/python3 benchmarks/experiments/exp6_replay.py [--exp1=DIR ...]
+  /usr/bin/python3 -m benchmarks.experiments.exp6_replay [--exp1=DIR ...]
 
 Writes OUT/results.json, OUT/fidelity.csv, OUT/validate.csv, OUT/scale.csv
 and the figures OUT/exp6_fidelity.png, exp6_scale.png. Takes about a
@@ -32,18 +31,17 @@ minute.
 
 import json
 import os
-import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import harness
+from benchmarks.experiments import common
 
 SIZES = {}
 
 
 def parse_args(argv=None):
   p = common.base_parser("exp6_replay", __doc__, SIZES, {}, {})
-  exp_root = os.path.join(common.REPO, "out", "experiments")
+  exp_root = os.path.join(harness.REPO, "out", "experiments")
   for n, name in (("1", "exp1_static_sweep"), ("2", "exp2_adaptive"),
                   ("4", "exp4_cache"), ("5", "exp5_comm")):
     p.add_argument(f"--exp{n}", default=os.path.join(exp_root, name),
@@ -52,7 +50,7 @@ def parse_args(argv=None):
   p.add_argument("--world_sizes", default="2,4,8,16,32,64")
   args = p.parse_args(argv)
   for n in ("1", "2", "4", "5"):
-    setattr(args, f"exp{n}", common.user_path(getattr(args, f"exp{n}")))
+    setattr(args, f"exp{n}", harness.user_path(getattr(args, f"exp{n}")))
   return common.resolve(args)
 
 
@@ -66,22 +64,11 @@ class Replayer:
                cache=False, validate=False):
     self.count += 1
     out = os.path.join(self.exp.out, "replays", f"r{self.count:03d}")
-    os.makedirs(out, exist_ok=True)
-    cmd = [self.exp.bins["replay"], f"--trace={trace}",
-           f"--policies={';'.join(policies)}", f"--network={network}",
-           f"--world_size={world_sizes}", f"--out={out}"]
-    if cache:
-      cmd.append("--cache")
-    if validate:
-      cmd.append("--validate")
-    with open(os.path.join(out, "log.txt"), "w") as f:
-      r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-      with open(os.path.join(out, "log.txt")) as f:
-        raise common.RunFailed(f"replay failed: {' '.join(cmd)}\n{f.read()}")
-    self.commands.append(" ".join(cmd))
-    with open(os.path.join(out, "replay.json")) as f:
-      return json.load(f), " ".join(cmd)
+    result, cmd = harness.replay(self.exp.bins["replay"], out, trace, policies,
+                                 network=network, world_sizes=world_sizes,
+                                 cache=cache, validate=validate)
+    self.commands.append(cmd)
+    return result, cmd
 
 
 def schedule_of_replay(result):
@@ -357,7 +344,8 @@ def report(exp, res):
   for r in fid:
     by_exp.setdefault(r["experiment"], []).append(abs(r["error_frac"]))
   for k, v in by_exp.items():
-    print(f"{k}: {len(v)} cases, median |error| {100 * common.median(v):.1f}%, "
+    print(f"{k}: {len(v)} cases, median |error| "
+          f"{100 * harness.median(v):.1f}%, "
           f"max {100 * max(v):.1f}%, within 10%: "
           f"{sum(1 for x in v if x <= 0.10)}/{len(v)}")
   if val:
@@ -368,7 +356,7 @@ def report(exp, res):
       errs = [abs(r[key]) for r in val if r[key] is not None]
       if errs:
         print(f"  {key}: {len(errs)} runs, median |error| "
-              f"{100 * common.median(errs):.2f}%, max {100 * max(errs):.2f}%")
+              f"{100 * harness.median(errs):.2f}%, max {100 * max(errs):.2f}%")
 
   plt = common.pyplot()
   fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))

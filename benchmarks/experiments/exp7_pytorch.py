@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Experiment 7: the study's own stack side by side: PyTorch DDP over gloo
 (benchmarks/ddp_baseline.py: torchvision resnet18, the Debian python3-torch
 build of the same libtorch) against our trainer, same data, batch per rank,
@@ -12,7 +11,7 @@ OUT/compare/, then writes OUT/results.json, OUT/ratios.csv and the figure
 OUT/exp7_pytorch.png.
 
   bazel run //benchmarks:exp7_pytorch -- [--out=DIR] [--full]
-  /usr/bin/python3 benchmarks/experiments/exp7_pytorch.py [--out=DIR]
+  /usr/bin/python3 -m benchmarks.experiments.exp7_pytorch [--out=DIR]
 
 Default: ranks 1 and 2, K in {0, 2, 4, 6}, 3 rounds of 12 measured steps
 after 4 warm-up steps (about 12 minutes on 2 idle cores); --full: the
@@ -24,10 +23,9 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-import common  # noqa: E402
+from benchmarks import compare_pytorch
+from benchmarks import harness
+from benchmarks.experiments import common
 
 SIZES = {"rounds": 3, "steps": 12, "warmup": 4}
 FULL = {"rounds": 5, "steps": 12, "warmup": 4}
@@ -44,7 +42,6 @@ def parse_args(argv=None):
 
 
 def run(exp):
-  import compare_pytorch  # benchmarks/compare_pytorch.py
   a = exp.args
   if not a.data.startswith("fashion_mnist"):
     raise SystemExit("exp7: the PyTorch baseline reads Fashion-MNIST only "
@@ -56,13 +53,14 @@ def run(exp):
           f"--rounds={a.rounds}", f"--steps={a.steps}", f"--warmup={a.warmup}",
           f"--classes={a.target_classes}", f"--seed={a.seed}",
           f"--stacks={stacks}", f"--train_bin={exp.bins['train']}",
-          f"--trace_json_bin={exp.bins['trace_json']}"]
+          f"--trace_json_bin={exp.bins['trace_json']}",
+          f"--replay_bin={exp.bins['replay']}"]
   if a.smoke:
     argv += ["--batch_size=4", "--quiet_wait_s=0", "--retries=0",
              "--train_args=--profile_repeats=1"]
   else:
     argv += [f"--batch_size={a.batch_size}"]
-  common.log("compare_pytorch.py " + " ".join(argv))
+  harness.log("compare_pytorch.py " + " ".join(argv))
   rc = compare_pytorch.main(argv)
   if rc:
     raise SystemExit(f"compare_pytorch.py failed ({rc})")
@@ -71,7 +69,7 @@ def run(exp):
   runs = cmp["runs"]
   kept = [r for r in runs if not r.get("discarded")]
   return exp.write_results({
-      "compare_command": "/usr/bin/python3 benchmarks/compare_pytorch.py " +
+      "compare_command": "/usr/bin/python3 -m benchmarks.compare_pytorch " +
                          " ".join(argv),
       "ratios": cmp["ratios"], "efficiency": cmp["efficiency"],
       "compare_machine": cmp["machine"], "compare_wall_s": cmp["wall_s"],
@@ -139,7 +137,10 @@ def report(exp, res):
 
 
 def main(argv=None):
-  return common.main(parse_args(argv), run, report)
+  # The efficiency table asks the simulator (//replay) what freezing can
+  # save without the cache.
+  return common.main(parse_args(argv), run, report,
+                     binaries=("train", "trace_json", "replay"))
 
 
 if __name__ == "__main__":

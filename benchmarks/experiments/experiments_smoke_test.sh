@@ -7,7 +7,10 @@
 # test must not change the machine's network): networks single, shm, tcp.
 set -euo pipefail
 runfiles="${RUNFILES_DIR:-$0.runfiles}/freezing"
-exp="${runfiles}/benchmarks/experiments"
+# The benchmarks package from the runfiles, not from the current folder (-P).
+export PYTHONPATH="${runfiles}${PYTHONPATH:+:${PYTHONPATH}}"
+py=(/usr/bin/python3 -P -m)
+exp=benchmarks.experiments
 out="${TEST_TMPDIR:-$(mktemp -d)}/experiments"
 export MPLCONFIGDIR="${out}/mpl"
 # mpiexec kills a hung job before Bazel's timeout does.
@@ -18,7 +21,7 @@ bins=(--train_bin="${runfiles}/train/train"
       --trace_json_bin="${runfiles}/benchmarks/trace_json"
       --calibrate_bin="${runfiles}/comm/calibrate")
 
-/usr/bin/python3 "${exp}/run_all.py" --smoke --out="${out}" \
+"${py[@]}" "${exp}.run_all" --smoke --out="${out}" \
   --pretrain_dir="${out}/pretrain" "${bins[@]}" \
   --args1="--ks=0,4" \
   --args2="--stats_interval=2 --policies=none;gradnorm:variant=prefix;freezeout;gradnorm:variant=prefix,interval={2T},warmup={epoch}" \
@@ -66,16 +69,16 @@ print(f"run_all: {len(runs)} experiments, {len(fid)} replay cases, "
 PY
 
 # CIFAR-10's binary format, on a fake folder.
-/usr/bin/python3 "${exp}/fake_cifar10.py" --out="${out}/cifar" --per_batch=80 \
+"${py[@]}" "${exp}.fake_cifar10" --out="${out}/cifar" --per_batch=80 \
   --test=60
-/usr/bin/python3 "${exp}/exp1_static_sweep.py" --smoke \
+"${py[@]}" "${exp}.exp1_static_sweep" --smoke \
   --data=cifar10:"${out}/cifar" --out="${out}/cifar_exp1" \
   --pretrain_dir="${out}/pretrain_cifar" --ks=0,6 "${bins[@]}"
 check cifar_exp1/static_sweep.csv cifar_exp1/exp1_accuracy_per_epoch.png
 grep -q cifar10 "${out}/cifar_exp1/results.json"
 # Redrawing from results.json alone.
 rm "${out}/cifar_exp1/exp1_time.png"
-/usr/bin/python3 "${exp}/exp1_static_sweep.py" --plot_only \
+"${py[@]}" "${exp}.exp1_static_sweep" --plot_only \
   --out="${out}/cifar_exp1" "${bins[@]}"
 check cifar_exp1/exp1_time.png
 echo "PASS"

@@ -1,10 +1,9 @@
-#!/usr/bin/python3
 """Runs the study's seven experiments one after another (never two at once:
 they would distort each other's timings), then optionally publishes the
 figures and compact tables for docs/RESULTS.md.
 
   bazel run //benchmarks:experiments_all -- [--out=DIR] [--full] [--publish]
-  /usr/bin/python3 benchmarks/experiments/run_all.py [--only=1,2,...]
+  /usr/bin/python3 -m benchmarks.experiments.run_all [--only=1,2,...]
 
 Order: 1, 2, 3, 4, 5, 7, then 6 (it replays the traces of 1, 2, 4 and 5).
 All of them use the same binaries (built once and copied into OUT/bin) and
@@ -28,8 +27,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import harness
 
 EXPERIMENTS = {
     "1": "exp1_static_sweep",
@@ -64,18 +62,17 @@ def parse_args(argv=None):
   for n in EXPERIMENTS:
     p.add_argument(f"--args{n}", default="",
                    help=f"extra flags of experiment {n} (space separated)")
-  for b in ("train", "replay", "trace_json", "calibrate"):
-    p.add_argument(f"--{b}_bin", default="")
+  harness.add_binary_flags(p, harness.BAZEL_TARGETS)
   a = p.parse_args(argv)
-  a.out = os.path.abspath(common.user_path(a.out) or os.path.join(
-      common.REPO, "out", "experiments"))
-  a.pretrain_dir = common.user_path(a.pretrain_dir)
+  a.out = os.path.abspath(harness.user_path(a.out) or os.path.join(
+      harness.REPO, "out", "experiments"))
+  a.pretrain_dir = harness.user_path(a.pretrain_dir)
   return a
 
 
 def publish(a, names):
-  figs = os.path.join(common.REPO, "docs", "figures")
-  tables = os.path.join(common.REPO, "benchmarks", "results", "experiments")
+  figs = os.path.join(harness.REPO, "docs", "figures")
+  tables = os.path.join(harness.REPO, "benchmarks", "results", "experiments")
   os.makedirs(figs, exist_ok=True)
   for name in names:
     src = os.path.join(a.out, name)
@@ -105,11 +102,18 @@ def publish(a, names):
       res.pop(k, None)
     with open(os.path.join(dst, "results_summary.json"), "w") as f:
       json.dump(res, f, indent=1)
-  common.log(f"published figures to {figs} and tables to {tables}")
+  harness.log(f"published figures to {figs} and tables to {tables}")
+
+
+def python_module(module):
+  """The command that runs `module` of this package with this interpreter
+  (and its -P: the package comes from PYTHONPATH, not the current folder)."""
+  return [sys.executable] + (["-P"] if sys.flags.safe_path else []) + [
+      "-m", module]
 
 
 def main(argv=None):
-  common.install_signal_handlers()
+  harness.install_signal_handlers()
   a = parse_args(argv)
   os.makedirs(a.out, exist_ok=True)
   order = [n for n in a.only.split(",") if n]
@@ -118,9 +122,9 @@ def main(argv=None):
     publish(a, names)
     return 0
   # One build and one copy of the binaries for every experiment.
-  ns = argparse.Namespace(out=a.out, **{f"{b}_bin": getattr(a, f"{b}_bin")
-                                        for b in common.BAZEL_TARGETS})
-  bins = common.prepare_binaries(ns, tuple(common.BAZEL_TARGETS))
+  bins = harness.prepare_binaries(
+      os.path.join(a.out, "bin"),
+      harness.given_binaries(a, harness.BAZEL_TARGETS))
   common_flags = [f"--data={a.data}"] + [
       f"--{b}_bin={p}" for b, p in bins.items()]
   if a.full:
@@ -136,26 +140,26 @@ def main(argv=None):
   status = 0
   for n in order:
     name = EXPERIMENTS[n]
-    cmd = [sys.executable, os.path.join(common.HERE, name + ".py"),
-           f"--out={os.path.join(a.out, name)}"] + common_flags
+    cmd = python_module(f"benchmarks.experiments.{name}") + [
+        f"--out={os.path.join(a.out, name)}"] + common_flags
     if n == "6":
       cmd = [c for c in cmd if not c.startswith(("--data=", "--pretrain_dir"))]
       cmd += [f"--exp{k}={os.path.join(a.out, EXPERIMENTS[k])}"
               for k in ("1", "2", "4", "5")]
     cmd += [x for x in getattr(a, f"args{n}").split() if x]
-    common.log(f"=== experiment {n}: {' '.join(cmd)}")
-    load0, t0 = common.loadavg(), time.time()
+    harness.log(f"=== experiment {n}: {' '.join(cmd)}")
+    load0, t0 = harness.loadavg(), time.time()
     rc = subprocess.run(cmd).returncode
     entry = {"experiment": n, "name": name, "command": " ".join(cmd),
              "exit": rc, "wall_s": time.time() - t0, "loadavg_before": load0,
-             "loadavg_after": common.loadavg(),
+             "loadavg_after": harness.loadavg(),
              "finished": datetime.datetime.now().isoformat(timespec="seconds")}
     entries.append(entry)
     with open(log_path, "w") as f:
-      json.dump({"machine": common.machine_info(),
-                 "revision": common.git_revision(), "experiments": entries},
+      json.dump({"machine": harness.machine_info(),
+                 "revision": harness.git_revision(), "experiments": entries},
                 f, indent=1)
-    common.log(f"=== experiment {n}: exit {rc} after "
+    harness.log(f"=== experiment {n}: exit {rc} after "
                f"{entry['wall_s'] / 60:.1f} min")
     if rc != 0:
       status = 1
