@@ -9,16 +9,17 @@
 //   bazel run //benchmarks:replay_benchmark -- --benchmark_format=json
 //
 // BM_PrepareTrace measures the one-time preparation of the trace
-// (sim::TraceModel::Create), BM_Schedules the policies alone (the freeze/
-// Freezer over 2 000 base intervals each).
+// (sim::FitTrace: the RecordedRun and the cost model fitted on it),
+// BM_Schedules the policies alone (the freeze/ Freezer over 2 000 base
+// intervals each).
 #include <string>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 #include "replay/case_list.h"
 #include "replay/replay.h"
+#include "sim/cost_model.h"
 #include "sim/schedule.h"
-#include "sim/trace_model.h"
 #include "trace/synthetic_trace.h"
 #include "trace/trace_reader.h"
 
@@ -41,9 +42,9 @@ const trace::TraceContents& Contents() {
   return *contents;
 }
 
-const sim::TraceModel& Model() {
-  static const sim::TraceModel* model =
-      new sim::TraceModel(*sim::TraceModel::Create(Contents()));
+const sim::CostModel& Model() {
+  static const sim::CostModel* model =
+      new sim::CostModel(*sim::FitTrace(Contents()));
   return *model;
 }
 
@@ -75,7 +76,7 @@ replay::ReplayOptions Options() {
 }
 
 void BM_Replay(benchmark::State& state) {
-  const sim::TraceModel& model = Model();
+  const sim::CostModel& model = Model();
   const replay::ReplayOptions options = Options();
   const int64_t cases =
       static_cast<int64_t>(options.policies.size() * options.networks.size());
@@ -88,21 +89,21 @@ void BM_Replay(benchmark::State& state) {
     benchmark::DoNotOptimize(report->results.back().timing.phases.total_ns);
   }
   state.counters["steps"] = benchmark::Counter(
-      static_cast<double>(cases * model.num_steps() * state.iterations()),
+      static_cast<double>(cases * model.run().num_steps() * state.iterations()),
       benchmark::Counter::kIsRate);
   state.counters["cases"] =
       benchmark::Counter(static_cast<double>(cases * state.iterations()),
                          benchmark::Counter::kIsRate);
-  state.counters["trace_steps"] = static_cast<double>(model.num_steps());
+  state.counters["trace_steps"] = static_cast<double>(model.run().num_steps());
 }
 BENCHMARK(BM_Replay)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_Schedules(benchmark::State& state) {
-  const sim::TraceModel& model = Model();
+  const sim::CostModel& model = Model();
   for (auto _ : state) {
     for (const std::string& p : Policies()) {
       const replay::PolicyCase c = (*replay::ParsePolicies(p, model))[0];
-      auto s = sim::ComputeSchedule(model, c.spec, c.vote_rule);
+      auto s = sim::ComputeSchedule(model.run(), c.spec, c.vote_rule);
       if (!s.ok()) {
         state.SkipWithError(std::string(s.status().message()).c_str());
         return;
@@ -111,7 +112,7 @@ void BM_Schedules(benchmark::State& state) {
     }
   }
   state.counters["intervals"] = benchmark::Counter(
-      static_cast<double>(Policies().size() * model.intervals.size() *
+      static_cast<double>(Policies().size() * model.run().intervals.size() *
                           state.iterations()),
       benchmark::Counter::kIsRate);
 }
@@ -120,7 +121,7 @@ BENCHMARK(BM_Schedules)->Unit(benchmark::kMillisecond);
 void BM_PrepareTrace(benchmark::State& state) {
   const trace::TraceContents& contents = Contents();
   for (auto _ : state) {
-    auto m = sim::TraceModel::Create(contents);
+    auto m = sim::FitTrace(contents);
     benchmark::DoNotOptimize(m.ok());
   }
   state.counters["steps"] = benchmark::Counter(

@@ -50,11 +50,11 @@ absl::StatusOr<std::vector<std::string>> SplitSpecList(absl::string_view text,
   return out;
 }
 
-std::vector<std::string> AllPolicies(const sim::TraceModel& model) {
+std::vector<std::string> AllPolicies(const sim::CostModel& model) {
   std::vector<std::string> out;
   int freezable = 0;
-  for (int u = 0; u < model.num_units; ++u) {
-    if (!freeze::IsClassifier(model.units, u)) ++freezable;
+  for (int u = 0; u < model.run().num_units; ++u) {
+    if (!freeze::IsClassifier(model.run().units, u)) ++freezable;
   }
   for (const std::string& name : freeze::PolicyNames()) {
     if (name == "static") {
@@ -71,7 +71,7 @@ std::vector<std::string> AllPolicies(const sim::TraceModel& model) {
 }
 
 absl::StatusOr<std::vector<PolicyCase>> ParsePolicies(
-    absl::string_view text, const sim::TraceModel& model) {
+    absl::string_view text, const sim::CostModel& model) {
   auto specs = SplitSpecList(text, "policies");
   if (!specs.ok()) return specs.status();
   std::vector<PolicyCase> out;

@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
 
 namespace freezing::replay {
 
@@ -31,12 +31,12 @@ struct PolicyCase {
 // AllPolicies: `none`, `static:K` for K = 1..L (L = freezable units), and
 // every other policy of freeze::PolicyNames() with its defaults (gradnorm
 // also as variant=prefix).
-std::vector<std::string> AllPolicies(const sim::TraceModel& model);
+std::vector<std::string> AllPolicies(const sim::CostModel& model);
 
 // ParsePolicies: the list (with `all` expanded in place) as PolicyCases.
 // Specs are checked later, by the Freezer, with its own errors.
 absl::StatusOr<std::vector<PolicyCase>> ParsePolicies(
-    absl::string_view text, const sim::TraceModel& model);
+    absl::string_view text, const sim::CostModel& model);
 
 // ParseWorldSizes: comma-separated integers in [1, 1048576], or `recorded`
 // (0 in the result).

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
 #include "trace/synthetic_trace.h"
 #include "trace/trace_reader.h"
 
@@ -44,18 +44,18 @@ TEST(SplitSpecList, Errors) {
   }
 }
 
-sim::TraceModel SyntheticModel(int units) {
+sim::CostModel SyntheticModel(int units) {
   trace::SyntheticTraceOptions o;
   o.units = units;
   o.freeze_every_intervals = 0;
-  auto m = sim::TraceModel::Create(trace::ReadTraceFromBytes(
+  auto m = sim::FitTrace(trace::ReadTraceFromBytes(
       trace::EncodeTrace(trace::MakeSyntheticTrace(o))));
   EXPECT_TRUE(m.ok()) << m.status();
   return *std::move(m);
 }
 
 TEST(ParsePolicies, AllExpandsEveryPolicy) {
-  const sim::TraceModel m = SyntheticModel(5);  // 4 freezable units
+  const sim::CostModel m = SyntheticModel(5);  // 4 freezable units
   auto cases = ParsePolicies("all", m);
   ASSERT_TRUE(cases.ok());
   Strings specs;
@@ -71,7 +71,7 @@ TEST(ParsePolicies, AllExpandsEveryPolicy) {
 }
 
 TEST(ParsePolicies, VoteRules) {
-  const sim::TraceModel m = SyntheticModel(5);
+  const sim::CostModel m = SyntheticModel(5);
   auto cases = ParsePolicies("gradnorm:interval=20@majority,none", m);
   ASSERT_TRUE(cases.ok());
   ASSERT_EQ(cases->size(), 2u);

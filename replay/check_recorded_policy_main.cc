@@ -11,8 +11,8 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "base/user_path.h"
+#include "sim/cost_model.h"
 #include "sim/schedule.h"
-#include "sim/trace_model.h"
 #include "trace/trace_reader.h"
 
 ABSL_FLAG(std::string, trace, "", "a run's trace.pb");
@@ -35,12 +35,12 @@ int RealMain(int argc, char** argv) {
                  path.c_str(), t.status.ToString().c_str());
     return 1;
   }
-  absl::StatusOr<sim::TraceModel> model = sim::TraceModel::Create(t);
+  absl::StatusOr<sim::CostModel> model = sim::FitTrace(t);
   if (!model.ok()) {
     std::fprintf(stderr, "error: %s\n", model.status().ToString().c_str());
     return 1;
   }
-  auto replayed = sim::ReplayRecordedPolicy(*model);
+  auto replayed = sim::ReplayRecordedPolicy(model->run());
   if (!replayed.ok()) {
     std::fprintf(stderr, "error: %s\n", replayed.status().ToString().c_str());
     return 1;

@@ -41,7 +41,7 @@ void Meta(base::JsonWriter& w, int tid, absl::string_view name) {
 
 }  // namespace
 
-std::string ChromeTraceJson(const CaseResult& c, const sim::TraceModel& model) {
+std::string ChromeTraceJson(const CaseResult& c, const sim::CostModel& model) {
   base::JsonWriter w(base::JsonWriter::Layout::kPretty);
   w.BeginObject();
   w.Key("displayTimeUnit").String("ms");
@@ -52,7 +52,7 @@ std::string ChromeTraceJson(const CaseResult& c, const sim::TraceModel& model) {
   Meta(w, 1, "phases");
   Meta(w, 2, "units");
   Meta(w, 3, "all-reduce");
-  const int n = model.num_units;
+  const int n = model.run().num_units;
   for (const sim::StepTimeline& s : c.timing.timeline) {
     int64_t t = s.start_ns;
     const int64_t step = s.step;
@@ -66,7 +66,7 @@ std::string ChromeTraceJson(const CaseResult& c, const sim::TraceModel& model) {
     }
     for (int u = 0; u < n && u < static_cast<int>(s.unit_forward_ns.size());
          ++u) {
-      Event(w, absl::StrCat(model.units[u].name, " fwd"), "unit", 2, u_t,
+      Event(w, absl::StrCat(model.run().units[u].name, " fwd"), "unit", 2, u_t,
             s.unit_forward_ns[u], step);
       u_t += s.unit_forward_ns[u];
     }
@@ -75,7 +75,7 @@ std::string ChromeTraceJson(const CaseResult& c, const sim::TraceModel& model) {
     Event(w, "backward", "phase", 1, t, s.backward_ns, step);
     u_t = t;
     for (int u = static_cast<int>(s.unit_backward_ns.size()) - 1; u >= 0; --u) {
-      Event(w, absl::StrCat(model.units[u].name, " bwd"), "unit", 2, u_t,
+      Event(w, absl::StrCat(model.run().units[u].name, " bwd"), "unit", 2, u_t,
             s.unit_backward_ns[u], step);
       u_t += s.unit_backward_ns[u];
     }

@@ -10,12 +10,12 @@
 #include <string>
 
 #include "replay/replay.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
 
 namespace freezing::replay {
 
 std::string ChromeTraceJson(const CaseResult& result,
-                            const sim::TraceModel& model);
+                            const sim::CostModel& model);
 
 }  // namespace freezing::replay
 

@@ -39,7 +39,7 @@ std::vector<std::string> RegressionPolicies() {
           "apf@loss"};
 }
 
-std::vector<std::string> RegressionNetworks(const sim::TraceModel& model) {
+std::vector<std::string> RegressionNetworks(const sim::CostModel& model) {
   std::vector<std::string> out;
   if (DefaultNetworks(model) == "recorded") out.push_back("recorded");
   out.push_back("1gbe");
@@ -56,7 +56,7 @@ std::vector<int> RegressionWorldSizes() { return {0, 8}; }
 
 absl::StatusOr<std::string> GoldenCsv(const std::string& path) {
   trace::TraceContents contents = trace::ReadTrace(path);
-  auto model = sim::TraceModel::Create(contents);
+  auto model = sim::FitTrace(contents);
   if (!model.ok()) return model.status();
   ReplayOptions options;
   for (const std::string& p : RegressionPolicies()) {

@@ -14,13 +14,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
 
 namespace freezing::replay {
 
 // The fixed configuration of the goldens.
 std::vector<std::string> RegressionPolicies();  // "all" plus vote rules
-std::vector<std::string> RegressionNetworks(const sim::TraceModel& model);
+std::vector<std::string> RegressionNetworks(const sim::CostModel& model);
 std::vector<int> RegressionWorldSizes();  // 0 = recorded
 
 // GoldenCsv: the golden text for the trace at `path`: a `cache` column

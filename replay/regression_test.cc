@@ -20,8 +20,8 @@
 #include "base/file.h"
 #include "gtest/gtest.h"
 #include "replay/testdata_files.h"
+#include "sim/cost_model.h"
 #include "sim/schedule.h"
-#include "sim/trace_model.h"
 #include "trace/trace_reader.h"
 
 namespace freezing::replay {
@@ -87,9 +87,9 @@ TEST(OnlineEqualsOffline, RecordedFreezeEventsAreReproduced) {
     SCOPED_TRACE(name);
     trace::TraceContents t =
         trace::ReadTrace(absl::StrCat(kTestdata, "/", name, ".pb"));
-    auto model = sim::TraceModel::Create(t);
+    auto model = sim::FitTrace(t);
     ASSERT_TRUE(model.ok()) << model.status();
-    auto replayed = sim::ReplayRecordedPolicy(*model);
+    auto replayed = sim::ReplayRecordedPolicy(model->run());
     ASSERT_TRUE(replayed.ok()) << replayed.status();
     // Known train/ bug (reported): the trainer applies the initial decision
     // (static:K, interval -1, step 0) before its TraceRecorder exists, so
@@ -115,8 +115,8 @@ TEST(OnlineEqualsOffline, RecordedFreezeEventsAreReproduced) {
       replayed->erase(replayed->begin());
     }
     ASSERT_EQ(replayed->size(), t.freeze_events.size())
-        << "recorded policy " << model->policy << " (rule " << model->vote_rule
-        << ")";
+        << "recorded policy " << model->run().policy << " (rule "
+        << model->run().vote_rule << ")";
     for (size_t i = 0; i < t.freeze_events.size(); ++i) {
       EXPECT_TRUE((*replayed)[i].SerializeAsString() ==
                   t.freeze_events[i].SerializeAsString())
@@ -126,7 +126,7 @@ TEST(OnlineEqualsOffline, RecordedFreezeEventsAreReproduced) {
     }
     // The simulator's own path (statistics rebuilt for the replayed
     // schedule) gives the same decisions on the recorded schedule.
-    auto schedule = sim::ComputeSchedule(*model, model->policy, "");
+    auto schedule = sim::ComputeSchedule(model->run(), model->run().policy, "");
     ASSERT_TRUE(schedule.ok()) << schedule.status();
     EXPECT_TRUE(schedule->same_as_recorded);
     EXPECT_FALSE(schedule->extrapolated_from_step.has_value());

@@ -60,9 +60,9 @@ void FractionField(base::JsonWriter& w, absl::string_view key,
 }
 
 void WriteUnitNames(base::JsonWriter& w, const std::vector<int>& units,
-                    const sim::TraceModel& model) {
+                    const sim::CostModel& model) {
   w.BeginArray(Span::kOneLine);
-  for (int u : units) w.String(model.units[u].name);
+  for (int u : units) w.String(model.run().units[u].name);
   w.EndArray();
 }
 
@@ -259,52 +259,53 @@ std::string FormatValidation(const Validation& v) {
 
 }  // namespace
 
-std::string DefaultNetworks(const sim::TraceModel& model) {
-  return model.world_size > 1 && !model.network_context.recorded.empty()
+std::string DefaultNetworks(const sim::CostModel& model) {
+  return model.run().world_size > 1 && !model.network_context().recorded.empty()
              ? "recorded"
              : "1gbe";
 }
 
 std::string ScheduleText(const sim::FreezeSchedule& schedule,
-                         const sim::TraceModel& model) {
+                         const sim::CostModel& model) {
   std::vector<std::string> parts;
   for (const sim::ScheduleEvent& e : schedule.events) {
     const std::string mark = e.extrapolated ? "*" : "";
     for (int u : e.freeze) {
-      parts.push_back(absl::StrCat(model.units[u].name, "@", e.step, mark));
+      parts.push_back(
+          absl::StrCat(model.run().units[u].name, "@", e.step, mark));
     }
     for (int u : e.unfreeze) {
       parts.push_back(
-          absl::StrCat("-", model.units[u].name, "@", e.step, mark));
+          absl::StrCat("-", model.run().units[u].name, "@", e.step, mark));
     }
   }
   return parts.empty() ? "none" : absl::StrJoin(parts, " ");
 }
 
-absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
+absl::StatusOr<ReplayReport> RunReplay(const sim::CostModel& model,
                                        const ReplayOptions& options) {
   ReplayReport report;
-  report.trace_path = model.path;
-  report.model = model.header.config().model();
-  report.recorded_policy = model.policy;
-  report.recorded_vote_rule = model.vote_rule;
-  report.recorded_world_size = model.world_size;
-  report.steps = model.num_steps();
-  report.measured_total_ns = model.measured_total_ns;
-  report.final_accuracy = model.final_accuracy;
-  report.notes = model.notes;
+  report.trace_path = model.run().path;
+  report.model = model.run().header.config().model();
+  report.recorded_policy = model.run().policy;
+  report.recorded_vote_rule = model.run().vote_rule;
+  report.recorded_world_size = model.run().world_size;
+  report.steps = model.run().num_steps();
+  report.measured_total_ns = model.run().measured_total_ns;
+  report.final_accuracy = model.run().final_accuracy;
+  report.notes = model.run().notes;
 
   // Networks, checked against every world size first: bad input fails
   // before any work.
   std::vector<std::unique_ptr<sim::NetworkModel>> networks;
   for (const std::string& spec : options.networks) {
-    auto net = sim::MakeNetworkModel(spec, model.network_context);
+    auto net = sim::MakeNetworkModel(spec, model.network_context());
     if (!net.ok()) return net.status();
     networks.push_back(*std::move(net));
   }
   std::vector<int> world_sizes;
   for (int w : options.world_sizes) {
-    world_sizes.push_back(w > 0 ? w : model.world_size);
+    world_sizes.push_back(w > 0 ? w : model.run().world_size);
   }
   for (const auto& net : networks) {
     for (int w : world_sizes) {
@@ -321,7 +322,7 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
     auto key = std::make_pair(spec, rule);
     auto it = schedules.find(key);
     if (it != schedules.end()) return it->second;
-    auto s = sim::ComputeSchedule(model, spec, rule);
+    auto s = sim::ComputeSchedule(model.run(), spec, rule);
     if (!s.ok()) return s.status();
     auto shared = std::make_shared<const sim::FreezeSchedule>(*std::move(s));
     schedules.emplace(key, shared);
@@ -380,8 +381,8 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
             c.baseline_total_ns > 0
                 ? 1.0 - SafeRatio(c.timing.phases.total_ns, c.baseline_total_ns)
                 : 0.0;
-        if (schedule->same_as_recorded && w == model.world_size) {
-          c.recorded_accuracy = model.final_accuracy;
+        if (schedule->same_as_recorded && w == model.run().world_size) {
+          c.recorded_accuracy = model.run().final_accuracy;
         }
         c.notes = c.timing.notes;
         if (schedule->extrapolated_from_step.has_value()) {
@@ -402,7 +403,7 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
   return report;
 }
 
-std::string FormatTable(const ReplayReport& r, const sim::TraceModel& model) {
+std::string FormatTable(const ReplayReport& r, const sim::CostModel& model) {
   std::string out = absl::StrFormat(
       "trace %s: %s, %d rank(s), %d steps, policy %s (rule %s), measured "
       "%s s\n",
@@ -496,7 +497,7 @@ namespace {
 
 // One element of replay.json's results.
 void WriteCase(base::JsonWriter& w, const CaseResult& c,
-               const sim::TraceModel& model) {
+               const sim::CostModel& model) {
   const sim::PhaseTotals& p = c.timing.phases;
   const sim::FreezeSchedule& s = *c.schedule;
   w.BeginObject();
@@ -561,7 +562,7 @@ void WriteCase(base::JsonWriter& w, const CaseResult& c,
 
 }  // namespace
 
-std::string ToJson(const ReplayReport& r, const sim::TraceModel& model) {
+std::string ToJson(const ReplayReport& r, const sim::CostModel& model) {
   base::JsonWriter w(base::JsonWriter::Layout::kPretty);
   w.BeginObject();
   w.Key("trace").BeginObject(Span::kOneLine);
@@ -613,7 +614,7 @@ std::vector<std::string> CsvHeader() {
           "freeze_schedule"};
 }
 
-std::string ToCsv(const ReplayReport& r, const sim::TraceModel& model) {
+std::string ToCsv(const ReplayReport& r, const sim::CostModel& model) {
   std::string out = absl::StrCat(absl::StrJoin(CsvHeader(), ","), "\n");
   for (const CaseResult& c : r.results) {
     const sim::PhaseTotals& p = c.timing.phases;

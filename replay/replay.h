@@ -18,9 +18,9 @@
 #include "absl/status/statusor.h"
 #include "replay/case_list.h"
 #include "replay/validation.h"
+#include "sim/cost_model.h"
 #include "sim/schedule.h"
 #include "sim/simulator.h"
-#include "sim/trace_model.h"
 
 namespace freezing::replay {
 
@@ -72,25 +72,25 @@ struct ReplayReport {
 
 // RunReplay: every policy × network × world size, in that nesting order.
 // Errors name the bad policy, network or world size.
-absl::StatusOr<ReplayReport> RunReplay(const sim::TraceModel& model,
+absl::StatusOr<ReplayReport> RunReplay(const sim::CostModel& model,
                                        const ReplayOptions& options);
 
 // The default network list for a trace: `recorded` when it has all-reduce
 // measurements, else `1gbe`.
-std::string DefaultNetworks(const sim::TraceModel& model);
+std::string DefaultNetworks(const sim::CostModel& model);
 
 // Reports.
 std::string FormatTable(const ReplayReport& report,
-                        const sim::TraceModel& model);
-std::string ToJson(const ReplayReport& report, const sim::TraceModel& model);
-std::string ToCsv(const ReplayReport& report, const sim::TraceModel& model);
+                        const sim::CostModel& model);
+std::string ToJson(const ReplayReport& report, const sim::CostModel& model);
+std::string ToCsv(const ReplayReport& report, const sim::CostModel& model);
 // CsvHeader: the columns of ToCsv, in order.
 std::vector<std::string> CsvHeader();
 
 // ScheduleText: "conv1@40 bn1@80 -layer1@120" (units frozen at a step; '-'
 // marks an unfreeze, '*' an extrapolated decision), or "none".
 std::string ScheduleText(const sim::FreezeSchedule& schedule,
-                         const sim::TraceModel& model);
+                         const sim::CostModel& model);
 
 }  // namespace freezing::replay
 

@@ -20,8 +20,8 @@
 #include "replay/case_list.h"
 #include "replay/chrome_export.h"
 #include "replay/replay.h"
+#include "sim/cost_model.h"
 #include "sim/network.h"
-#include "sim/trace_model.h"
 #include "trace/trace_reader.h"
 
 ABSL_FLAG(std::string, trace, "", "the trace to replay (a run's trace.pb)");
@@ -63,9 +63,8 @@ absl::Status RealMain() {
   }
   const std::string trace_path = base::ResolveUserPath(trace_flag);
   trace::TraceContents contents = trace::ReadTrace(trace_path);
-  ASSIGN_OR_RETURN(
-      sim::TraceModel model,
-      sim::TraceModel::Create(contents, absl::GetFlag(FLAGS_allow_partial)));
+  ASSIGN_OR_RETURN(sim::CostModel model,
+                   sim::FitTrace(contents, absl::GetFlag(FLAGS_allow_partial)));
   ReplayOptions options;
   ASSIGN_OR_RETURN(options.policies,
                    ParsePolicies(absl::GetFlag(FLAGS_policies), model));
@@ -90,7 +89,7 @@ absl::Status RealMain() {
     }
     options.timeline_case = chrome_case;
     const int64_t steps = absl::GetFlag(FLAGS_chrome_steps);
-    options.timeline_steps = steps > 0 ? steps : model.num_steps();
+    options.timeline_steps = steps > 0 ? steps : model.run().num_steps();
   }
   ASSIGN_OR_RETURN(ReplayReport report, RunReplay(model, options));
   std::fputs(FormatTable(report, model).c_str(), stdout);

@@ -9,7 +9,7 @@
 #include "replay/case_list.h"
 #include "replay/chrome_export.h"
 #include "replay/regression.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
 #include "trace/trace_reader.h"
 
 namespace freezing::replay {
@@ -17,13 +17,16 @@ namespace {
 
 constexpr char kTrace[] = "testdata/tiny_none_2rank.pb";
 
-sim::TraceModel Model() {
-  auto m = sim::TraceModel::Create(trace::ReadTrace(kTrace));
+// The trace's model; `renamed_unit` (>= 0) gets the name `name`.
+sim::CostModel Model(int renamed_unit = -1, const std::string& name = "") {
+  trace::TraceContents t = trace::ReadTrace(kTrace);
+  if (renamed_unit >= 0) t.header->mutable_units(renamed_unit)->set_name(name);
+  auto m = sim::FitTrace(t);
   EXPECT_TRUE(m.ok()) << m.status();
   return *std::move(m);
 }
 
-ReplayOptions Options(const sim::TraceModel& m, const std::string& policies,
+ReplayOptions Options(const sim::CostModel& m, const std::string& policies,
                       std::vector<std::string> networks,
                       std::vector<int> worlds) {
   ReplayOptions o;
@@ -34,7 +37,7 @@ ReplayOptions Options(const sim::TraceModel& m, const std::string& policies,
 }
 
 TEST(RunReplay, CasesBaselinesAndSpeedups) {
-  const sim::TraceModel m = Model();
+  const sim::CostModel m = Model();
   ReplayOptions o =
       Options(m, "none,static:3,freezeout", {"1gbe", "10gbe"}, {2, 8, 32});
   auto r = RunReplay(m, o);
@@ -62,7 +65,7 @@ TEST(RunReplay, CasesBaselinesAndSpeedups) {
 }
 
 TEST(RunReplay, ValidationReportsEveryPhase) {
-  const sim::TraceModel m = Model();
+  const sim::CostModel m = Model();
   ReplayOptions o = Options(m, "none", {"recorded"}, {0});
   o.validate = true;
   auto r = RunReplay(m, o);
@@ -70,7 +73,7 @@ TEST(RunReplay, ValidationReportsEveryPhase) {
   ASSERT_TRUE(r->validation.has_value());
   const Validation& v = *r->validation;
   EXPECT_TRUE(v.schedule_matches);
-  EXPECT_EQ(v.measured_ns, m.measured_total_ns);
+  EXPECT_EQ(v.measured_ns, m.run().measured_total_ns);
   EXPECT_EQ(v.phases.size(), 8u);
   EXPECT_EQ(v.phases.back().phase, "total");
   EXPECT_EQ(v.phases.back().predicted_ns, v.predicted_ns);
@@ -90,7 +93,7 @@ TEST(RunReplay, ValidationReportsEveryPhase) {
 }
 
 TEST(Reports, JsonHasTheContractFields) {
-  const sim::TraceModel m = Model();
+  const sim::CostModel m = Model();
   ReplayOptions o = Options(m, "none,autofreeze", {"1gbe"}, {0, 8});
   o.validate = true;
   auto r = RunReplay(m, o);
@@ -121,7 +124,7 @@ TEST(Reports, JsonHasTheContractFields) {
 }
 
 TEST(Reports, JsonEscapesNotesAndNamesAndKeepsNumbers) {
-  const sim::TraceModel m = Model();
+  const sim::CostModel m = Model();
   ReplayOptions o = Options(m, "none,static:2", {"1gbe"}, {0});
   o.validate = true;
   auto r = RunReplay(m, o);
@@ -130,8 +133,7 @@ TEST(Reports, JsonEscapesNotesAndNamesAndKeepsNumbers) {
   r->notes.push_back(note);
   r->results[1].notes.push_back(note);
   r->validation->notes.push_back(note);
-  sim::TraceModel renamed = m;
-  renamed.units[0].name = "conv\"1\"\n";
+  const sim::CostModel renamed = Model(0, "conv\"1\"\n");
   const google::protobuf::Struct json =
       base::ParseJsonForTest(ToJson(*r, renamed)).struct_value();
   const auto& f = json.fields();
@@ -168,14 +170,14 @@ TEST(Reports, JsonEscapesNotesAndNamesAndKeepsNumbers) {
 }
 
 TEST(Reports, ChromeTraceEscapesNames) {
-  sim::TraceModel m = Model();
+  const std::string name = "layer\"4\"\\\n";
+  const int last = Model().run().num_units - 1;
+  const sim::CostModel m = Model(last, name);
   ReplayOptions o = Options(m, "none", {"1gbe"}, {0});
   o.timeline_case = 0;
   o.timeline_steps = 2;
   auto r = RunReplay(m, o);
   ASSERT_TRUE(r.ok());
-  const std::string name = "layer\"4\"\\\n";
-  m.units[m.num_units - 1].name = name;
   const google::protobuf::Struct json =
       base::ParseJsonForTest(ChromeTraceJson(r->results[0], m)).struct_value();
   int found = 0;
@@ -188,7 +190,7 @@ TEST(Reports, ChromeTraceEscapesNames) {
 }
 
 TEST(Reports, ChromeTraceOfOneCase) {
-  const sim::TraceModel m = Model();
+  const sim::CostModel m = Model();
   ReplayOptions o = Options(m, "static:2", {"1gbe"}, {0});
   o.timeline_case = 0;
   o.timeline_steps = 3;
@@ -203,7 +205,7 @@ TEST(Reports, ChromeTraceOfOneCase) {
 }
 
 TEST(RunReplay, BadInputNamesTheProblem) {
-  const sim::TraceModel m = Model();
+  const sim::CostModel m = Model();
   struct Case {
     std::string policies;
     std::vector<std::string> networks;

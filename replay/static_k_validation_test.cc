@@ -12,7 +12,7 @@
 #include "gtest/gtest.h"
 #include "replay/case_list.h"
 #include "replay/replay.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
 #include "trace/trace_reader.h"
 
 namespace freezing::replay {
@@ -36,7 +36,7 @@ TEST(NoneToStaticK, PredictsTheRealStaticRunWithinTenPercent) {
   ASSERT_EQ(a.policy().rfind("none", 0), 0u);
   ASSERT_EQ(b.policy().rfind("static:", 0), 0u);
 
-  auto model = sim::TraceModel::Create(none);
+  auto model = sim::FitTrace(none);
   ASSERT_TRUE(model.ok()) << model.status();
   ReplayOptions o;
   o.policies = *ParsePolicies("static:4", *model);

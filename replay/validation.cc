@@ -23,11 +23,11 @@ double ErrorFraction(int64_t predicted, int64_t measured) {
 
 // Predicted phases against the recorded ones of steps [first, last].
 std::vector<PhaseError> ComparePhases(const sim::PhaseTotals& p,
-                                      const sim::TraceModel& model,
+                                      const sim::CostModel& model,
                                       int64_t first, int64_t last) {
   trace::PhaseTimes m;
   for (int64_t s = first; s <= last; ++s) {
-    const trace::PhaseTimes& r = model.steps[s].phases;
+    const trace::PhaseTimes& r = model.run().steps[s].phases;
     m.set_data_ns(m.data_ns() + r.data_ns());
     m.set_forward_ns(m.forward_ns() + r.forward_ns());
     m.set_backward_ns(m.backward_ns() + r.backward_ns());
@@ -56,20 +56,20 @@ std::vector<PhaseError> ComparePhases(const sim::PhaseTotals& p,
 // The run's own network: what it measured (`recorded`), or nothing to
 // model on one rank.
 absl::StatusOr<std::unique_ptr<sim::NetworkModel>> OwnNetwork(
-    const sim::TraceModel& m) {
-  return sim::MakeNetworkModel(m.world_size > 1 ? "recorded" : "1gbe",
-                               m.network_context);
+    const sim::CostModel& m) {
+  return sim::MakeNetworkModel(m.run().world_size > 1 ? "recorded" : "1gbe",
+                               m.network_context());
 }
 
-absl::StatusOr<sim::PhaseTotals> Simulate(const sim::TraceModel& m,
+absl::StatusOr<sim::PhaseTotals> Simulate(const sim::CostModel& m,
                                           const sim::FreezeSchedule& schedule,
                                           int64_t report_from_step) {
   auto net = OwnNetwork(m);
   if (!net.ok()) return net.status();
   sim::TimingOptions o;
-  o.world_size = m.world_size;
+  o.world_size = m.run().world_size;
   // The recorded run's cache, if it had one.
-  o.cache = m.header.config().cache();
+  o.cache = m.run().header.config().cache();
   o.report_from_step = report_from_step;
   auto t = sim::SimulateTiming(m, schedule, **net, o);
   if (!t.ok()) return t.status();
@@ -78,15 +78,15 @@ absl::StatusOr<sim::PhaseTotals> Simulate(const sim::TraceModel& m,
 
 // HeldOutCheck::step_time_drift_fraction of the steps from `split` on
 // against the fitted steps [first, split).
-std::optional<double> StepTimeDrift(const sim::TraceModel& model, int64_t first,
+std::optional<double> StepTimeDrift(const sim::CostModel& model, int64_t first,
                                     int64_t split) {
-  const size_t sets = model.recorded_sets.size();
+  const size_t sets = model.run().recorded_sets.size();
   std::vector<int64_t> in_sum(sets, 0), in_count(sets, 0);
   std::vector<int64_t> out_sum(sets, 0), out_count(sets, 0);
-  const int64_t t = std::max(1, model.stats_interval);
-  for (int64_t s = first; s < model.num_steps(); ++s) {
+  const int64_t t = std::max(1, model.run().stats_interval);
+  for (int64_t s = first; s < model.run().num_steps(); ++s) {
     if ((s + 1) % t == 0) continue;  // interval work: not every step's
-    const sim::RecordedStep& r = model.steps[s];
+    const sim::RecordedStep& r = model.run().steps[s];
     if (s < split) {
       in_sum[r.frozen_set] += r.phases.total_ns();
       ++in_count[r.frozen_set];
@@ -107,10 +107,10 @@ std::optional<double> StepTimeDrift(const sim::TraceModel& model, int64_t first,
   return measured / level - 1.0;
 }
 
-void Fill(const sim::PhaseTotals& p, const sim::TraceModel& model,
-          int64_t first, PredictionCheck& c) {
+void Fill(const sim::PhaseTotals& p, const sim::CostModel& model, int64_t first,
+          PredictionCheck& c) {
   c.first_step = first;
-  c.last_step = model.num_steps() - 1;
+  c.last_step = model.run().num_steps() - 1;
   c.phases = ComparePhases(p, model, c.first_step, c.last_step);
   c.predicted_ns = p.total_ns;
   c.measured_ns = c.phases.back().measured_ns;
@@ -119,7 +119,7 @@ void Fill(const sim::PhaseTotals& p, const sim::TraceModel& model,
 
 }  // namespace
 
-absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
+absl::StatusOr<Validation> Validate(const sim::CostModel& model,
                                     double held_in_fraction) {
   if (!(held_in_fraction > 0 && held_in_fraction < 1)) {
     return absl::InvalidArgumentError(
@@ -127,19 +127,20 @@ absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
                      ": valid values are in (0, 1)"));
   }
   Validation v;
-  v.policy = model.policy;
-  v.vote_rule = model.vote_rule;
-  v.world_size = model.world_size;
+  v.policy = model.run().policy;
+  v.vote_rule = model.run().vote_rule;
+  v.world_size = model.run().world_size;
   v.held_in_fraction = held_in_fraction;
   auto net = OwnNetwork(model);
   if (!net.ok()) {
     return absl::Status(net.status().code(),
                         absl::StrCat("--validate: ", net.status().message()));
   }
-  v.network = model.world_size > 1 ? (*net)->spec() : "none (1 rank)";
+  v.network = model.run().world_size > 1 ? (*net)->spec() : "none (1 rank)";
   // The schedule comes from the recorded gradient statistics, not from
   // timings: every prediction below replays the same one.
-  auto s = sim::ComputeSchedule(model, model.policy, model.vote_rule);
+  auto s = sim::ComputeSchedule(model.run(), model.run().policy,
+                                model.run().vote_rule);
   if (!s.ok()) {
     return absl::Status(s.status().code(),
                         absl::StrCat("--validate: ", s.status().message()));
@@ -150,16 +151,16 @@ absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
   auto exact = Simulate(model, *s, 0);
   if (!exact.ok()) return exact.status();
   v.predicted_ns = exact->total_ns;
-  v.measured_ns = model.measured_total_ns;
+  v.measured_ns = model.run().measured_total_ns;
   v.exact_replay_error_fraction = ErrorFraction(v.predicted_ns, v.measured_ns);
-  v.phases = ComparePhases(*exact, model, 0, model.num_steps() - 1);
+  v.phases = ComparePhases(*exact, model, 0, model.run().num_steps() - 1);
 
   // Held-out.
-  auto split = sim::HeldOutSplit(model, held_in_fraction);
+  auto split = sim::HeldOutSplit(model.run(), held_in_fraction);
   if (!split.ok()) {
     v.notes.push_back(std::string(split.status().message()));
   } else {
-    auto held = sim::HeldOutTraceModel(model, *split);
+    auto held = sim::HeldOutCostModel(model.shared_run(), *split);
     absl::StatusOr<sim::PhaseTotals> p =
         held.ok() ? Simulate(*held, *s, *split) : held.status();
     if (!p.ok()) {
@@ -168,12 +169,12 @@ absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
     } else {
       HeldOutCheck c;
       Fill(*p, model, *split, c);
-      c.fit_first_step = held->fit_first_step;
+      c.fit_first_step = held->fit_first_step();
       c.fit_steps = *split;
       c.step_time_drift_fraction =
           StepTimeDrift(model, c.fit_first_step, *split);
       for (int64_t t = 0; t < *split; ++t) {
-        c.held_in_measured_ns += model.steps[t].phases.total_ns();
+        c.held_in_measured_ns += model.run().steps[t].phases.total_ns();
       }
       v.error_fraction = c.error_fraction;
       v.held_out = std::move(c);
@@ -181,7 +182,7 @@ absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
   }
 
   // Model-only.
-  auto blind = sim::ProfileOnlyTraceModel(model);
+  auto blind = sim::ProfileOnlyCostModel(model.shared_run());
   absl::StatusOr<sim::PhaseTotals> p =
       blind.ok() ? Simulate(*blind, *s, 0) : blind.status();
   if (!p.ok()) {
@@ -189,10 +190,10 @@ absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
   } else {
     ModelOnlyCheck c;
     Fill(*p, model, 0, c);
-    c.overlap = blind->recorded_overlap;
-    c.run_over_profile_forward = model.forward_calibration;
-    c.run_over_profile_backward = model.backward_calibration;
-    c.run_over_profile_optimizer = model.optimizer_calibration;
+    c.overlap = blind->recorded_overlap();
+    c.run_over_profile_forward = model.forward_calibration();
+    c.run_over_profile_backward = model.backward_calibration();
+    c.run_over_profile_optimizer = model.optimizer_calibration();
     v.model_only = std::move(c);
   }
   return v;

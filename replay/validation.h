@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
 
 namespace freezing::replay {
 
@@ -109,7 +109,7 @@ struct Validation {
 // sim::HeldOutSplit(model, held_in_fraction). A missing held-out or
 // model-only prediction (too few steps, no start-up profile) is a note,
 // not an error; InvalidArgument for a fraction outside (0, 1).
-absl::StatusOr<Validation> Validate(const sim::TraceModel& model,
+absl::StatusOr<Validation> Validate(const sim::CostModel& model,
                                     double held_in_fraction = 0.5);
 
 }  // namespace freezing::replay

@@ -13,7 +13,7 @@
 #include "replay/case_list.h"
 #include "replay/replay.h"
 #include "replay/testdata_files.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
 #include "sim/validation_hand_trace.h"
 #include "trace/trace_reader.h"
 
@@ -29,13 +29,13 @@ int64_t MeasuredSteps(const trace::TraceContents& t, int64_t first,
 
 TEST(Validate, HandTraceKnownExactly) {
   const trace::TraceContents t = sim::ValidationHandTrace(/*late=*/1.5);
-  auto m = sim::TraceModel::Create(t);
+  auto m = sim::FitTrace(t);
   ASSERT_TRUE(m.ok()) << m.status();
   auto v = Validate(*m);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_TRUE(v->schedule_matches);
   // Exact replay: every measured step with its own wait adds up exactly.
-  EXPECT_EQ(v->predicted_ns, m->measured_total_ns);
+  EXPECT_EQ(v->predicted_ns, m->run().measured_total_ns);
   EXPECT_EQ(v->exact_replay_error_fraction, 0.0);
   // Held-out: fitted on steps 1-3, predicts 4-7, which ran 1.5 times slower
   // than the base numbers the fit sees.
@@ -76,7 +76,7 @@ TEST(Validate, HandTraceKnownExactly) {
 }
 
 TEST(Validate, TooShortToHoldOutSaysSo) {
-  auto m = sim::TraceModel::Create(sim::ValidationHandTrace());
+  auto m = sim::FitTrace(sim::ValidationHandTrace());
   ASSERT_TRUE(m.ok());
   // 0.2 of 8 steps is less than one base interval of 2.
   auto v = Validate(*m, 0.2);
@@ -109,7 +109,7 @@ TEST(Validate, EveryTestdataTraceDeterministicAndWithinBounds) {
     const std::string path = "testdata/" + name + ".pb";
     std::string json[2], table[2];
     for (int k = 0; k < 2; ++k) {
-      auto m = sim::TraceModel::Create(trace::ReadTrace(path));
+      auto m = sim::FitTrace(trace::ReadTrace(path));
       ASSERT_TRUE(m.ok()) << m.status();
       ReplayOptions o;
       o.policies = *ParsePolicies("none", *m);
@@ -127,7 +127,7 @@ TEST(Validate, EveryTestdataTraceDeterministicAndWithinBounds) {
       ASSERT_TRUE(v.held_out.has_value());
       ASSERT_TRUE(v.model_only.has_value());
       EXPECT_EQ(v.held_out->fit_first_step, 1);
-      EXPECT_EQ(v.held_out->first_step, m->num_steps() / 2);
+      EXPECT_EQ(v.held_out->first_step, m->run().num_steps() / 2);
       EXPECT_LT(std::abs(v.held_out->error_fraction), 0.15);
       EXPECT_GT(v.model_only->error_fraction, -0.35);
       EXPECT_LT(v.model_only->error_fraction, 0.15);

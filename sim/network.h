@@ -27,7 +27,7 @@
 // beside the computation, as with RDMA or a progress thread; less when they
 // compete for the cores). Models take it as an optional key `overlap=R`
 // (default 1); `recorded` measures it from the run's bucket timings (see
-// TraceModel). T = 0 for p = 1. Specs: `ring:alpha_us=30,gbps=10`, `tree:...`,
+// CostModel). T = 0 for p = 1. Specs: `ring:alpha_us=30,gbps=10`, `tree:...`,
 // `ps:servers=2,alpha_us=..,gbps=..`, `hier:ranks_per_node=4,intra_alpha_us=..,
 // intra_gbps=..,inter_alpha_us=..,inter_gbps=..`, `recorded`,
 // `calibration:FILE`, or a preset name (`NetworkPresets()`); gbps is the

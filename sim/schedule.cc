@@ -15,7 +15,7 @@ namespace freezing::sim {
 namespace {
 
 absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(
-    const TraceModel& model, const std::string& policy,
+    const RecordedRun& run, const std::string& policy,
     const std::string& rule_name, freeze::VoteRule* rule) {
   auto parsed = freeze::ParseVoteRule(rule_name);
   if (!parsed.ok()) {
@@ -24,8 +24,8 @@ absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(
   }
   *rule = *parsed;
   std::vector<int> owned;
-  for (int r = 0; r < model.context.ranks; ++r) owned.push_back(r);
-  auto freezer = freeze::Freezer::Create(policy, *rule, model.context, owned);
+  for (int r = 0; r < run.context.ranks; ++r) owned.push_back(r);
+  auto freezer = freeze::Freezer::Create(policy, *rule, run.context, owned);
   if (!freezer.ok()) {
     return absl::Status(
         freezer.status().code(),
@@ -62,10 +62,10 @@ void ZeroWindow(freeze::WindowNorms& n, int k) {
 }  // namespace
 
 std::unique_ptr<freeze::BaseIntervalStats> RebuildIntervalStats(
-    const TraceModel& model, int64_t i,
+    const RecordedRun& run, int64_t i,
     const std::vector<std::vector<bool>>& sim_trained, bool* incomplete) {
-  const freeze::BaseIntervalStats& rec = model.intervals[i];
-  const int n = model.num_units;
+  const freeze::BaseIntervalStats& rec = run.intervals[i].stats;
+  const int n = run.num_units;
   int windows = 0;
   for (int u = 0; u < n; ++u) {
     windows = std::max(windows, static_cast<int>(rec.global[u].l2.size()));
@@ -73,7 +73,7 @@ std::unique_ptr<freeze::BaseIntervalStats> RebuildIntervalStats(
   windows = static_cast<int>(std::min<int64_t>(windows, i + 1));
   bool same = true;
   for (int64_t j = i - windows + 1; j <= i && same; ++j) {
-    same = sim_trained[j] == model.interval_trained[j];
+    same = sim_trained[j] == run.intervals[j].trained;
   }
   if (same) return nullptr;
   auto out = std::make_unique<freeze::BaseIntervalStats>(rec);
@@ -82,7 +82,7 @@ std::unique_ptr<freeze::BaseIntervalStats> RebuildIntervalStats(
       bool equal = true;
       std::vector<int64_t> mine;
       for (int64_t j = i - k + 1; j <= i; ++j) {
-        equal = equal && sim_trained[j][u] == model.interval_trained[j][u];
+        equal = equal && sim_trained[j][u] == run.intervals[j].trained[u];
         if (sim_trained[j][u]) mine.push_back(j);
       }
       if (equal) continue;
@@ -94,14 +94,14 @@ std::unique_ptr<freeze::BaseIntervalStats> RebuildIntervalStats(
       const int64_t a = mine.front(), b = mine.back();
       bool rebuildable = b - a + 1 == static_cast<int64_t>(mine.size());
       for (int64_t j = a; j <= b && rebuildable; ++j) {
-        rebuildable = model.interval_trained[j][u];
+        rebuildable = run.intervals[j].trained[u];
       }
       if (!rebuildable) {
         *incomplete = true;
         continue;
       }
       const int from_k = static_cast<int>(b - a + 1);
-      const freeze::BaseIntervalStats& src = model.intervals[b];
+      const freeze::BaseIntervalStats& src = run.intervals[b].stats;
       CopyWindow(src.global[u], from_k, out->global[u], k);
       for (freeze::RankWindowStats& r : out->ranks) {
         const freeze::RankWindowStats* sr = freeze::FindRank(src, r.rank);
@@ -112,20 +112,20 @@ std::unique_ptr<freeze::BaseIntervalStats> RebuildIntervalStats(
   return out;
 }
 
-absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
+absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
                                                const std::string& policy,
                                                const std::string& vote_rule) {
   FreezeSchedule out;
   out.policy = policy;
-  out.vote_rule = vote_rule.empty() ? model.vote_rule : vote_rule;
+  out.vote_rule = vote_rule.empty() ? run.vote_rule : vote_rule;
   freeze::VoteRule rule;
-  auto made = MakeFreezer(model, policy, out.vote_rule, &rule);
+  auto made = MakeFreezer(run, policy, out.vote_rule, &rule);
   if (!made.ok()) return made.status();
   freeze::Freezer& freezer = **made;
   out.policy_spec = freezer.policy().spec();
   const std::string rule_name = freeze::VoteRuleName(rule);
-  const int n = model.num_units;
-  const int64_t num_steps = model.num_steps();
+  const int n = run.num_units;
+  const int64_t num_steps = run.num_steps();
 
   std::vector<bool> frozen(n, false);
   std::map<std::vector<bool>, int> ids;
@@ -156,8 +156,7 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
   bool same = true;
   for (int64_t s = 0; s < num_steps; ++s) {
     out.step_set.push_back(id_of(frozen));
-    const std::vector<bool>& rec =
-        model.recorded_sets[model.steps[s].frozen_set];
+    const std::vector<bool>& rec = run.recorded_sets[run.steps[s].frozen_set];
     same = same && rec == frozen;
     if (!out.extrapolated_from_step.has_value()) {
       for (int u = 0; u < n; ++u) {
@@ -167,8 +166,8 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
         }
       }
     }
-    if (next_interval >= model.intervals.size() ||
-        model.intervals[next_interval].last_step != s) {
+    if (next_interval >= run.intervals.size() ||
+        run.intervals[next_interval].stats.last_step != s) {
       continue;
     }
     const int64_t i = static_cast<int64_t>(next_interval++);
@@ -177,9 +176,9 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
     sim_trained.push_back(trained);
     // Risk: the recorded window-1 norms this schedule discards.
     for (int u = 0; u < n; ++u) {
-      const freeze::WindowNorms& g = model.intervals[i].global[u];
+      const freeze::WindowNorms& g = run.intervals[i].stats.global[u];
       if (g.l2.empty()) continue;
-      if (model.interval_trained[i][u]) {
+      if (run.intervals[i].trained[u]) {
         risk_total += g.l2[0];
         if (frozen[u]) risk_discarded += g.l2[0];
       } else if (frozen[u]) {
@@ -188,16 +187,16 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
     }
     bool incomplete = false;
     std::unique_ptr<freeze::BaseIntervalStats> rebuilt =
-        RebuildIntervalStats(model, i, sim_trained, &incomplete);
+        RebuildIntervalStats(run, i, sim_trained, &incomplete);
     if (incomplete) {
-      const int64_t apply = model.intervals[i].last_step + 1;
+      const int64_t apply = run.intervals[i].stats.last_step + 1;
       if (!out.extrapolated_from_step.has_value() ||
           *out.extrapolated_from_step > apply) {
         out.extrapolated_from_step = apply;
       }
     }
     const freeze::BaseIntervalStats& stats =
-        rebuilt != nullptr ? *rebuilt : model.intervals[i];
+        rebuilt != nullptr ? *rebuilt : run.intervals[i].stats;
     auto decision = freezer.OnBaseInterval(stats, frozen);
     if (!decision.ok()) {
       return absl::Status(
@@ -213,26 +212,26 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
 }
 
 absl::StatusOr<std::vector<trace::FreezeEvent>> ReplayRecordedPolicy(
-    const TraceModel& model) {
+    const RecordedRun& run) {
   freeze::VoteRule rule;
-  auto made = MakeFreezer(model, model.policy, model.vote_rule, &rule);
+  auto made = MakeFreezer(run, run.policy, run.vote_rule, &rule);
   if (!made.ok()) return made.status();
   freeze::Freezer& freezer = **made;
   const std::string spec = freezer.policy().spec();
   const std::string rule_name = freeze::VoteRuleName(rule);
   std::vector<trace::FreezeEvent> events;
-  std::vector<bool> frozen(model.num_units, false);
+  std::vector<bool> frozen(run.num_units, false);
   freeze::FreezeDecision initial = freezer.Initial(frozen);
   if (!initial.decision.empty()) {
     events.push_back(
         freeze_trace::ToTraceFreezeEvent(initial, spec, rule_name));
   }
-  for (size_t i = 0; i < model.intervals.size(); ++i) {
-    auto decision = freezer.OnBaseInterval(model.intervals[i], frozen);
+  for (size_t i = 0; i < run.intervals.size(); ++i) {
+    auto decision = freezer.OnBaseInterval(run.intervals[i].stats, frozen);
     if (!decision.ok()) {
       return absl::Status(
           decision.status().code(),
-          absl::StrCat("recorded policy '", model.policy, "' at base interval ",
+          absl::StrCat("recorded policy '", run.policy, "' at base interval ",
                        i, ": ", decision.status().message()));
     }
     if (decision->has_value()) {

@@ -24,7 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "freeze/stats.h"
-#include "sim/trace_model.h"
+#include "sim/recorded_run.h"
 #include "trace/trace.pb.h"
 
 namespace freezing::sim {
@@ -67,7 +67,7 @@ struct FreezeSchedule {
 // the trace's) over the trace, owning every recorded rank. InvalidArgument
 // for a bad spec or rule (with the valid names), or statistics the policy
 // cannot use (e.g. an interval longer than the recorded window).
-absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
+absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
                                                const std::string& policy,
                                                const std::string& vote_rule);
 
@@ -79,14 +79,14 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const TraceModel& model,
 // unit where the recorded run had not, or trained it in windows that are not
 // contiguous); those windows keep the recorded numbers.
 std::unique_ptr<freeze::BaseIntervalStats> RebuildIntervalStats(
-    const TraceModel& model, int64_t i,
+    const RecordedRun& run, int64_t i,
     const std::vector<std::vector<bool>>& sim_trained, bool* incomplete);
 
 // ReplayRecordedPolicy: the recorded policy and vote rule, fed the recorded
 // statistics as they are (no rebuilding): the freeze events the run should
 // have recorded (online equals offline).
 absl::StatusOr<std::vector<trace::FreezeEvent>> ReplayRecordedPolicy(
-    const TraceModel& model);
+    const RecordedRun& run);
 
 }  // namespace freezing::sim
 

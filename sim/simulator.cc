@@ -1,23 +1,20 @@
 #include "sim/simulator.h"
 
 #include <algorithm>
-#include <cmath>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "comm/bucket_plan.h"
+#include "sim/cache_model.h"
+#include "sim/nanoseconds.h"
 
 namespace freezing::sim {
 namespace {
 
-int64_t Round(double v) {
-  if (!std::isfinite(v) || v <= 0) return 0;
-  return static_cast<int64_t>(std::llround(v));
-}
-
 // Everything about one frozen set that does not change from step to step.
 struct SetPlan {
-  bool built = false;
   UnitStates states;
   int recorded_set = -1;  // the same set among the recorded ones, or -1
   int boundary = -1;      // last unit of the frozen prefix, -1 none
@@ -35,44 +32,33 @@ struct SetPlan {
   int64_t interval_comm_ns = 0;  // all-reduce of the accumulators
 };
 
-absl::Status MissingCost(const TraceModel& model, int u, const char* what) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "unit ", u, " (", model.units[u].name, ") needs its ", what,
-      " cost, which the recorded run never measured and the trace has no "
-      "start-up profile for"));
-}
-
-void BuildPlan(const TraceModel& model, const std::vector<bool>& frozen,
-               const NetworkModel& network, int world_size, SetPlan& plan) {
-  const int n = model.num_units;
-  plan.states = StatesOf(frozen);
-  plan.boundary = plan.states.first_trainable - 1;
-  for (size_t r = 0; r < model.recorded_sets.size(); ++r) {
-    if (model.recorded_sets[r] == frozen)
-      plan.recorded_set = static_cast<int>(r);
-  }
-  std::vector<comm::TensorSpec> tensors = model.tensors;
+// The DDP buckets of `frozen` (comm::BucketPlan, the trainer's reducer's
+// plan) and when each is ready: within a unit, gradients become ready in
+// reverse registration order, spread over the unit's backward in
+// proportion to their elements.
+void PlanBuckets(const RecordedRun& run, const std::vector<bool>& frozen,
+                 const NetworkModel& network, int world_size, SetPlan& plan) {
+  const int n = run.num_units;
+  std::vector<comm::TensorSpec> tensors = run.tensors;
   for (size_t t = 0; t < tensors.size(); ++t) {
-    tensors[t].trainable = !frozen[model.tensor_unit[t]];
+    tensors[t].trainable = !frozen[run.tensor_unit[t]];
   }
   const comm::BucketPlan buckets =
-      comm::BucketPlan::Build(tensors, model.plan_options);
-  // Within a unit, gradients become ready in reverse registration order,
-  // spread over the unit's backward in proportion to their elements:
+      comm::BucketPlan::Build(tensors, run.plan_options);
   // reverse_cum[t] = elements of t and of its unit's later tensors.
   std::vector<int64_t> reverse_cum(tensors.size(), 0);
   std::vector<int64_t> unit_numel(n, 0);
   for (size_t i = tensors.size(); i-- > 0;) {
-    const int u = model.tensor_unit[i];
+    const int u = run.tensor_unit[i];
     unit_numel[u] += tensors[i].numel;
     reverse_cum[i] = unit_numel[u];
   }
   for (const comm::Bucket& b : buckets.buckets()) {
     int gate = n - 1;
-    for (int t : b.tensors) gate = std::min(gate, model.tensor_unit[t]);
+    for (int t : b.tensors) gate = std::min(gate, run.tensor_unit[t]);
     int64_t num = 0, den = unit_numel[gate];
     for (int t : b.tensors) {
-      if (model.tensor_unit[t] == gate) num = std::max(num, reverse_cum[t]);
+      if (run.tensor_unit[t] == gate) num = std::max(num, reverse_cum[t]);
     }
     if (den <= 0) num = den = 1;
     plan.bucket_bytes.push_back(b.bytes);
@@ -83,19 +69,27 @@ void BuildPlan(const TraceModel& model, const std::vector<bool>& frozen,
     plan.bucket_ns_total += plan.bucket_ns.back();
   }
   plan.grad_bytes = world_size > 1 ? buckets.total_bytes() : 0;
-  plan.trainable_params = model.TrainableParams(frozen);
-  if (plan.recorded_set >= 0 &&
-      model.optimizer_mean_by_set[plan.recorded_set] >= 0) {
-    plan.optimizer_ns = model.optimizer_mean_by_set[plan.recorded_set];
-  } else {
-    plan.optimizer_ns = model.OptimizerLineNs(plan.trainable_params);
+}
+
+SetPlan BuildPlan(const CostModel& costs, const std::vector<bool>& frozen,
+                  const NetworkModel& network, int world_size) {
+  const RecordedRun& run = costs.run();
+  SetPlan plan;
+  plan.states = StatesOf(frozen);
+  plan.boundary = plan.states.first_trainable - 1;
+  for (size_t r = 0; r < run.recorded_sets.size(); ++r) {
+    if (run.recorded_sets[r] == frozen) plan.recorded_set = static_cast<int>(r);
   }
-  plan.accumulate_ns = model.AccumulateNs(plan.trainable_params);
-  std::vector<bool> trained(n);
-  for (int u = 0; u < n; ++u) trained[u] = !frozen[u];
+  PlanBuckets(run, frozen, network, world_size, plan);
+  plan.trainable_params = run.TrainableParams(frozen);
+  plan.optimizer_ns =
+      costs.OptimizerNs(plan.recorded_set, plan.trainable_params);
+  plan.accumulate_ns = costs.AccumulateNs(plan.trainable_params);
+  std::vector<bool> trained(run.num_units);
+  for (int u = 0; u < run.num_units; ++u) trained[u] = !frozen[u];
   plan.interval_comm_ns =
-      model.AccumulatorAllReduceNs(trained, network, world_size);
-  plan.built = true;
+      run.AccumulatorAllReduceNs(trained, network, world_size);
+  return plan;
 }
 
 // The one-channel all-reduce schedule of one step: buckets in launch order,
@@ -129,8 +123,8 @@ int64_t ScheduleBuckets(const SetPlan& plan,
           overlap * static_cast<double>(backward_wall - start);
       channel_free =
           during >= static_cast<double>(work)
-              ? start + Round(static_cast<double>(work) / overlap)
-              : backward_wall + Round(static_cast<double>(work) - during);
+              ? start + RoundNs(static_cast<double>(work) / overlap)
+              : backward_wall + RoundNs(static_cast<double>(work) - during);
     }
     if (out != nullptr && work > 0) {
       out->push_back({plan.bucket_bytes[b], start, channel_free});
@@ -141,41 +135,40 @@ int64_t ScheduleBuckets(const SetPlan& plan,
 
 // What each recorded step waited beyond the model of its own configuration
 // on `network` at the recorded world size (see simulator.h). Steps from
-// model.measured_steps on carry predictions, not measurements: they get the
-// mean wait of the measured steps from model.fit_first_step on (none when
-// there are none).
-std::vector<int64_t> RecordedWaits(const TraceModel& model,
+// costs.measured_steps() on carry predictions, not measurements: they get
+// the mean wait of the measured steps from costs.fit_first_step() on (none
+// when there are none).
+std::vector<int64_t> RecordedWaits(const CostModel& costs,
                                    const NetworkModel& network) {
-  const int n = model.num_units;
-  std::vector<SetPlan> plans(model.recorded_sets.size());
-  std::vector<int64_t> waits(model.num_steps(), 0);
+  const RecordedRun& run = costs.run();
+  const int n = run.num_units;
+  std::vector<std::optional<SetPlan>> plans(run.recorded_sets.size());
+  std::vector<int64_t> waits(run.num_steps(), 0);
   std::vector<int64_t> unit_bwd(n), end(n);
-  const int64_t measured =
-      std::min(model.num_steps(), std::max<int64_t>(0, model.measured_steps));
-  const int64_t mean_from =
-      std::min(measured, std::max<int64_t>(0, model.fit_first_step));
+  const int64_t measured = costs.measured_steps();
+  const int64_t mean_from = std::min(measured, costs.fit_first_step());
   int64_t wait_sum = 0;
   for (int64_t s = 0; s < measured; ++s) {
-    const RecordedStep& rs = model.steps[s];
-    SetPlan& plan = plans[rs.frozen_set];
-    if (!plan.built) {
-      BuildPlan(model, model.recorded_sets[rs.frozen_set], network,
-                model.world_size, plan);
+    const RecordedStep& rs = run.steps[s];
+    std::optional<SetPlan>& plan = plans[rs.frozen_set];
+    if (!plan.has_value()) {
+      plan = BuildPlan(costs, run.recorded_sets[rs.frozen_set], network,
+                       run.world_size);
     }
     int64_t t = 0;
     std::fill(unit_bwd.begin(), unit_bwd.end(), 0);
-    for (int u = n - 1; u >= plan.states.first_trainable; --u) {
-      unit_bwd[u] = model.backward_ns[static_cast<size_t>(s) * n + u];
+    for (int u = n - 1; u >= plan->states.first_trainable; --u) {
+      unit_bwd[u] = rs.units[u].backward_ns;
       t += unit_bwd[u];
       end[u] = t;
     }
     const int64_t done =
-        ScheduleBuckets(plan, unit_bwd, end, t, network.Overlap(), nullptr);
+        ScheduleBuckets(*plan, unit_bwd, end, t, network.Overlap(), nullptr);
     const int64_t modelled = std::max<int64_t>(0, done - t);
     waits[s] = std::max<int64_t>(0, rs.phases.comm_exposed_ns() - modelled);
     if (s >= mean_from) wait_sum += waits[s];
   }
-  if (measured < model.num_steps()) {
+  if (measured < run.num_steps()) {
     const int64_t mean =
         measured > mean_from ? wait_sum / (measured - mean_from) : 0;
     std::fill(waits.begin() + measured, waits.end(), mean);
@@ -183,293 +176,282 @@ std::vector<int64_t> RecordedWaits(const TraceModel& model,
   return waits;
 }
 
-// The activation cache's coverage (see simulator.h).
-struct CacheState {
-  int boundary = -1;
-  double coverage = 0;         // at the start of the current epoch
-  double hit = 0;              // share of this epoch's samples that hit
-  int64_t steps_in_epoch = 0;  // steps of this epoch run with the boundary
-  // The previous (shallower) boundary, whose entries are carried forward:
-  // the share of this epoch's samples it holds, and what it will hold from
-  // the next epoch on (its entries of the epoch it was replaced in).
-  int old_boundary = -1;
-  double old_hit = 0;
-  double old_next = 0;
-
-  // The coverage after this epoch's steps so far (K = 1 / inv_variants).
-  double CoverageAfterEpoch(int64_t steps_per_epoch,
-                            double inv_variants) const {
-    return std::min(1.0, coverage + (1.0 - coverage) *
-                                        static_cast<double>(steps_in_epoch) /
-                                        static_cast<double>(steps_per_epoch) *
-                                        inv_variants);
+// The activation cache the options ask for, or none (with a note saying
+// why no step can hit).
+std::optional<CacheModel> MakeCache(const RecordedRun& run,
+                                    const TimingOptions& options,
+                                    std::vector<std::string>& notes) {
+  if (!options.cache) return std::nullopt;
+  int variants = options.augment_variants >= 0 ? options.augment_variants
+                                               : run.augment_variants;
+  if (!run.header.config().augment()) variants = 1;
+  if (variants <= 0) {
+    notes.push_back(
+        "cache: no step can hit, the recorded run's augmentation is random "
+        "(--augment_variants=0); replay with --augment_variants=K to assume K "
+        "fixed variants per sample");
+    return std::nullopt;
   }
+  if (!(run.profile.cache_read_ns_per_element > 0)) {
+    notes.push_back(
+        "cache: the trace has no measured cache read cost; reads cost 0");
+  }
+  CacheModel::Options o;
+  o.read_ns_per_element = run.profile.cache_read_ns_per_element;
+  o.output_elements = run.unit_output_elements;
+  o.batch_size = run.batch_size;
+  o.steps_per_epoch = run.context.steps_per_epoch;
+  o.variants = variants;
+  return CacheModel(std::move(o));
+}
+
+// One simulated step; vectors are per unit.
+struct StepTiming {
+  int64_t data_ns = 0;
+  int64_t forward_ns = 0;
+  int64_t cache_ns = 0;
+  int cached_through = -1;  // last unit whose forward the cache replaced
+  int64_t backward_ns = 0;  // wall time, accumulation included
+  int64_t accumulate_ns = 0;
+  int64_t exposed_ns = 0;  // recorded wait included
+  int64_t wait_ns = 0;
+  int64_t comm_total_ns = 0;
+  int64_t bytes_allreduced = 0;
+  int64_t optimizer_ns = 0;
+  int64_t interval_ns = 0;
+  int64_t other_ns = 0;
+  int64_t total_ns = 0;
+  std::array<int64_t, 3> cost_by_source = {0, 0, 0};
+  std::vector<int64_t> unit_forward_ns;
+  std::vector<int64_t> unit_backward_ns;  // 0: not run
+  std::vector<int64_t> unit_backward_end_ns;
+  std::vector<std::array<int64_t, 3>> buckets;
 };
+
+// The steps of one schedule on one cost model and network, in order.
+class StepSimulator {
+ public:
+  StepSimulator(const CostModel& costs, const FreezeSchedule& schedule,
+                const NetworkModel& network, int world_size,
+                std::optional<CacheModel> cache, std::vector<int64_t> waits)
+      : costs_(costs),
+        run_(costs.run()),
+        schedule_(schedule),
+        network_(network),
+        world_size_(world_size),
+        cache_(std::move(cache)),
+        waits_(std::move(waits)),
+        plans_(schedule.sets.size()) {}
+
+  // Simulate: step `s` into `t`; its buckets only when `keep_buckets`.
+  absl::Status Simulate(int64_t s, bool keep_buckets, StepTiming& t) {
+    const RecordedStep& rs = run_.steps[s];
+    const SetPlan& plan = Plan(schedule_.step_set[s]);
+    const StepCosts step = costs_.Step(s);
+    t.cost_by_source = {0, 0, 0};
+    t.data_ns = step.data_ns;
+    t.other_ns = step.other_ns;
+    RETURN_IF_ERROR(Forward(s, plan, step.loss_forward_ns, rs.epoch, t));
+    RETURN_IF_ERROR(Backward(s, plan, t));
+    t.buckets.clear();
+    const int64_t channel_free = ScheduleBuckets(
+        plan, t.unit_backward_ns, t.unit_backward_end_ns, t.backward_ns,
+        network_.Overlap(), keep_buckets ? &t.buckets : nullptr);
+    t.wait_ns = world_size_ > 1 && !waits_.empty() ? waits_[s] : 0;
+    t.exposed_ns =
+        std::max<int64_t>(0, channel_free - t.backward_ns) + t.wait_ns;
+    t.comm_total_ns = plan.bucket_ns_total;
+    t.bytes_allreduced = plan.grad_bytes;
+    const bool same_set = plan.recorded_set == rs.frozen_set;
+    t.accumulate_ns = std::min(
+        t.backward_ns, same_set ? step.accumulate_ns : plan.accumulate_ns);
+    t.optimizer_ns = same_set ? step.optimizer_ns : plan.optimizer_ns;
+    const int T = run_.stats_interval;
+    t.interval_ns = (s + 1) % T == 0 ? IntervalWork((s + 1) / T - 1, plan) : 0;
+    t.total_ns = t.data_ns + t.forward_ns + t.backward_ns + t.exposed_ns +
+                 t.optimizer_ns + t.interval_ns + t.other_ns;
+    return absl::OkStatus();
+  }
+
+  double CacheHitShare() const {
+    return cache_.has_value() ? cache_->MeanHitShare() : 0;
+  }
+
+ private:
+  const SetPlan& Plan(int set) {
+    if (!plans_[set].has_value()) {
+      plans_[set] =
+          BuildPlan(costs_, schedule_.sets[set], network_, world_size_);
+    }
+    return *plans_[set];
+  }
+
+  absl::Status MissingCost(int u, const char* what) const {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "unit ", u, " (", run_.units[u].name, ") needs its ", what,
+        " cost, which the recorded run never measured and the trace has no "
+        "start-up profile for"));
+  }
+
+  // Each unit's forward in its state, the loss's, and the cache's reads and
+  // writes in place of the frozen prefix's forward.
+  absl::Status Forward(int64_t s, const SetPlan& plan, int64_t loss_ns,
+                       int epoch, StepTiming& t) {
+    const int n = run_.num_units;
+    t.unit_forward_ns.resize(n);
+    int64_t prefix = 0, rest = 0;
+    for (int u = 0; u < n; ++u) {
+      const ForwardState x = plan.states.forward[u];
+      const std::optional<UnitCost> cost = costs_.Cost(u, x, s);
+      if (!cost.has_value()) {
+        return MissingCost(
+            u, x == ForwardState::kGrad ? "forward" : "no-grad forward");
+      }
+      t.unit_forward_ns[u] = cost->ns;
+      t.cost_by_source[static_cast<int>(cost->source)] += cost->ns;
+      (u <= plan.boundary ? prefix : rest) += cost->ns;
+    }
+    t.forward_ns = loss_ns + prefix + rest;
+    t.cache_ns = 0;
+    t.cached_through = -1;
+    if (cache_.has_value()) {
+      const CacheModel::StepCache c =
+          cache_->Step(epoch, plan.boundary, t.unit_forward_ns);
+      if (c.active) {
+        t.cache_ns = c.ns;
+        t.cached_through = plan.boundary;
+        t.forward_ns = loss_ns + c.ns + rest;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Backward from the last unit down to the first trainable one.
+  absl::Status Backward(int64_t s, const SetPlan& plan, StepTiming& t) {
+    const int n = run_.num_units;
+    t.unit_backward_ns.assign(n, 0);
+    t.unit_backward_end_ns.resize(n);
+    int64_t wall = 0;
+    for (int u = n - 1; u >= plan.states.first_trainable; --u) {
+      const std::optional<UnitCost> cost =
+          costs_.Cost(u, plan.states.backward[u], s);
+      if (!cost.has_value()) return MissingCost(u, "backward");
+      t.unit_backward_ns[u] = cost->ns;
+      t.cost_by_source[static_cast<int>(cost->source)] += cost->ns;
+      wall += cost->ns;
+      t.unit_backward_end_ns[u] = wall;
+    }
+    t.backward_ns = wall;
+    return absl::OkStatus();
+  }
+
+  // The statistics' work at the end of base interval `i`: the norms over
+  // the window of the units the schedule trained in it, and the all-reduce
+  // of the accumulators.
+  int64_t IntervalWork(int64_t i, const SetPlan& plan) {
+    const int T = run_.stats_interval;
+    const int window =
+        static_cast<int>(std::min<int64_t>(run_.stats_window, i + 1));
+    in_window_.assign(run_.num_units, false);
+    for (int64_t j = i - window + 1; j <= i; ++j) {
+      const std::vector<bool>& fz = schedule_.sets[schedule_.step_set[j * T]];
+      for (int u = 0; u < run_.num_units; ++u) {
+        if (!fz[u]) in_window_[u] = true;
+      }
+    }
+    return costs_.IntervalComputeNs(i, in_window_, window) +
+           plan.interval_comm_ns;
+  }
+
+  const CostModel& costs_;
+  const RecordedRun& run_;
+  const FreezeSchedule& schedule_;
+  const NetworkModel& network_;
+  const int world_size_;
+  std::optional<CacheModel> cache_;
+  const std::vector<int64_t> waits_;
+  std::vector<std::optional<SetPlan>> plans_;
+  std::vector<bool> in_window_;
+};
+
+void AddToTotals(const StepTiming& t, TimingResult& out) {
+  PhaseTotals& ph = out.phases;
+  ph.data_ns += t.data_ns;
+  ph.forward_ns += t.forward_ns;
+  ph.backward_ns += t.backward_ns - t.accumulate_ns;
+  ph.comm_exposed_ns += t.exposed_ns;
+  ph.comm_total_ns += t.comm_total_ns;
+  ph.optimizer_ns += t.optimizer_ns;
+  ph.stats_ns += t.accumulate_ns + t.interval_ns;
+  ph.other_ns += t.other_ns;
+  ph.total_ns += t.total_ns;
+  out.bytes_allreduced += t.bytes_allreduced;
+  out.cache_ns += t.cache_ns;
+  out.recorded_wait_ns += t.wait_ns;
+  for (size_t k = 0; k < t.cost_by_source.size(); ++k) {
+    out.cost_by_source[k] += t.cost_by_source[k];
+  }
+}
+
+StepTimeline TimelineOf(const StepTiming& t, int64_t step, int64_t start_ns) {
+  StepTimeline tl;
+  tl.step = step;
+  tl.start_ns = start_ns;
+  tl.data_ns = t.data_ns;
+  tl.forward_ns = t.forward_ns;
+  tl.backward_ns = t.backward_ns;
+  tl.comm_exposed_ns = t.exposed_ns;
+  tl.optimizer_ns = t.optimizer_ns;
+  tl.stats_ns = t.interval_ns;
+  tl.other_ns = t.other_ns;
+  tl.cache_ns = t.cache_ns;
+  tl.unit_forward_ns = t.unit_forward_ns;
+  for (int u = 0; u <= t.cached_through; ++u) tl.unit_forward_ns[u] = 0;
+  tl.unit_backward_ns = t.unit_backward_ns;
+  tl.buckets = t.buckets;
+  return tl;
+}
 
 }  // namespace
 
-absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
+absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
                                             const FreezeSchedule& schedule,
                                             const NetworkModel& network,
                                             const TimingOptions& options) {
+  const RecordedRun& run = costs.run();
   const int world_size =
-      options.world_size > 0 ? options.world_size : model.world_size;
-  if (absl::Status s = network.CheckWorldSize(world_size); !s.ok()) return s;
-  if (static_cast<int64_t>(schedule.step_set.size()) != model.num_steps()) {
+      options.world_size > 0 ? options.world_size : run.world_size;
+  RETURN_IF_ERROR(network.CheckWorldSize(world_size));
+  if (static_cast<int64_t>(schedule.step_set.size()) != run.num_steps()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the schedule covers ", schedule.step_set.size(),
-                     " steps, the trace has ", model.num_steps()));
+                     " steps, the trace has ", run.num_steps()));
   }
   TimingResult out;
   out.world_size = world_size;
   out.network = network.spec();
-  if (world_size != model.world_size && schedule.vote_rule != "global") {
+  if (world_size != run.world_size && schedule.vote_rule != "global") {
     out.notes.push_back(absl::StrCat(
         "vote rule ", schedule.vote_rule, " at world size ", world_size,
-        ": the votes are those of the ", model.world_size,
+        ": the votes are those of the ", run.world_size,
         " recorded ranks (the trace has per-rank statistics for them only)"));
   }
-  const int n = model.num_units;
-  const int T = model.stats_interval;
-  const int W = model.stats_window;
-
-  // The cache.
-  bool cache_on = options.cache;
-  int variants = options.augment_variants >= 0 ? options.augment_variants
-                                               : model.augment_variants;
-  const bool augment = model.header.config().augment();
-  if (!augment) variants = 1;
-  if (cache_on && variants <= 0) {
-    out.notes.push_back(
-        "cache: no step can hit, the recorded run's augmentation is random "
-        "(--augment_variants=0); replay with --augment_variants=K to assume K "
-        "fixed variants per sample");
-    cache_on = false;
-  }
-  if (cache_on && !(model.cache_read_ns_per_element > 0)) {
-    out.notes.push_back(
-        "cache: the trace has no measured cache read cost; reads cost 0");
-  }
-  const double inv_variants = variants > 0 ? 1.0 / variants : 0;
-  const int64_t steps_per_epoch =
-      model.context.steps_per_epoch > 0 ? model.context.steps_per_epoch : 1;
-  const double batch = static_cast<double>(model.batch_size);
-  auto read_ns = [&](int boundary) {
-    return model.cache_read_ns_per_element *
-           static_cast<double>(model.unit_output_elements[boundary]) * batch;
-  };
-  CacheState cache;
-  int current_epoch = model.steps.empty() ? 0 : model.steps[0].epoch;
-  double hit_sum = 0;
-  int64_t hit_steps = 0;
-
   std::vector<int64_t> waits;
-  if (network.ReplaysRecordedWaits() && model.world_size > 1) {
-    waits = RecordedWaits(model, network);
+  if (network.ReplaysRecordedWaits() && run.world_size > 1) {
+    waits = RecordedWaits(costs, network);
   }
-  std::vector<SetPlan> plans(schedule.sets.size());
-  std::vector<int64_t> end(n, 0);
-  std::vector<int64_t> unit_fwd(n, 0), unit_bwd(n, 0);
-  std::vector<bool> in_window(n), rec_in_window(n);
-  PhaseTotals& ph = out.phases;
+  StepSimulator simulator(costs, schedule, network, world_size,
+                          MakeCache(run, options, out.notes), std::move(waits));
+  StepTiming t;
   int64_t clock = 0;
-
-  for (int64_t s = 0; s < model.num_steps(); ++s) {
-    const int set = schedule.step_set[s];
-    SetPlan& plan = plans[set];
-    if (!plan.built) {
-      BuildPlan(model, schedule.sets[set], network, world_size, plan);
-    }
-    const RecordedStep& rs = model.steps[s];
-    const bool same_set = plan.recorded_set == rs.frozen_set;
-    const bool reported = s >= options.report_from_step;
-    const size_t base = static_cast<size_t>(s) * n;
-
-    // Forward.
-    int64_t prefix_fwd = 0, rest_fwd = 0;
-    for (int u = 0; u < n; ++u) {
-      const ForwardState x = plan.states.forward[u];
-      int64_t cost;
-      CostSource source;
-      if (model.forward_state[base + u] == x) {
-        cost = model.forward_ns[base + u];
-        source = CostSource::kSameStep;
-      } else {
-        const int k = u * kForwardCosted + static_cast<int>(x);
-        if (!model.fallback_forward_available[k]) {
-          return MissingCost(
-              model, u,
-              x == ForwardState::kGrad ? "forward" : "no-grad forward");
-        }
-        cost = model.fallback_forward_ns[k];
-        source = model.fallback_forward_source[k];
-      }
-      unit_fwd[u] = cost;
-      if (reported) out.cost_by_source[static_cast<int>(source)] += cost;
-      if (u <= plan.boundary) {
-        prefix_fwd += cost;
-      } else {
-        rest_fwd += cost;
-      }
-    }
-    int64_t forward = rs.loss_forward_ns + prefix_fwd + rest_fwd;
-    int64_t cache_ns = 0;
-    if (cache_on) {
-      if (rs.epoch != current_epoch) {
-        if (cache.boundary >= 0) {
-          cache.coverage =
-              cache.CoverageAfterEpoch(steps_per_epoch, inv_variants);
-        }
-        cache.hit = cache.coverage;
-        cache.old_hit = cache.old_next;
-        cache.steps_in_epoch = 0;
-        current_epoch = rs.epoch;
-      }
-      if (plan.boundary != cache.boundary) {
-        if (plan.boundary > cache.boundary && cache.boundary >= 0) {
-          // Samples already seen this epoch come back only next epoch.
-          cache.old_boundary = cache.boundary;
-          cache.old_hit = cache.hit;
-          cache.old_next =
-              cache.CoverageAfterEpoch(steps_per_epoch, inv_variants);
-        } else {
-          cache.old_boundary = -1;
-          cache.old_hit = 0;
-          cache.old_next = 0;
-        }
-        cache.boundary = plan.boundary;
-        cache.coverage = 0;
-        cache.hit = 0;
-        cache.steps_in_epoch = 0;
-      }
-      if (cache.boundary >= 0) {
-        const double h = cache.hit;
-        const double x =
-            cache.old_boundary >= 0 ? (1.0 - h) * cache.old_hit : 0.0;
-        const double miss = 1.0 - h - x;
-        const double write = read_ns(cache.boundary);
-        int64_t extend_fwd = 0;
-        for (int u = cache.old_boundary + 1; u <= cache.boundary; ++u) {
-          extend_fwd += unit_fwd[u];
-        }
-        const double old_read =
-            cache.old_boundary >= 0 ? read_ns(cache.old_boundary) : 0.0;
-        const double cost =
-            h * write +
-            x * (old_read + static_cast<double>(extend_fwd) + write) +
-            miss * (static_cast<double>(prefix_fwd) + write);
-        cache_ns = Round(cost);
-        forward = rs.loss_forward_ns + cache_ns + rest_fwd;
-        ++cache.steps_in_epoch;
-        hit_sum += h;
-        ++hit_steps;
-      }
-    }
-
-    // Backward, gradient readiness, buckets on one channel.
-    int64_t t = 0;
-    std::fill(unit_bwd.begin(), unit_bwd.end(), 0);
-    for (int u = n - 1; u >= plan.states.first_trainable; --u) {
-      const BackwardState x = plan.states.backward[u];
-      int64_t cost;
-      CostSource source;
-      if (model.backward_state[base + u] == x) {
-        cost = model.backward_ns[base + u];
-        source = CostSource::kSameStep;
-      } else {
-        const int k = u * kBackwardStates + static_cast<int>(x);
-        if (!model.fallback_backward_available[k]) {
-          return MissingCost(model, u, "backward");
-        }
-        cost = model.fallback_backward_ns[k];
-        source = model.fallback_backward_source[k];
-      }
-      unit_bwd[u] = cost;
-      if (reported) out.cost_by_source[static_cast<int>(source)] += cost;
-      t += cost;
-      end[u] = t;
-    }
-    const int64_t backward_wall = t;
-    std::vector<std::array<int64_t, 3>>* timeline_buckets = nullptr;
-    if (s < options.timeline_steps) {
-      out.timeline.emplace_back();
-      timeline_buckets = &out.timeline.back().buckets;
-    }
-    const int64_t channel_free =
-        ScheduleBuckets(plan, unit_bwd, end, backward_wall, network.Overlap(),
-                        timeline_buckets);
-    const int64_t wait = world_size > 1 && !waits.empty() ? waits[s] : 0;
-    const int64_t exposed =
-        std::max<int64_t>(0, channel_free - backward_wall) + wait;
-    if (reported) out.recorded_wait_ns += wait;
-
-    const int64_t accumulate = std::min(
-        backward_wall, same_set ? rs.accumulate_ns : plan.accumulate_ns);
-    const int64_t optimizer = same_set ? rs.optimizer_ns : plan.optimizer_ns;
-
-    // End of a base interval: the statistics' interval work.
-    int64_t interval = 0;
-    if ((s + 1) % T == 0) {
-      const int64_t i = (s + 1) / T - 1;
-      const int window = static_cast<int>(std::min<int64_t>(W, i + 1));
-      std::fill(in_window.begin(), in_window.end(), false);
-      for (int64_t j = i - window + 1; j <= i; ++j) {
-        const std::vector<bool>& fz = schedule.sets[schedule.step_set[j * T]];
-        for (int u = 0; u < n; ++u) {
-          if (!fz[u]) in_window[u] = true;
-        }
-      }
-      bool measured = false;
-      if (i < static_cast<int64_t>(model.interval_compute_ns.size())) {
-        model.RecordedWindow(i, &rec_in_window);  // the same window length
-        measured = rec_in_window == in_window;
-      }
-      const int64_t compute =
-          measured ? model.interval_compute_ns[i]
-                   : Round(model.interval_ns_per_param_window *
-                           static_cast<double>(
-                               model.IntervalWork(in_window, window)));
-      interval = compute + plan.interval_comm_ns;
-    }
-
-    const int64_t total = rs.data_ns + forward + backward_wall + exposed +
-                          optimizer + interval + rs.other_ns;
-    if (reported) {
-      ph.data_ns += rs.data_ns;
-      ph.forward_ns += forward;
-      ph.backward_ns += backward_wall - accumulate;
-      ph.comm_exposed_ns += exposed;
-      ph.comm_total_ns += plan.bucket_ns_total;
-      ph.optimizer_ns += optimizer;
-      ph.stats_ns += accumulate + interval;
-      ph.other_ns += rs.other_ns;
-      ph.total_ns += total;
-      out.bytes_allreduced += plan.grad_bytes;
-      out.cache_ns += cache_ns;
-    }
-
-    if (timeline_buckets != nullptr) {
-      StepTimeline& tl = out.timeline.back();
-      tl.step = rs.step;
-      tl.start_ns = clock;
-      tl.data_ns = rs.data_ns;
-      tl.forward_ns = forward;
-      tl.backward_ns = backward_wall;
-      tl.comm_exposed_ns = exposed;
-      tl.optimizer_ns = optimizer;
-      tl.stats_ns = interval;
-      tl.other_ns = rs.other_ns;
-      tl.cache_ns = cache_ns;
-      tl.unit_forward_ns = unit_fwd;
-      if (cache_on && cache.boundary >= 0) {
-        for (int u = 0; u <= cache.boundary; ++u) tl.unit_forward_ns[u] = 0;
-      }
-      tl.unit_backward_ns = unit_bwd;
-    }
-    clock += total;
+  for (int64_t s = 0; s < run.num_steps(); ++s) {
+    const bool timeline = s < options.timeline_steps;
+    RETURN_IF_ERROR(simulator.Simulate(s, timeline, t));
+    if (s >= options.report_from_step) AddToTotals(t, out);
+    if (timeline) out.timeline.push_back(TimelineOf(t, s, clock));
+    clock += t.total_ns;
   }
-  out.cache_hit_share =
-      hit_steps > 0 ? hit_sum / static_cast<double>(hit_steps) : 0;
+  out.cache_hit_share = simulator.CacheHitShare();
   return out;
 }
 

@@ -5,8 +5,9 @@
 // Per step (rank 0's view, as the trainer reports it):
 //   data      the recorded step's;
 //   forward   the loss's recorded part plus each unit's forward in its state
-//             (TraceModel's costs); with the cache, the frozen prefix's
-//             forward is replaced by cache reads (see below);
+//             (CostModel::Cost); with the cache, the frozen prefix's
+//             forward is replaced by the cache's reads and writes
+//             (cache_model.h);
 //   backward  from the last unit down to the first trainable one, each in
 //             its state; the first trainable unit computes no input
 //             gradient; a unit's parameters' gradients are ready when its
@@ -27,7 +28,7 @@
 //             a loaded machine), so that such waits carry over to the
 //             replayed configuration instead of being lost; steps that
 //             carry predictions instead of measurements (from
-//             TraceModel::measured_steps on) wait the measured steps' mean;
+//             CostModel::measured_steps() on) wait the measured steps' mean;
 //   optimizer the recorded step's when its trainable set is the same, else
 //             the mean over recorded steps with the same set, else the
 //             start-up profile's fixed + per-parameter line, calibrated;
@@ -37,18 +38,15 @@
 //             contiguous run of units, on the network model) plus the norms
 //             (∝ parameters trained in the window × window length);
 //   other     the recorded step's.
+// Data, the loss, the optimizer, the accumulation and "other" of a step are
+// CostModel::Step's: the recorded step's, or the fit's prediction for steps
+// after the measured ones.
 // World sizes other than the recorded one keep the per-rank batch and the
 // per-rank compute; only communication changes.
 //
-// Cache (TimingOptions::cache): the frozen prefix's output is cached per
-// (sample, variant); reading one costs the profile's cache_read_ns_per_element
-// × the boundary unit's output elements per sample × batch, and so does
-// writing one. A step's samples hit with the cache's coverage at the start of
-// the epoch; coverage grows by (1 - c)·f/K per epoch (K variants per sample,
-// f the share of the epoch run with this boundary). When the boundary moves
-// deeper, entries of the old boundary are extended through the newly frozen
-// units instead of recomputed from the image. Only deterministic inputs can
-// hit (no augmentation, or K fixed variants).
+// Cache (TimingOptions::cache): CacheModel (cache_model.h), with the
+// profile's cache_read_ns_per_element. Only deterministic inputs can hit (no
+// augmentation, or K fixed variants).
 #ifndef FREEZING_SIM_SIMULATOR_H_
 #define FREEZING_SIM_SIMULATOR_H_
 
@@ -58,9 +56,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sim/cost_model.h"
 #include "sim/network.h"
 #include "sim/schedule.h"
-#include "sim/trace_model.h"
 
 namespace freezing::sim {
 
@@ -126,11 +124,11 @@ struct TimingResult {
   std::vector<StepTimeline> timeline;
 };
 
-// SimulateTiming: every step of `schedule` on `model`. InvalidArgument for a
-// world size the network cannot describe; FailedPrecondition when a unit
-// needs a cost the trace does not have (a state never executed and no
-// start-up profile).
-absl::StatusOr<TimingResult> SimulateTiming(const TraceModel& model,
+// SimulateTiming: every step of `schedule` on the run of `costs`, costed by
+// it. InvalidArgument for a world size the network cannot describe;
+// FailedPrecondition when a unit needs a cost the trace does not have (a
+// state never executed and no start-up profile).
+absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
                                             const FreezeSchedule& schedule,
                                             const NetworkModel& network,
                                             const TimingOptions& options);

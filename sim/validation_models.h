@@ -1,20 +1,20 @@
-// Validation models: a trace's own configuration as the simulator would see
-// it with less than the whole trace, so that its prediction can be compared
-// with measurements it never used.
+// Validation models: cost models of a recorded run that know less than the
+// whole run, so that the simulator's prediction of the run's own
+// configuration can be compared with measurements it never used.
 //
 // Replaying a trace's own configuration with every step's own measurements
 // (and the `recorded` network's per-step waits) reproduces the measured
 // total nearly by construction: it checks bookkeeping, not the model. Two
 // honest alternatives:
 //
-//   HeldOutTraceModel(model, S): the trace as it would be known had only
-//     steps [0, S) been recorded. Every aggregate is fitted on those steps
-//     but the first (kWarmUpSteps) with TraceModel::FitCosts, and every
-//     step from S on carries that fit's prediction for its recorded frozen
-//     set instead of its own measurement:
+//   HeldOutCostModel(run, S): the run as it would be known had only steps
+//     [0, S) been recorded: CostModel::Fit on those steps but the first
+//     (kWarmUpSteps) with S measured steps, so that every step from S on
+//     carries that fit's prediction for its recorded frozen set instead of
+//     its own measurement:
 //       unit forward and backward: the mean over fitted steps that ran the
 //         unit in that state, else the profile times the factor fitted on
-//         them (rule 3 of trace_model.h);
+//         them (rule 3 of cost_model.h);
 //       optimizer, statistics accumulation, data and "other": the mean over
 //         fitted steps with the same frozen set, else the profile's
 //         optimizer line times its fitted factor, the fitted accumulation
@@ -23,29 +23,33 @@
 //       interval-end work: the mean of fitted intervals with the same
 //         window and the same units in it, else the fitted rate;
 //       the `recorded` network: the overlap rate fitted on those steps and
-//         their mean wait.
+//         their mean wait (simulator.h).
 //     Simulated and summed from S on (TimingOptions::report_from_step),
 //     this predicts the time of steps the model never saw.
 //
-//   ProfileOnlyTraceModel(model): no step's timing at all, as for a
-//     configuration the simulator has never seen run: per-unit costs, the
-//     loss and the optimizer line from the start-up profile as measured
-//     (factors 1), the all-reduce points of the profile with the overlap
-//     the recorded comm mode implies (sync: 0, else 1), no waits; costs the
-//     profile does not measure come from a-priori ratios stated below
-//     (statistics) or are 0 (data loading, "other").
+//   ProfileOnlyCostModel(run): no step's timing at all, as for a
+//     configuration the simulator has never seen run: CostModel::Fit on no
+//     step with no measured step, so per-unit costs, the loss and the
+//     optimizer line come from the start-up profile as measured (factors
+//     1), with the all-reduce points of the profile; as its Priors, the
+//     overlap the recorded comm mode implies (sync: 0, else 1) and the
+//     statistics from the a-priori ratios stated below; no waits; data
+//     loading and "other" 0 (not profiled).
 //
-// The freeze schedule is not a timing: both models keep the recorded
-// statistics, so the recorded policy still reproduces the recorded
-// schedule. The measurements a model must not see are zeroed in it (the
-// steps' phases, the overlap inputs), so no code path can use them.
+// The freeze schedule is not a timing: it comes from the run's recorded
+// statistics (ComputeSchedule takes the RecordedRun), so the recorded policy
+// still reproduces the recorded schedule. A cost model reads a step's
+// measurements only for steps [0, measured_steps) and fits only on its
+// range, so no code path can use what it must not see.
 #ifndef FREEZING_SIM_VALIDATION_MODELS_H_
 #define FREEZING_SIM_VALIDATION_MODELS_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/statusor.h"
-#include "sim/trace_model.h"
+#include "sim/cost_model.h"
+#include "sim/recorded_run.h"
 
 namespace freezing::sim {
 
@@ -55,7 +59,7 @@ namespace freezing::sim {
 // interval-end work. InvalidArgument for a fraction outside (0, 1);
 // FailedPrecondition when that leaves either part empty (fewer than two
 // base intervals of steps).
-absl::StatusOr<int64_t> HeldOutSplit(const TraceModel& model, double fraction);
+absl::StatusOr<int64_t> HeldOutSplit(const RecordedRun& run, double fraction);
 
 // The held-out model is fitted on steps [kWarmUpSteps, S) (on [0, S) when
 // that is all there is): the run's first step pays one-time costs (first
@@ -64,11 +68,11 @@ absl::StatusOr<int64_t> HeldOutSplit(const TraceModel& model, double fraction);
 // profile also drops a warm-up run before its medians.
 inline constexpr int64_t kWarmUpSteps = 1;
 
-// HeldOutTraceModel: see above. InvalidArgument unless 0 < first_held_out <
+// HeldOutCostModel: see above. InvalidArgument unless 0 < first_held_out <
 // steps; FailedPrecondition when a held-out step runs a unit in a state the
 // held-in steps never ran and the trace has no start-up profile.
-absl::StatusOr<TraceModel> HeldOutTraceModel(const TraceModel& model,
-                                             int64_t first_held_out);
+absl::StatusOr<CostModel> HeldOutCostModel(
+    std::shared_ptr<const RecordedRun> run, int64_t first_held_out);
 
 // A-priori ratios for the statistics, which the start-up profile does not
 // time, from the bytes each pass of train/grad_stats.cc moves per float32
@@ -92,9 +96,10 @@ inline constexpr double kIntervalZeroBytesPerElement = 4;
 inline constexpr double kNormBytesPerElementSlot = 8;
 inline constexpr double kNormBytesPerElementSlotOneRank = 4;
 
-// ProfileOnlyTraceModel: see above. FailedPrecondition without a start-up
+// ProfileOnlyCostModel: see above. FailedPrecondition without a start-up
 // profile, or when the profile lacks a unit.
-absl::StatusOr<TraceModel> ProfileOnlyTraceModel(const TraceModel& model);
+absl::StatusOr<CostModel> ProfileOnlyCostModel(
+    std::shared_ptr<const RecordedRun> run);
 
 }  // namespace freezing::sim
 
