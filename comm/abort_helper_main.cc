@@ -2,7 +2,7 @@
 // barrier that only rank 1 could complete: used by abort_test to check that
 // one failing rank ends the whole job promptly with a non-zero exit.
 //
-//   abort_helper --ranks=2 --mode=ok|status|exception|exit|signal
+//   abort_helper --ranks=2 [--cluster] --mode=ok|status|exception|exit|signal
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +21,7 @@ namespace {
 using freezing::comm::MpiSession;
 
 struct Args {
-  int ranks = 1;
+  freezing::comm::LaunchOptions launch;
   std::string mode = "ok";
 };
 
@@ -30,7 +30,11 @@ Args ParseArgs(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (absl::StartsWith(a, "--ranks=")) {
-      if (!absl::SimpleAtoi(a.substr(8), &args.ranks)) args.ranks = -1;
+      if (!absl::SimpleAtoi(a.substr(8), &args.launch.ranks)) {
+        args.launch.ranks = -1;
+      }
+    } else if (a == "--cluster") {
+      args.launch.cluster = true;
     } else if (absl::StartsWith(a, "--mode=")) {
       args.mode = a.substr(7);
     }
@@ -43,7 +47,7 @@ Args ParseArgs(int argc, char** argv) {
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
   if (absl::Status s =
-          freezing::comm::RelaunchUnderMpiexec(args.ranks, argc, argv);
+          freezing::comm::RelaunchUnderMpiexec(args.launch, argc, argv);
       !s.ok()) {
     std::fprintf(stderr, "abort_helper: %s\n", s.ToString().c_str());
     return 2;

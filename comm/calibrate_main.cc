@@ -29,6 +29,7 @@
 #include "comm/mpi_session.h"
 
 ABSL_FLAG(int, ranks, 2, "MPI ranks; relaunches under mpiexec when > 1");
+ABSL_FLAG(bool, cluster, false, freezing::comm::kClusterFlagHelp);
 ABSL_FLAG(std::string, out, "",
           "calibration file to write (JSON); relative to where bazel run "
           "was typed");
@@ -171,8 +172,11 @@ absl::Status Run(MpiSession& session, const Config& config) {
 int main(int argc, char** argv) {
   using freezing::comm::MpiSession;
   absl::ParseCommandLine(argc, argv);
-  if (const absl::Status s = freezing::comm::RelaunchUnderMpiexec(
-          absl::GetFlag(FLAGS_ranks), argc, argv);
+  freezing::comm::LaunchOptions launch;
+  launch.ranks = absl::GetFlag(FLAGS_ranks);
+  launch.cluster = absl::GetFlag(FLAGS_cluster);
+  if (const absl::Status s =
+          freezing::comm::RelaunchUnderMpiexec(launch, argc, argv);
       !s.ok()) {
     std::fprintf(stderr, "calibrate: %s\n", s.ToString().c_str());
     return 1;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "comm/cluster_spec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -21,7 +22,8 @@ class LauncherTest : public ::testing::Test {
     // A plain test process is no MPI rank.
     for (const char* v :
          {"PMI_RANK", "PMI_FD", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
-          "MPI_LOCALNRANKS", "FREEZING_MPIEXEC", kRelaunchedEnv}) {
+          "MPI_LOCALNRANKS", "FREEZING_MPIEXEC", kRelaunchedEnv,
+          kMachineRanksEnv, "HYDRA_HOST_FILE", kClusterEnv}) {
       unsetenv(v);
     }
   }
@@ -35,6 +37,71 @@ TEST_F(LauncherTest, MpiexecCommandKeepsArguments) {
                              {"--ranks=3", "--out=a b"}),
               ElementsAre("/usr/bin/mpiexec", "-n", "3", "/x/bin", "--ranks=3",
                           "--out=a b"));
+}
+
+// What the placement reads of a cluster: its name, bridge and hosts.
+ClusterSpec TwoHosts() {
+  ClusterSpec spec;
+  spec.name = "h";
+  spec.bridge = "br-h";
+  for (const char* host : {"h1", "h2"}) spec.hosts.push_back({host});
+  return spec;
+}
+
+TEST_F(LauncherTest, ClusterRanksGoToTheHostsInTurn) {
+  // Three ranks on two hosts: Hydra gives rank r host r mod 2.
+  const MpiexecPlacement p = ClusterPlacement(TwoHosts(), "/run/fc", 3, "");
+  EXPECT_THAT(
+      MpiexecCommand("/usr/bin/mpiexec", 3, "/x/bin",
+                     {"--ranks=3", "--cluster"}, p),
+      ElementsAre("/usr/bin/mpiexec", "-iface", "br-h", "-launcher", "ssh",
+                  "-launcher-exec", "/run/fc/h/launch", "-hosts", "h1,h2",
+                  "-genv", "UCX_TLS", "tcp,self", "-genv", kMachineRanksEnv,
+                  "3", "-n", "3", "/x/bin", "--ranks=3", "--cluster"));
+}
+
+TEST_F(LauncherTest, FewerRanksThanHostsUseTheFirstHosts) {
+  EXPECT_THAT(ClusterPlacement(TwoHosts(), "/r", 1, nullptr).hosts,
+              ElementsAre("h1"));
+  EXPECT_THAT(ClusterPlacement(TwoHosts(), "/r", 2, nullptr).hosts,
+              ElementsAre("h1", "h2"));
+}
+
+TEST_F(LauncherTest, ClusterKeepsTheUsersUcxTls) {
+  const MpiexecPlacement p = ClusterPlacement(TwoHosts(), "/r", 2, "tcp");
+  ASSERT_EQ(p.env.size(), 1u);
+  EXPECT_EQ(p.env[0].first, kMachineRanksEnv);
+}
+
+TEST_F(LauncherTest, NoPlacementIsThisHost) {
+  EXPECT_THAT(MpiexecCommand("m", 2, "e", {}, MpiexecPlacement()),
+              ElementsAre("m", "-n", "2", "e"));
+}
+
+TEST_F(LauncherTest, ClusterThatIsNotUpNamesTheUpCommand) {
+  setenv(kClusterEnv, "nosuchz", 1);
+  LaunchOptions options;
+  options.ranks = 2;
+  options.cluster = true;
+  const absl::Status s = RelaunchUnderMpiexec(options, 2, argv_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("FREEZING_CLUSTER=nosuchz bazel run //comm:cluster -- "
+                        "up --hosts=2 --rate=1gbit"));
+  // Even for one rank: --cluster puts it on the first host.
+  options.ranks = 1;
+  EXPECT_EQ(RelaunchUnderMpiexec(options, 2, argv_).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(LauncherTest, ClusterAndHostFileConflict) {
+  setenv("HYDRA_HOST_FILE", "/tmp/hosts", 1);
+  LaunchOptions options;
+  options.ranks = 2;
+  options.cluster = true;
+  const absl::Status s = RelaunchUnderMpiexec(options, 2, argv_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("HYDRA_HOST_FILE"));
 }
 
 TEST_F(LauncherTest, FindsMpiexecOnPath) {
@@ -105,6 +172,10 @@ TEST_F(LauncherTest, ThreadsPerRankSplitsCoresAmongLocalRanks) {
   setenv("MPI_LOCALNRANKS", "2", 1);
   EXPECT_EQ(RanksOnThisHost(8), 2);
   EXPECT_EQ(DefaultThreadsPerRank(8), std::max(1, cores / 2));
+  // On an emulated cluster all 8 share this machine's cores.
+  setenv(kMachineRanksEnv, "8", 1);
+  EXPECT_EQ(RanksOnThisHost(8), 2);
+  EXPECT_EQ(DefaultThreadsPerRank(8), std::max(1, cores / 8));
 }
 
 }  // namespace

@@ -17,6 +17,11 @@ namespace {
 
 MpiSession* g_session = nullptr;
 
+// --cluster, --cluster=true|false: the launcher's, not the benchmark's.
+bool IsClusterFlag(absl::string_view arg) {
+  return arg == "--cluster" || absl::StartsWith(arg, "--cluster=");
+}
+
 // Ranks other than 0 run the same benchmarks silently.
 class NullReporter : public ::benchmark::BenchmarkReporter {
  public:
@@ -43,16 +48,25 @@ double MaxOverRanks(double value) {
 
 int main(int argc, char** argv) {
   using freezing::comm::MpiSession;
-  int ranks = 2;
+  freezing::comm::LaunchOptions launch;
+  launch.ranks = 2;
   for (int i = 1; i < argc; ++i) {
     if (absl::StartsWith(argv[i], "--ranks=") &&
-        !absl::SimpleAtoi(argv[i] + 8, &ranks)) {
+        !absl::SimpleAtoi(argv[i] + 8, &launch.ranks)) {
       std::fprintf(stderr, "bad %s\n", argv[i]);
       return 2;
     }
+    if (freezing::comm::benchmarking::IsClusterFlag(argv[i])) {
+      const absl::string_view a = argv[i];
+      if (a != "--cluster" && a != "--cluster=true" && a != "--cluster=false") {
+        std::fprintf(stderr, "bad %s\n", argv[i]);
+        return 2;
+      }
+      launch.cluster = a != "--cluster=false";
+    }
   }
   if (const absl::Status s =
-          freezing::comm::RelaunchUnderMpiexec(ranks, argc, argv);
+          freezing::comm::RelaunchUnderMpiexec(launch, argc, argv);
       !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
@@ -74,7 +88,10 @@ int main(int argc, char** argv) {
           "benchmarks on different ranks; interleave with repeated runs "
           "instead"));
     }
-    if (absl::StartsWith(argv[i], "--ranks=")) continue;
+    if (absl::StartsWith(argv[i], "--ranks=") ||
+        freezing::comm::benchmarking::IsClusterFlag(argv[i])) {
+      continue;
+    }
     if (!reporter && absl::StartsWith(argv[i], "--benchmark_out")) continue;
     args.push_back(argv[i]);
   }

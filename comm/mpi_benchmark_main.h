@@ -1,6 +1,7 @@
 // The main of the project's multi-rank Google Benchmarks (link
 // :mpi_benchmark_main instead of benchmark_main). `--ranks=N` (default 2)
-// relaunches the binary under mpiexec; every rank runs every benchmark with
+// relaunches the binary under mpiexec (`--cluster`: on the emulated
+// cluster's hosts, comm/launcher.h); every rank runs every benchmark with
 // the same iteration counts, rank 0 reports (console, --benchmark_out).
 //
 // Collective timings must be the same on every rank, or ranks would choose

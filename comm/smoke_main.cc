@@ -23,6 +23,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "comm/communicator.h"
 #include "comm/launcher.h"
@@ -31,6 +32,7 @@
 #include "comm/reducer.h"
 
 ABSL_FLAG(int, ranks, 2, "MPI ranks; relaunches under mpiexec when > 1");
+ABSL_FLAG(bool, cluster, false, freezing::comm::kClusterFlagHelp);
 ABSL_FLAG(std::string, progress, "auto",
           "how all-reduces progress during backward: hooks, thread, sync or "
           "auto (sync on one host with shared memory, hooks otherwise)");
@@ -94,6 +96,8 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
         c.size(), std::set<std::string>(hosts.begin(), hosts.end()).size(),
         ThreadLevelName(session.provided_thread_level()), threads,
         ProgressModeName(mode));
+    std::printf("hosts of ranks 0..%d: %s\n", c.size() - 1,
+                absl::StrJoin(hosts, " ").c_str());
   }
 
   // 1. Broadcast from the last rank.
@@ -271,8 +275,11 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
 int main(int argc, char** argv) {
   using freezing::comm::MpiSession;
   absl::ParseCommandLine(argc, argv);
-  if (const absl::Status s = freezing::comm::RelaunchUnderMpiexec(
-          absl::GetFlag(FLAGS_ranks), argc, argv);
+  freezing::comm::LaunchOptions launch;
+  launch.ranks = absl::GetFlag(FLAGS_ranks);
+  launch.cluster = absl::GetFlag(FLAGS_cluster);
+  if (const absl::Status s =
+          freezing::comm::RelaunchUnderMpiexec(launch, argc, argv);
       !s.ok()) {
     std::fprintf(stderr, "smoke: %s\n", s.ToString().c_str());
     return 1;

@@ -6,8 +6,8 @@
 // ranks with the gradient norm test freezing units, and print the summary.
 //
 // --ranks=N relaunches the binary under `mpiexec -n N` unless it already runs
-// under MPI. Relative paths are taken from the folder `bazel run` was started
-// in.
+// under MPI (--cluster: on the emulated cluster's hosts). Relative paths are
+// taken from the folder `bazel run` was started in.
 #include <unistd.h>
 
 #include <cstdio>
@@ -54,7 +54,10 @@ ABSL_FLAG(double, weight_decay, 1e-4, "SGD weight decay");
 ABSL_FLAG(std::string, lr_schedule, "constant",
           "constant | step[:every=E,gamma=G] | cosine");
 ABSL_FLAG(int, ranks, 1, "data-parallel ranks (relaunches under mpiexec)");
-ABSL_FLAG(int, threads, 0, "threads per rank (0: cores / ranks on this host)");
+ABSL_FLAG(bool, cluster, false, freezing::comm::kClusterFlagHelp);
+ABSL_FLAG(int, threads, 0,
+          "threads per rank (0: cores / ranks on this host; with --cluster, "
+          "/ all ranks, which share this machine)");
 ABSL_FLAG(std::string, model, "resnet18",
           "resnet18 | resnet34 | resnet50 | resnet_tiny | mlp");
 ABSL_FLAG(std::string, stem, "imagenet",
@@ -248,8 +251,10 @@ int RealMain(int argc, char** argv) {
     }
     configs.push_back(*c);
   }
-  const int ranks = configs.front().ranks;
-  absl::Status relaunch = comm::RelaunchUnderMpiexec(ranks, argc, argv);
+  comm::LaunchOptions launch;
+  launch.ranks = configs.front().ranks;
+  launch.cluster = absl::GetFlag(FLAGS_cluster);
+  absl::Status relaunch = comm::RelaunchUnderMpiexec(launch, argc, argv);
   if (!relaunch.ok()) {
     std::fprintf(stderr, "error: %s\n", relaunch.ToString().c_str());
     return 2;
