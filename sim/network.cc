@@ -329,101 +329,125 @@ class RecordedModel : public NetworkModel {
   double beta_ = 0;
 };
 
+constexpr double kMaxAlphaUs = 1e6;
+constexpr double kMaxGbps = 1e6;
+
+// A link's latency (µs) and bandwidth (Gbit/s) keys.
+struct Link {
+  double alpha_us = 0;
+  double gbps = 0;
+};
+absl::StatusOr<Link> ReadLink(const SpecKeys& keys, const std::string& alpha,
+                              const std::string& gbps) {
+  Link link;
+  auto a = keys.Positive(alpha, 0, kMaxAlphaUs, false);
+  if (!a.ok()) return a.status();
+  link.alpha_us = *a;
+  auto g = keys.Positive(gbps, 0, kMaxGbps, true);
+  if (!g.ok()) return g.status();
+  link.gbps = *g;
+  return link;
+}
+
+absl::StatusOr<std::unique_ptr<NetworkModel>> MakeRingOrTree(
+    const std::string& name, const SpecKeys& keys) {
+  if (auto s = keys.CheckKeys({"alpha_us", "gbps"}); !s.ok()) return s;
+  auto link = ReadLink(keys, "alpha_us", "gbps");
+  if (!link.ok()) return link.status();
+  const std::string canonical = absl::StrCat(
+      name, ":alpha_us=", Num(link->alpha_us), ",gbps=", Num(link->gbps));
+  if (name == "ring") {
+    return std::unique_ptr<NetworkModel>(new RingModel(
+        link->alpha_us * 1e-6, BetaFromGbps(link->gbps), canonical));
+  }
+  return std::unique_ptr<NetworkModel>(
+      new TreeModel(link->alpha_us, link->gbps, canonical));
+}
+
+absl::StatusOr<std::unique_ptr<NetworkModel>> MakeParameterServer(
+    const SpecKeys& keys) {
+  if (auto s = keys.CheckKeys({"servers", "alpha_us", "gbps"}); !s.ok()) {
+    return s;
+  }
+  auto servers = keys.Int("servers", 1, kMaxWorldSize);
+  if (!servers.ok()) return servers.status();
+  auto link = ReadLink(keys, "alpha_us", "gbps");
+  if (!link.ok()) return link.status();
+  return std::unique_ptr<NetworkModel>(new ParameterServerModel(
+      *servers, link->alpha_us, link->gbps,
+      absl::StrCat("ps:servers=", *servers, ",alpha_us=", Num(link->alpha_us),
+                   ",gbps=", Num(link->gbps))));
+}
+
+absl::StatusOr<std::unique_ptr<NetworkModel>> MakeHierarchical(
+    const SpecKeys& keys) {
+  if (auto s = keys.CheckKeys({"ranks_per_node", "intra_alpha_us", "intra_gbps",
+                               "inter_alpha_us", "inter_gbps"});
+      !s.ok()) {
+    return s;
+  }
+  auto g = keys.Int("ranks_per_node", 1, kMaxWorldSize);
+  if (!g.ok()) return g.status();
+  auto intra = ReadLink(keys, "intra_alpha_us", "intra_gbps");
+  if (!intra.ok()) return intra.status();
+  auto inter = ReadLink(keys, "inter_alpha_us", "inter_gbps");
+  if (!inter.ok()) return inter.status();
+  return std::unique_ptr<NetworkModel>(new HierarchicalModel(
+      *g, intra->alpha_us, intra->gbps, inter->alpha_us, inter->gbps,
+      absl::StrCat("hier:ranks_per_node=", *g, ",intra_alpha_us=",
+                   Num(intra->alpha_us), ",intra_gbps=", Num(intra->gbps),
+                   ",inter_alpha_us=", Num(inter->alpha_us),
+                   ",inter_gbps=", Num(inter->gbps))));
+}
+
+absl::StatusOr<std::unique_ptr<NetworkModel>> MakeRecorded(
+    const SpecKeys& keys, const std::map<std::string, std::string>& values,
+    const NetworkContext& context) {
+  if (auto s = keys.CheckKeys({}, {"overlap"}); !s.ok()) return s;
+  if (context.recorded_world_size <= 1 || context.recorded.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "network 'recorded': the trace has no all-reduce measurements (it ",
+        "was recorded on ", std::max(1, context.recorded_world_size),
+        " rank(s)); choose a model or preset instead: ", NetworkSpecHelp()));
+  }
+  std::vector<AllReduceSample> points = context.recorded;
+  std::sort(points.begin(), points.end(),
+            [](const AllReduceSample& a, const AllReduceSample& b) {
+              return a.bytes < b.bytes;
+            });
+  std::vector<AllReduceSample> clean;
+  for (const AllReduceSample& s : points) {
+    if (s.bytes <= 0 || s.ns < 0) continue;
+    if (!clean.empty() && clean.back().bytes == s.bytes) continue;
+    clean.push_back(s);
+  }
+  if (clean.empty()) {
+    return absl::FailedPreconditionError(
+        "network 'recorded': the trace's all-reduce measurements are all "
+        "empty");
+  }
+  double overlap = context.recorded_overlap;
+  std::string canonical = "recorded";
+  if (values.count("overlap") > 0) {
+    auto o = keys.Positive("overlap", 0, 1, false);
+    if (!o.ok()) return o.status();
+    overlap = *o;
+    canonical = absl::StrCat("recorded:overlap=", Num(overlap));
+  }
+  return std::unique_ptr<NetworkModel>(
+      new RecordedModel(std::move(clean), context.recorded_world_size,
+                        std::min(1.0, std::max(0.0, overlap)), canonical));
+}
+
 absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
     const std::string& spec, const std::string& name,
     const std::map<std::string, std::string>& values,
     const NetworkContext& context) {
-  SpecKeys keys(spec, name, values);
-  constexpr double kMaxAlphaUs = 1e6;
-  constexpr double kMaxGbps = 1e6;
-  if (name == "ring" || name == "tree") {
-    if (auto s = keys.CheckKeys({"alpha_us", "gbps"}); !s.ok()) return s;
-    auto alpha = keys.Positive("alpha_us", 0, kMaxAlphaUs, false);
-    if (!alpha.ok()) return alpha.status();
-    auto gbps = keys.Positive("gbps", 0, kMaxGbps, true);
-    if (!gbps.ok()) return gbps.status();
-    const std::string canonical =
-        absl::StrCat(name, ":alpha_us=", Num(*alpha), ",gbps=", Num(*gbps));
-    if (name == "ring") {
-      return std::unique_ptr<NetworkModel>(
-          new RingModel(*alpha * 1e-6, BetaFromGbps(*gbps), canonical));
-    }
-    return std::unique_ptr<NetworkModel>(
-        new TreeModel(*alpha, *gbps, canonical));
-  }
-  if (name == "ps") {
-    if (auto s = keys.CheckKeys({"servers", "alpha_us", "gbps"}); !s.ok()) {
-      return s;
-    }
-    auto servers = keys.Int("servers", 1, kMaxWorldSize);
-    if (!servers.ok()) return servers.status();
-    auto alpha = keys.Positive("alpha_us", 0, kMaxAlphaUs, false);
-    if (!alpha.ok()) return alpha.status();
-    auto gbps = keys.Positive("gbps", 0, kMaxGbps, true);
-    if (!gbps.ok()) return gbps.status();
-    return std::unique_ptr<NetworkModel>(new ParameterServerModel(
-        *servers, *alpha, *gbps,
-        absl::StrCat("ps:servers=", *servers, ",alpha_us=", Num(*alpha),
-                     ",gbps=", Num(*gbps))));
-  }
-  if (name == "hier") {
-    if (auto s = keys.CheckKeys({"ranks_per_node", "intra_alpha_us",
-                                 "intra_gbps", "inter_alpha_us", "inter_gbps"});
-        !s.ok()) {
-      return s;
-    }
-    auto g = keys.Int("ranks_per_node", 1, kMaxWorldSize);
-    if (!g.ok()) return g.status();
-    auto ia = keys.Positive("intra_alpha_us", 0, kMaxAlphaUs, false);
-    if (!ia.ok()) return ia.status();
-    auto ig = keys.Positive("intra_gbps", 0, kMaxGbps, true);
-    if (!ig.ok()) return ig.status();
-    auto ea = keys.Positive("inter_alpha_us", 0, kMaxAlphaUs, false);
-    if (!ea.ok()) return ea.status();
-    auto eg = keys.Positive("inter_gbps", 0, kMaxGbps, true);
-    if (!eg.ok()) return eg.status();
-    return std::unique_ptr<NetworkModel>(new HierarchicalModel(
-        *g, *ia, *ig, *ea, *eg,
-        absl::StrCat("hier:ranks_per_node=", *g, ",intra_alpha_us=", Num(*ia),
-                     ",intra_gbps=", Num(*ig), ",inter_alpha_us=", Num(*ea),
-                     ",inter_gbps=", Num(*eg))));
-  }
-  if (name == "recorded") {
-    if (auto s = keys.CheckKeys({}, {"overlap"}); !s.ok()) return s;
-    if (context.recorded_world_size <= 1 || context.recorded.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "network 'recorded': the trace has no all-reduce measurements (it ",
-          "was recorded on ", std::max(1, context.recorded_world_size),
-          " rank(s)); choose a model or preset instead: ", NetworkSpecHelp()));
-    }
-    std::vector<AllReduceSample> points = context.recorded;
-    std::sort(points.begin(), points.end(),
-              [](const AllReduceSample& a, const AllReduceSample& b) {
-                return a.bytes < b.bytes;
-              });
-    std::vector<AllReduceSample> clean;
-    for (const AllReduceSample& s : points) {
-      if (s.bytes <= 0 || s.ns < 0) continue;
-      if (!clean.empty() && clean.back().bytes == s.bytes) continue;
-      clean.push_back(s);
-    }
-    if (clean.empty()) {
-      return absl::FailedPreconditionError(
-          "network 'recorded': the trace's all-reduce measurements are all "
-          "empty");
-    }
-    double overlap = context.recorded_overlap;
-    std::string canonical = "recorded";
-    if (values.count("overlap") > 0) {
-      auto o = keys.Positive("overlap", 0, 1, false);
-      if (!o.ok()) return o.status();
-      overlap = *o;
-      canonical = absl::StrCat("recorded:overlap=", Num(overlap));
-    }
-    return std::unique_ptr<NetworkModel>(
-        new RecordedModel(std::move(clean), context.recorded_world_size,
-                          std::min(1.0, std::max(0.0, overlap)), canonical));
-  }
+  const SpecKeys keys(spec, name, values);
+  if (name == "ring" || name == "tree") return MakeRingOrTree(name, keys);
+  if (name == "ps") return MakeParameterServer(keys);
+  if (name == "hier") return MakeHierarchical(keys);
+  if (name == "recorded") return MakeRecorded(keys, values, context);
   return absl::InvalidArgumentError(absl::StrCat(
       "network '", spec, "': unknown model '", name, "'; ", NetworkSpecHelp()));
 }

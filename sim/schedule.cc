@@ -59,6 +59,45 @@ void ZeroWindow(freeze::WindowNorms& n, int k) {
   zero(n.trained_steps);
 }
 
+// A decision of the Freezer, as a schedule event and as the trainer would
+// record it.
+void AddEvent(const freeze::FreezeDecision& d, const std::string& rule_name,
+              FreezeSchedule& out) {
+  ScheduleEvent e;
+  e.step = d.apply_step;
+  e.epoch = d.epoch;
+  e.freeze = d.decision.freeze;
+  e.unfreeze = d.decision.unfreeze;
+  e.extrapolated = out.extrapolated_from_step.has_value() &&
+                   d.apply_step > *out.extrapolated_from_step;
+  out.events.push_back(std::move(e));
+  out.decisions.push_back(
+      freeze_trace::ToTraceFreezeEvent(d, out.policy_spec, rule_name));
+}
+
+// The accuracy risk: the recorded window-1 norms a schedule discards.
+struct Risk {
+  double total = 0;
+  double discarded = 0;
+
+  // Count: interval `iv` with the units `frozen`; a unit frozen where the
+  // recorded run had not measured it makes the risk partial.
+  void Count(const RecordedInterval& iv, const std::vector<bool>& frozen,
+             FreezeSchedule& out) {
+    for (size_t u = 0; u < frozen.size(); ++u) {
+      const freeze::WindowNorms& g = iv.stats.global[u];
+      if (g.l2.empty()) continue;
+      if (iv.trained[u]) {
+        total += g.l2[0];
+        if (frozen[u]) discarded += g.l2[0];
+      } else if (frozen[u]) {
+        out.accuracy_risk_partial = true;
+      }
+    }
+  }
+  double Share() const { return total > 0 ? discarded / total : 0; }
+};
+
 }  // namespace
 
 std::unique_ptr<freeze::BaseIntervalStats> RebuildIntervalStats(
@@ -134,37 +173,20 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
     if (inserted) out.sets.push_back(set);
     return it->second;
   };
-  auto add_event = [&](const freeze::FreezeDecision& d) {
-    ScheduleEvent e;
-    e.step = d.apply_step;
-    e.epoch = d.epoch;
-    e.freeze = d.decision.freeze;
-    e.unfreeze = d.decision.unfreeze;
-    e.extrapolated = out.extrapolated_from_step.has_value() &&
-                     d.apply_step > *out.extrapolated_from_step;
-    out.events.push_back(std::move(e));
-    out.decisions.push_back(
-        freeze_trace::ToTraceFreezeEvent(d, out.policy_spec, rule_name));
-  };
   freeze::FreezeDecision initial = freezer.Initial(frozen);
-  if (!initial.decision.empty()) add_event(initial);
+  if (!initial.decision.empty()) AddEvent(initial, rule_name, out);
 
   std::vector<std::vector<bool>> sim_trained;
   out.step_set.reserve(num_steps);
-  double risk_total = 0, risk_discarded = 0;
+  Risk risk;
   size_t next_interval = 0;
   bool same = true;
   for (int64_t s = 0; s < num_steps; ++s) {
     out.step_set.push_back(id_of(frozen));
     const std::vector<bool>& rec = run.recorded_sets[run.steps[s].frozen_set];
     same = same && rec == frozen;
-    if (!out.extrapolated_from_step.has_value()) {
-      for (int u = 0; u < n; ++u) {
-        if (!frozen[u] && rec[u]) {
-          out.extrapolated_from_step = s;
-          break;
-        }
-      }
+    for (int u = 0; u < n && !out.extrapolated_from_step.has_value(); ++u) {
+      if (!frozen[u] && rec[u]) out.extrapolated_from_step = s;
     }
     if (next_interval >= run.intervals.size() ||
         run.intervals[next_interval].stats.last_step != s) {
@@ -174,17 +196,7 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
     std::vector<bool> trained(n);
     for (int u = 0; u < n; ++u) trained[u] = !frozen[u];
     sim_trained.push_back(trained);
-    // Risk: the recorded window-1 norms this schedule discards.
-    for (int u = 0; u < n; ++u) {
-      const freeze::WindowNorms& g = run.intervals[i].stats.global[u];
-      if (g.l2.empty()) continue;
-      if (run.intervals[i].trained[u]) {
-        risk_total += g.l2[0];
-        if (frozen[u]) risk_discarded += g.l2[0];
-      } else if (frozen[u]) {
-        out.accuracy_risk_partial = true;
-      }
-    }
+    risk.Count(run.intervals[i], frozen, out);
     bool incomplete = false;
     std::unique_ptr<freeze::BaseIntervalStats> rebuilt =
         RebuildIntervalStats(run, i, sim_trained, &incomplete);
@@ -204,10 +216,10 @@ absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
           absl::StrCat("policy '", policy, "' at base interval ", i, ": ",
                        decision.status().message()));
     }
-    if (decision->has_value()) add_event(**decision);
+    if (decision->has_value()) AddEvent(**decision, rule_name, out);
   }
   out.same_as_recorded = same;
-  out.accuracy_risk = risk_total > 0 ? risk_discarded / risk_total : 0;
+  out.accuracy_risk = risk.Share();
   return out;
 }
 

@@ -64,9 +64,11 @@ struct FreezeSchedule {
 };
 
 // ComputeSchedule: runs `policy` (a freeze/ spec) with `vote_rule` ("" for
-// the trace's) over the trace, owning every recorded rank. InvalidArgument
-// for a bad spec or rule (with the valid names), or statistics the policy
-// cannot use (e.g. an interval longer than the recorded window).
+// the trace's) over the recorded run's statistics (never its timings: it
+// takes the RecordedRun, not a cost model), owning every recorded rank.
+// InvalidArgument for a bad spec or rule (with the valid names), or
+// statistics the policy cannot use (e.g. an interval longer than the
+// recorded window).
 absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
                                                const std::string& policy,
                                                const std::string& vote_rule);
