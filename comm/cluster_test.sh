@@ -103,6 +103,7 @@ for job in "$@"; do
         --log_every=1000 --out="$out/run"
       run trace/trace_tool info "$out/run/trace.pb"
       expect "host ${c}1" "$out/log"
+      expect "hosts of ranks 0..1: ${c}1 ${c}2" "$out/log"
       ;;
     *)
       echo "unknown job $job" >&2

@@ -160,6 +160,10 @@ void WriteInfo(const TraceContents& contents, const TraceSummary& s,
     out << "machine: " << h.machine().cpu_model() << ", " << h.machine().cores()
         << " cores, " << h.machine().threads_per_rank()
         << " threads per rank, host " << h.machine().hostname() << "\n";
+    if (h.machine().rank_hosts_size() > 0) {
+      out << "hosts of ranks 0.." << h.machine().rank_hosts_size() - 1 << ": "
+          << absl::StrJoin(h.machine().rank_hosts(), " ") << "\n";
+    }
     if (h.libraries_size() > 0) {
       std::vector<std::string> libs;
       for (const LibraryVersion& l : h.libraries()) {

@@ -115,6 +115,7 @@ trace::Header ToTraceHeader(const HeaderFacts& f) {
   m->set_threads_per_rank(f.threads_per_rank);
   m->set_cpu_model(f.cpu_model);
   m->set_hostname(f.hostname);
+  for (const std::string& h : f.rank_hosts) m->add_rank_hosts(h);
   for (const auto& [name, version] : f.libraries) {
     trace::LibraryVersion* l = header.add_libraries();
     l->set_name(name);

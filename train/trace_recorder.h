@@ -94,6 +94,7 @@ struct HeaderFacts {
   int threads_per_rank = 0;
   std::string cpu_model;
   std::string hostname;
+  std::vector<std::string> rank_hosts;                         // by rank
   std::vector<std::pair<std::string, std::string>> libraries;  // name, version
   std::string revision;
   int64_t start_unix_ns = 0;

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <google/protobuf/stubs/common.h>
-#include <google/protobuf/util/json_util.h>
 #include <torch/version.h>
 #include <unistd.h>
 
@@ -216,6 +215,7 @@ struct Trainer::Impl {
   int64_t total_steps = 0;
   int stats_window = 1;
   std::vector<bool> frozen;
+  std::vector<std::string> rank_hosts;  // by rank, for the trace header
   // static:K's decision before step 0, applied (and recorded) once the trace
   // is open.
   std::optional<freeze::FreezeDecision> initial_decision;
@@ -482,6 +482,8 @@ absl::Status Trainer::Impl::Start() {
   }
   const trace::StartupProfile* p = profile.has_value() ? &*profile : nullptr;
   RETURN_IF_ERROR(BuildComponents(p));
+  // Every rank's host, for the trace header (collective).
+  ASSIGN_OR_RETURN(rank_hosts, comm->AllGatherBytes(env.hostname));
   return OpenTrace(p);
 }
 
@@ -640,6 +642,7 @@ absl::StatusOr<HeaderFacts> Trainer::Impl::GatherHeaderFacts() {
   f.threads_per_rank = threads;
   f.cpu_model = CpuModel();
   f.hostname = env.hostname;
+  f.rank_hosts = rank_hosts;
   f.libraries = BuiltWith();
   f.revision = env.revision;
   f.start_unix_ns = UnixNowNs();
@@ -660,16 +663,8 @@ absl::StatusOr<HeaderFacts> Trainer::Impl::GatherHeaderFacts() {
 // Rank 0: OUT/config.json and the line that says what is being trained.
 absl::Status Trainer::Impl::Announce() {
   if (rank != 0) return absl::OkStatus();
-  std::string json;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = true;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  if (google::protobuf::util::MessageToJsonString(run_config, &json, opts)
-          .ok()) {
-    RETURN_IF_ERROR(base::WriteFileAtomically(
-        absl::StrCat(config.out, "/config.json"), json));
-  }
+  RETURN_IF_ERROR(
+      WriteRunConfigJson(run_config, absl::StrCat(config.out, "/config.json")));
   Log(absl::StrCat("training ", config.model, " on ", config.data, " (",
                    data->train.size(), " train / ", data->test.size(),
                    " test samples, ", data->num_classes, " classes), ", ranks,
@@ -1026,11 +1021,14 @@ void Trainer::Impl::Progress(int epoch, int64_t step, double loss,
   const double total_s = static_cast<double>(summary.phases.total_ns) * 1e-9;
   const double ips =
       total_s > 0 ? static_cast<double>(summary.images) / total_s : 0.0;
+  // The summary counts the steps and time of the whole run, those before a
+  // --resume included.
   const int64_t done = summary.steps;
   const double eta =
-      done > 0 ? total_s / static_cast<double>(done) *
-                     static_cast<double>(total_steps - start_step - done)
-               : 0.0;
+      done > 0
+          ? total_s / static_cast<double>(done) *
+                static_cast<double>(std::max<int64_t>(0, total_steps - done))
+          : 0.0;
   const std::string line = absl::StrFormat(
       "epoch %d/%d step %d/%d loss %.4f %.1f img/s step %.0f ms ETA %.0f s",
       epoch + 1, config.epochs, step + 1, steps_per_epoch, loss, ips,
