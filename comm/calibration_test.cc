@@ -229,5 +229,115 @@ TEST(CalibrationFileTest, ErrorsSayWhatIsWrong) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("alpha_s=-1"));
 }
 
+// MPICH's reduce-scatter + all-gather, by hand (calibration.h): p' the
+// largest power of two <= p; 2·log2(p') steps plus 2 when p > p'; bytes
+// 2(p'-1)/p' of the vector plus 2 whole vectors when p > p'.
+TEST(AllReduceTermsTest, MpichByWorldSize) {
+  struct Case {
+    int p;
+    double steps;
+    double factor;
+  };
+  const int64_t n = 4 << 20;
+  for (const Case& c : std::vector<Case>{{2, 2, 1.0},
+                                         {3, 4, 3.0},
+                                         {4, 4, 1.5},
+                                         {5, 6, 3.5},
+                                         {8, 6, 1.75},
+                                         {12, 8, 3.75}}) {
+    const AllReduceTerms t =
+        AllReduceTermsOf(AllReduceAlgorithm::kMpich, c.p, n, false);
+    EXPECT_DOUBLE_EQ(t.alpha_steps, c.steps) << "p=" << c.p;
+    EXPECT_DOUBLE_EQ(t.byte_factor, c.factor) << "p=" << c.p;
+  }
+  // The ring, for comparison: at p=3 MPICH moves 2.25x the ring's bytes.
+  const AllReduceTerms ring =
+      AllReduceTermsOf(AllReduceAlgorithm::kRing, 3, n, false);
+  EXPECT_DOUBLE_EQ(ring.alpha_steps, 4);
+  EXPECT_DOUBLE_EQ(ring.byte_factor, 4.0 / 3);
+}
+
+TEST(AllReduceTermsTest, SmallMessagesUseRecursiveDoubling) {
+  // Non-blocking: up to 2048 bytes; blocking: fewer floats than p'.
+  AllReduceTerms t = AllReduceTermsOf(AllReduceAlgorithm::kMpich, 4, 2048,
+                                      /*nonblocking=*/true);
+  EXPECT_DOUBLE_EQ(t.alpha_steps, 2);  // log2(4) whole-vector exchanges
+  EXPECT_DOUBLE_EQ(t.byte_factor, 2);
+  t = AllReduceTermsOf(AllReduceAlgorithm::kMpich, 4, 2048, false);
+  EXPECT_DOUBLE_EQ(t.alpha_steps, 4);  // reduce-scatter + all-gather
+  EXPECT_DOUBLE_EQ(t.byte_factor, 1.5);
+  t = AllReduceTermsOf(AllReduceAlgorithm::kMpich, 3, 2048, true);
+  EXPECT_DOUBLE_EQ(t.alpha_steps, 3);  // log2(2) + 2
+  t = AllReduceTermsOf(AllReduceAlgorithm::kMpich, 8, 16, false);  // 4 < 8
+  EXPECT_DOUBLE_EQ(t.alpha_steps, 3);
+  EXPECT_DOUBLE_EQ(t.byte_factor, 3);
+  EXPECT_DOUBLE_EQ(
+      AllReduceTermsOf(AllReduceAlgorithm::kMpich, 1, 4096, false).byte_factor,
+      0);
+}
+
+TEST(FitAllReduceModelTest, RecoversMpichAlphaAndBetaAtEveryWorldSize) {
+  const double alpha = 50e-6;
+  const double beta = 8.5e-9;
+  for (int p : {2, 3, 4, 5}) {
+    for (bool nonblocking : {false, true}) {
+      std::vector<CalibrationPoint> points;
+      for (int64_t n = 4096; n <= (int64_t{64} << 20); n *= 2) {
+        const AllReduceTerms t =
+            AllReduceTermsOf(AllReduceAlgorithm::kMpich, p, n, nonblocking);
+        CalibrationPoint pt;
+        pt.set_bytes(n);
+        pt.set_median_s(t.alpha_steps * alpha + t.byte_factor * n * beta);
+        points.push_back(pt);
+      }
+      auto fit = FitAllReduceModel(points, p, FitMethod::kHybrid,
+                                   {AllReduceAlgorithm::kMpich, nonblocking});
+      ASSERT_TRUE(fit.ok()) << fit.status();
+      EXPECT_THAT(fit->alpha_s(), DoubleNear(alpha, alpha * 1e-6)) << p;
+      EXPECT_THAT(fit->beta_s_per_byte(), DoubleNear(beta, beta * 1e-6)) << p;
+      EXPECT_EQ(fit->algorithm(), "mpich");
+      EXPECT_EQ(fit->operation(), nonblocking ? "iallreduce" : "allreduce");
+      // The ring fit of the same times at p=3 sees 2.25x the bandwidth cost.
+      if (p == 3 && !nonblocking) {
+        auto ring = FitRingModel(points, p, FitMethod::kHybrid);
+        ASSERT_TRUE(ring.ok());
+        EXPECT_THAT(ring->beta_s_per_byte(), DoubleNear(2.25 * beta, 1e-11));
+      }
+    }
+  }
+}
+
+TEST(CalibrationFileTest, SetsRoundTripAndPredictAtTheirWorldSize) {
+  std::vector<Calibration> set;
+  for (int p : {2, 3, 4}) {
+    Calibration c;
+    c.set_world_size(p);
+    c.set_alpha_s(40e-6 * p);
+    c.set_beta_s_per_byte(1e-8);
+    c.set_algorithm("mpich");
+    c.set_operation("iallreduce");
+    set.push_back(c);
+  }
+  const std::string path = TempPath("set.json");
+  ASSERT_TRUE(WriteCalibrations(set, path).ok());
+  auto read = ReadCalibrations(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 3u);
+  EXPECT_EQ((*read)[1].world_size(), 3);
+  // 4 steps of alpha, 3 vectors of beta at p=3.
+  EXPECT_DOUBLE_EQ(AllReduceSeconds((*read)[1], 1 << 20),
+                   4 * 120e-6 + 3.0 * (1 << 20) * 1e-8);
+  // The single-file reader gives the first.
+  auto first = ReadCalibration(path);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->world_size(), 2);
+  // An unknown algorithm name is refused with the valid ones.
+  set[0].set_algorithm("butterfly");
+  ASSERT_TRUE(WriteCalibrations(set, path).ok());
+  auto bad = ReadCalibrations(path);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("ring, mpich"));
+}
+
 }  // namespace
 }  // namespace freezing::comm
