@@ -105,6 +105,19 @@ absl::Status MpiSession::SetUp(ThreadLevel minimum) {
   if (MPI_Get_processor_name(name, &length) == MPI_SUCCESS) {
     processor_name_.assign(name, length);
   }
+  {
+    // The first line of MPI_Get_library_version ("MPICH Version: 4.0.2").
+    char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    int version_length = 0;
+    if (MPI_Get_library_version(version, &version_length) == MPI_SUCCESS) {
+      std::string v(version, version_length);
+      v = v.substr(0, v.find('\n'));
+      for (char& ch : v) {
+        if (ch == '\t') ch = ' ';
+      }
+      library_version_ = v;
+    }
+  }
   std::set_terminate(TerminateHandler);
   if (static_cast<int>(provided_) < static_cast<int>(minimum)) {
     return absl::FailedPreconditionError(

@@ -55,6 +55,8 @@ class MpiSession {
   ThreadLevel provided_thread_level() const { return provided_; }
   // processor_name: MPI_Get_processor_name (the host name).
   const std::string& processor_name() const { return processor_name_; }
+  // library_version: the first line of MPI_Get_library_version.
+  const std::string& library_version() const { return library_version_; }
 
   // world: all ranks (a duplicate of MPI_COMM_WORLD). Valid until Finalize.
   Communicator& world();
@@ -73,6 +75,7 @@ class MpiSession {
   int rank_ = 0;
   int size_ = 1;
   std::string processor_name_;
+  std::string library_version_;
   std::unique_ptr<MpiCommunicator> world_;
   bool finalized_ = false;
 };

@@ -310,6 +310,8 @@ NetworkContext CostModel::network_context() const {
   c.recorded = run_->allreduce;
   c.recorded_world_size = run_->world_size;
   c.recorded_overlap = recorded_overlap_;
+  SetRecordedAlgorithm(run_->header.config().allreduce_algorithm(),
+                       run_->header.config().comm_mode(), c);
   return c;
 }
 

@@ -38,6 +38,14 @@ int64_t ToNs(double seconds) {
 
 double BetaFromGbps(double gbps) { return 8.0 / (gbps * 1e9); }
 
+int64_t AlgorithmNs(comm::AllReduceAlgorithm algorithm, double alpha_s,
+                    double beta, int64_t bytes, int p, bool nonblocking) {
+  const comm::AllReduceTerms t =
+      comm::AllReduceTermsOf(algorithm, p, bytes, nonblocking);
+  return ToNs(t.alpha_steps * alpha_s +
+              t.byte_factor * static_cast<double>(bytes) * beta);
+}
+
 int CeilLog2(int p) {
   int k = 0;
   while ((1 << k) < p) ++k;
@@ -90,6 +98,8 @@ class SpecKeys {
     }
     return v;
   }
+
+  const std::string& spec() const { return spec_; }
 
   absl::StatusOr<int> Int(const std::string& key, int min, int max) const {
     const std::string& text = values_.at(key);
@@ -147,6 +157,63 @@ class RingModel : public NetworkModel {
  private:
   double alpha_s_;
   double beta_;
+  std::string spec_;
+};
+
+// An algorithm's terms (comm/calibration.h) with α and β: `mpich:` specs and
+// calibration files fitted with the mpich model.
+class AlgorithmModel : public NetworkModel {
+ public:
+  AlgorithmModel(comm::AllReduceAlgorithm algorithm, double alpha_s,
+                 double beta, bool nonblocking, std::string spec)
+      : algorithm_(algorithm),
+        alpha_s_(alpha_s),
+        beta_(beta),
+        nonblocking_(nonblocking),
+        spec_(std::move(spec)) {}
+  std::string spec() const override { return spec_; }
+  int64_t AllReduceNs(int64_t bytes, int p) const override {
+    return AlgorithmNs(algorithm_, alpha_s_, beta_, bytes, p, nonblocking_);
+  }
+
+ private:
+  comm::AllReduceAlgorithm algorithm_;
+  double alpha_s_;
+  double beta_;
+  bool nonblocking_;
+  std::string spec_;
+};
+
+// A calibration file: per world size (and operation) its own fit; a world
+// size it does not hold takes the nearest one's α, β with that one's
+// algorithm at p.
+class CalibrationModel : public NetworkModel {
+ public:
+  CalibrationModel(std::vector<comm::Calibration> entries, std::string spec)
+      : entries_(std::move(entries)), spec_(std::move(spec)) {}
+  std::string spec() const override { return spec_; }
+  int64_t AllReduceNs(int64_t bytes, int p) const override {
+    if (p <= 1 || bytes <= 0) return 0;
+    const comm::Calibration* best = &entries_.front();
+    for (const comm::Calibration& c : entries_) {
+      const int d = std::abs(c.world_size() - p);
+      const int d_best = std::abs(best->world_size() - p);
+      if (d < d_best || (d == d_best && c.world_size() < best->world_size())) {
+        best = &c;
+      }
+    }
+    const comm::AllReduceAlgorithm algorithm =
+        comm::ParseAllReduceAlgorithm(best->algorithm())
+            .value_or(comm::AllReduceAlgorithm::kRing);
+    if (algorithm == comm::AllReduceAlgorithm::kRing) {
+      return RingNs(best->alpha_s(), best->beta_s_per_byte(), bytes, p);
+    }
+    return AlgorithmNs(algorithm, best->alpha_s(), best->beta_s_per_byte(),
+                       bytes, p, best->operation() == "iallreduce");
+  }
+
+ private:
+  std::vector<comm::Calibration> entries_;  // one operation, not empty
   std::string spec_;
 };
 
@@ -235,14 +302,18 @@ class HierarchicalModel : public NetworkModel {
 // The recorded run's measurements: per-size medians interpolated linearly
 // in bytes; below the smallest size towards the fitted latency, above the
 // largest along the fitted slope. Other world sizes: scaled by the ratio of
-// the ring formula (with the fitted alpha, beta) at p and at the recorded p.
+// the recorded algorithm's formula (with the fitted alpha, beta) at p and at
+// the recorded p.
 class RecordedModel : public NetworkModel {
  public:
   RecordedModel(std::vector<AllReduceSample> points, int world_size,
-                double overlap, std::string spec)
+                double overlap, comm::AllReduceAlgorithm algorithm,
+                bool nonblocking, std::string spec)
       : points_(std::move(points)),
         p_rec_(world_size),
         overlap_(overlap),
+        algorithm_(algorithm),
+        nonblocking_(nonblocking),
         spec_(std::move(spec)) {
     // Least squares t = a + b·n over the points; a, b >= 0.
     const size_t k = points_.size();
@@ -275,10 +346,16 @@ class RecordedModel : public NetworkModel {
     }
     intercept_ns_ = std::min(a, static_cast<double>(points_.front().ns));
     slope_ns_per_byte_ = b;
-    if (p_rec_ > 1) {
+    if (p_rec_ > 1 && algorithm_ == comm::AllReduceAlgorithm::kRing) {
       // T = 2(p-1)α + 2(p-1)/p·n·β with T in ns: α and β in seconds.
       alpha_s_ = intercept_ns_ * 1e-9 / (2.0 * (p_rec_ - 1));
       beta_ = slope_ns_per_byte_ * 1e-9 * p_rec_ / (2.0 * (p_rec_ - 1));
+    } else if (p_rec_ > 1) {
+      // The terms of a large message (the buckets): T = a·α + b·n·β.
+      const comm::AllReduceTerms t = comm::AllReduceTermsOf(
+          algorithm_, p_rec_, int64_t{1} << 20, nonblocking_);
+      alpha_s_ = intercept_ns_ * 1e-9 / t.alpha_steps;
+      beta_ = slope_ns_per_byte_ * 1e-9 / t.byte_factor;
     }
   }
   std::string spec() const override { return spec_; }
@@ -288,11 +365,12 @@ class RecordedModel : public NetworkModel {
     if (p <= 1 || bytes <= 0) return 0;
     const double at_rec = AtRecorded(bytes);
     if (p == p_rec_) return static_cast<int64_t>(std::llround(at_rec));
-    const int64_t ring_rec = RingNs(alpha_s_, beta_, bytes, p_rec_);
-    const int64_t ring_p = RingNs(alpha_s_, beta_, bytes, p);
-    if (ring_rec <= 0) return ring_p;
-    return static_cast<int64_t>(std::llround(
-        at_rec * static_cast<double>(ring_p) / static_cast<double>(ring_rec)));
+    const int64_t model_rec = ModelNs(bytes, p_rec_);
+    const int64_t model_p = ModelNs(bytes, p);
+    if (model_rec <= 0) return model_p;
+    return static_cast<int64_t>(
+        std::llround(at_rec * static_cast<double>(model_p) /
+                     static_cast<double>(model_rec)));
   }
 
  private:
@@ -319,9 +397,18 @@ class RecordedModel : public NetworkModel {
            (n - static_cast<double>(last.bytes)) * slope_ns_per_byte_;
   }
 
+  int64_t ModelNs(int64_t bytes, int p) const {
+    if (algorithm_ == comm::AllReduceAlgorithm::kRing) {
+      return RingNs(alpha_s_, beta_, bytes, p);
+    }
+    return AlgorithmNs(algorithm_, alpha_s_, beta_, bytes, p, nonblocking_);
+  }
+
   std::vector<AllReduceSample> points_;  // ascending bytes, distinct
   int p_rec_;
   double overlap_;
+  comm::AllReduceAlgorithm algorithm_;
+  bool nonblocking_;
   std::string spec_;
   double intercept_ns_ = 0;
   double slope_ns_per_byte_ = 0;
@@ -359,6 +446,11 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeRingOrTree(
   if (name == "ring") {
     return std::unique_ptr<NetworkModel>(new RingModel(
         link->alpha_us * 1e-6, BetaFromGbps(link->gbps), canonical));
+  }
+  if (name == "mpich") {
+    return std::unique_ptr<NetworkModel>(new AlgorithmModel(
+        comm::AllReduceAlgorithm::kMpich, link->alpha_us * 1e-6,
+        BetaFromGbps(link->gbps), false, canonical));
   }
   return std::unique_ptr<NetworkModel>(
       new TreeModel(link->alpha_us, link->gbps, canonical));
@@ -403,7 +495,7 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeHierarchical(
 absl::StatusOr<std::unique_ptr<NetworkModel>> MakeRecorded(
     const SpecKeys& keys, const std::map<std::string, std::string>& values,
     const NetworkContext& context) {
-  if (auto s = keys.CheckKeys({}, {"overlap"}); !s.ok()) return s;
+  if (auto s = keys.CheckKeys({}, {"overlap", "algorithm"}); !s.ok()) return s;
   if (context.recorded_world_size <= 1 || context.recorded.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "network 'recorded': the trace has no all-reduce measurements (it ",
@@ -427,16 +519,32 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeRecorded(
         "empty");
   }
   double overlap = context.recorded_overlap;
-  std::string canonical = "recorded";
+  std::vector<std::string> given;
+  if (values.count("algorithm") > 0) {
+    given.push_back(absl::StrCat("algorithm=", values.at("algorithm")));
+  }
+  const std::string algorithm_name = values.count("algorithm") > 0
+                                         ? values.at("algorithm")
+                                         : context.recorded_algorithm;
+  auto algorithm = comm::ParseAllReduceAlgorithm(algorithm_name);
+  if (!algorithm.ok() || algorithm_name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("network '", keys.spec(), "': algorithm=", algorithm_name,
+                     " must be ring or mpich"));
+  }
   if (values.count("overlap") > 0) {
     auto o = keys.Positive("overlap", 0, 1, false);
     if (!o.ok()) return o.status();
     overlap = *o;
-    canonical = absl::StrCat("recorded:overlap=", Num(overlap));
+    given.push_back(absl::StrCat("overlap=", Num(overlap)));
   }
+  const std::string canonical =
+      given.empty() ? "recorded"
+                    : absl::StrCat("recorded:", absl::StrJoin(given, ","));
   return std::unique_ptr<NetworkModel>(
       new RecordedModel(std::move(clean), context.recorded_world_size,
-                        std::min(1.0, std::max(0.0, overlap)), canonical));
+                        std::min(1.0, std::max(0.0, overlap)), *algorithm,
+                        context.nonblocking_buckets, canonical));
 }
 
 absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
@@ -444,7 +552,9 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
     const std::map<std::string, std::string>& values,
     const NetworkContext& context) {
   const SpecKeys keys(spec, name, values);
-  if (name == "ring" || name == "tree") return MakeRingOrTree(name, keys);
+  if (name == "ring" || name == "tree" || name == "mpich") {
+    return MakeRingOrTree(name, keys);
+  }
   if (name == "ps") return MakeParameterServer(keys);
   if (name == "hier") return MakeHierarchical(keys);
   if (name == "recorded") return MakeRecorded(keys, values, context);
@@ -452,7 +562,26 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
       "network '", spec, "': unknown model '", name, "'; ", NetworkSpecHelp()));
 }
 
+// The calibrations of the operation the gradient buckets use (files written
+// before operations were recorded hold blocking ones); all of them when the
+// file has none of that operation.
+std::vector<comm::Calibration> OfOperation(std::vector<comm::Calibration> all,
+                                           bool nonblocking) {
+  std::vector<comm::Calibration> kept;
+  for (const comm::Calibration& c : all) {
+    if ((c.operation() == "iallreduce") == nonblocking) kept.push_back(c);
+  }
+  return kept.empty() ? all : kept;
+}
+
 }  // namespace
+
+void SetRecordedAlgorithm(const std::string& allreduce_algorithm,
+                          const std::string& comm_mode,
+                          NetworkContext& context) {
+  context.recorded_algorithm = allreduce_algorithm == "ring" ? "ring" : "mpich";
+  context.nonblocking_buckets = comm_mode != "sync";
+}
 
 absl::Status NetworkModel::CheckWorldSize(int world_size) const {
   if (world_size >= 1 && world_size <= kMaxWorldSize) return absl::OkStatus();
@@ -489,10 +618,11 @@ std::string NetworkSpecHelp() {
   for (const NetworkPreset& p : NetworkPresets()) presets.push_back(p.name);
   return absl::StrCat(
       "valid networks: presets ", absl::StrJoin(presets, ", "),
-      "; models ring:alpha_us=A,gbps=G | tree:alpha_us=A,gbps=G | "
+      "; models ring:alpha_us=A,gbps=G | mpich:alpha_us=A,gbps=G | "
+      "tree:alpha_us=A,gbps=G | "
       "ps:servers=M,alpha_us=A,gbps=G | hier:ranks_per_node=R,"
       "intra_alpha_us=A,intra_gbps=G,inter_alpha_us=A,inter_gbps=G | "
-      "recorded | calibration:FILE");
+      "recorded[:algorithm=ring|mpich] | calibration:FILE");
 }
 
 absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
@@ -522,15 +652,15 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
           "network 'calibration' needs a file: calibration:FILE (written by "
           "bazel run //comm:calibrate -- --out=FILE)");
     }
-    auto calibration = comm::ReadCalibration(base::ResolveUserPath(file));
-    if (!calibration.ok()) {
-      return absl::Status(calibration.status().code(),
+    auto calibrations = comm::ReadCalibrations(base::ResolveUserPath(file));
+    if (!calibrations.ok()) {
+      return absl::Status(calibrations.status().code(),
                           absl::StrCat("network '", spec,
-                                       "': ", calibration.status().message()));
+                                       "': ", calibrations.status().message()));
     }
-    return std::unique_ptr<NetworkModel>(
-        new RingModel(calibration->alpha_s(), calibration->beta_s_per_byte(),
-                      absl::StrCat("calibration:", file)));
+    return std::unique_ptr<NetworkModel>(new CalibrationModel(
+        OfOperation(*std::move(calibrations), context.nonblocking_buckets),
+        absl::StrCat("calibration:", file)));
   }
   std::map<std::string, std::string> values;
   if (colon != std::string::npos) {

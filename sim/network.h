@@ -15,12 +15,25 @@
 //                 n/G across the N = p/G nodes (inter link):
 //                 T = 2(G-1)·α_i + 2(G-1)/G·n·β_i
 //                     + 2(N-1)·α_e + 2(N-1)/N·(n/G)·β_e
+//   mpich         what MPICH 4.0 runs between hosts (comm/calibration.h,
+//                 AllReduceTermsOf): reduce-scatter + all-gather over the
+//                 largest power of two p' <= p, two whole-vector steps more
+//                 when p > p', recursive doubling for small messages:
+//                 T = (2·log2 p' + 2[p>p'])·α + (2(p'-1)/p' + 2[p>p'])·n·β
+//                 (at p = 3: 4α + 3nβ, 2.25x the ring's bytes)
 //   recorded      the recorded run's own all-reduce measurements (the
 //                 start-up profile's medians per bucket size), interpolated
-//                 in n; other world sizes scale it by the ring formula of its
-//                 fitted α, β; plus each recorded step's waiting beyond the
-//                 model (ReplaysRecordedWaits)
-//   calibration   a `comm:calibrate` file: ring with its α and β
+//                 in n; other world sizes scale it by the formula of the
+//                 algorithm the recorded run's MPI ran (mpich, or ring when
+//                 the run pinned one; `recorded:algorithm=ring|mpich`
+//                 overrides) with its fitted α, β; plus each recorded step's
+//                 waiting beyond the model (ReplaysRecordedWaits)
+//   calibration   a `comm:calibrate` file: its algorithm (ring or mpich)
+//                 with its α and β; a file with several world sizes uses the
+//                 one measured at p, else the nearest (the smaller on a tie)
+//                 with its formula at p; of the operations it holds, the
+//                 one the recorded run's gradient buckets used (iallreduce
+//                 unless comm mode sync)
 // T = 0 for p = 1. Every model also has an overlap rate: how fast an
 // all-reduce progresses while the backward pass computes, relative to its
 // speed on an idle machine (1: the network and its progress engine run
@@ -83,6 +96,11 @@ struct NetworkContext {
   int recorded_world_size = 1;
   // The overlap rate measured from the recorded run's bucket timings.
   double recorded_overlap = 1.0;
+  // The recorded run's all-reduce algorithm ("mpich": the library's own
+  // choice; "ring": pinned) and whether its gradient buckets were
+  // non-blocking all-reduces (every comm mode but sync).
+  std::string recorded_algorithm = "mpich";
+  bool nonblocking_buckets = true;
 };
 
 // A preset: a name and the spec it stands for, with where its numbers come
@@ -106,6 +124,14 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeNetworkModel(
 // RingNs: 2(p-1)·alpha + 2(p-1)/p·n·beta, rounded to nanoseconds.
 int64_t RingNs(double alpha_s, double beta_s_per_byte, int64_t bytes,
                int world_size);
+
+// SetRecordedAlgorithm: fills the context's recorded_algorithm and
+// nonblocking_buckets from the recorded run's RunConfig fields
+// allreduce_algorithm ("ring" pinned; "auto" or "" MPICH's choice) and
+// comm_mode.
+void SetRecordedAlgorithm(const std::string& allreduce_algorithm,
+                          const std::string& comm_mode,
+                          NetworkContext& context);
 
 }  // namespace freezing::sim
 

@@ -83,7 +83,7 @@ TEST(Presets, NamedAndDocumented) {
   EXPECT_NEAR(Make("1gbe")->AllReduceNs(100000000, 2) * 1e-9, 0.851, 0.001);
 }
 
-TEST(Recorded, InterpolatesMeasurementsAndScalesWithTheRing) {
+TEST(Recorded, InterpolatesMeasurementsAndScalesWithTheLibrarysAlgorithm) {
   NetworkContext c;
   c.recorded_world_size = 2;
   // t = 20 us + 1 ns/byte, exactly.
@@ -96,10 +96,40 @@ TEST(Recorded, InterpolatesMeasurementsAndScalesWithTheRing) {
   EXPECT_EQ(m->AllReduceNs(3000000, 2), 3020000);  // slope 1 ns/byte
   // Below the smallest point: towards the fitted latency (20 us here).
   EXPECT_EQ(m->AllReduceNs(500, 2), 20500);
-  // Four ranks: a = 20 us -> alpha = 10 us; b = 1 ns/B -> beta = 1 ns/B.
-  // Ring at 4 / ring at 2 for 1 MB: (60 us + 1.5 ms) / (20 us + 1 ms).
-  EXPECT_EQ(m->AllReduceNs(1000000, 4), 1560000);
+  // MPICH (the default: the run did not pin a ring): at p=2 two steps and
+  // one vector, so alpha = 10 us, beta = 1 ns/B. Four ranks: 4 steps and
+  // 1.5 vectors: 40 us + 1.5 ms. Three: 4 steps and 3 vectors (the extra
+  // rank's whole-vector exchanges): 40 us + 3 ms.
+  EXPECT_EQ(m->AllReduceNs(1000000, 4), 1540000);
+  EXPECT_EQ(m->AllReduceNs(1000000, 3), 3040000);
   EXPECT_EQ(m->AllReduceNs(1000000, 1), 0);
+  // A run that pinned the ring scales with the ring: a = 20 us -> alpha =
+  // 10 us; ring at 4 / ring at 2 for 1 MB: (60 us + 1.5 ms) / (20 us + 1 ms).
+  c.recorded_algorithm = "ring";
+  auto ring = Make("recorded", c);
+  ASSERT_NE(ring, nullptr);
+  EXPECT_EQ(ring->AllReduceNs(1000000, 4), 1560000);
+  EXPECT_EQ(ring->AllReduceNs(1000000, 3), 1373333);  // 40 us + 4/3 ms
+  // And the spec can say which, whatever the run did.
+  auto forced = Make("recorded:algorithm=mpich", c);
+  ASSERT_NE(forced, nullptr);
+  EXPECT_EQ(forced->spec(), "recorded:algorithm=mpich");
+  EXPECT_EQ(forced->AllReduceNs(1000000, 3), 3040000);
+  EXPECT_FALSE(MakeNetworkModel("recorded:algorithm=tree", c).ok());
+}
+
+TEST(Mpich, TheLibrarysAlgorithmAgainstTheRing) {
+  auto m = Make("mpich:alpha_us=50,gbps=0.94");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->spec(), "mpich:alpha_us=50,gbps=0.94");
+  const int64_t n = 25 << 20;
+  const double beta = 8.0 / 0.94e9;
+  // p=2 and p=4 move the ring's bytes with fewer steps; p=3 2.25x them.
+  EXPECT_NEAR(m->AllReduceNs(n, 2) * 1e-9, 2 * 50e-6 + n * beta, 1e-9);
+  EXPECT_NEAR(m->AllReduceNs(n, 3) * 1e-9, 4 * 50e-6 + 3.0 * n * beta, 1e-9);
+  EXPECT_NEAR(m->AllReduceNs(n, 4) * 1e-9, 4 * 50e-6 + 1.5 * n * beta, 1e-9);
+  auto ring = Make("ring:alpha_us=50,gbps=0.94");
+  EXPECT_GT(m->AllReduceNs(n, 3), 2 * ring->AllReduceNs(n, 3));
 }
 
 TEST(Recorded, NeedsMeasurements) {
@@ -123,6 +153,33 @@ TEST(Calibration, ReadsACalibrateFile) {
   auto m = Make("calibration:" + path);
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->AllReduceNs(1000000, 4), 120000 + 1500000);
+  // A set: p=2 and p=4 measured (mpich), blocking and not.
+  std::vector<comm::Calibration> set;
+  for (int p : {2, 4}) {
+    for (const char* op : {"allreduce", "iallreduce"}) {
+      comm::Calibration c;
+      c.set_world_size(p);
+      c.set_alpha_s(p * 10e-6);
+      c.set_beta_s_per_byte(std::string(op) == "iallreduce" ? 2e-9 : 1e-9);
+      c.set_algorithm("mpich");
+      c.set_operation(op);
+      set.push_back(c);
+    }
+  }
+  const std::string set_path = path + ".set";
+  ASSERT_TRUE(comm::WriteCalibrations(set, set_path).ok());
+  NetworkContext context;  // buckets non-blocking: iallreduce entries
+  auto s = Make("calibration:" + set_path, context);
+  ASSERT_NE(s, nullptr);
+  // p=4 measured: 4 steps of 40 us + 1.5 MB of 2 ns.
+  EXPECT_EQ(s->AllReduceNs(1000000, 4), 160000 + 3000000);
+  // p=3 between 2 and 4: the smaller, p=2's alpha 20 us and beta, at p=3.
+  EXPECT_EQ(s->AllReduceNs(1000000, 3), 80000 + 6000000);
+  // p=8: the nearest, p=4's fit.
+  EXPECT_EQ(s->AllReduceNs(1000000, 8), 6 * 40000 + 3500000);
+  context.nonblocking_buckets = false;  // comm mode sync: blocking entries
+  auto blocking = Make("calibration:" + set_path, context);
+  EXPECT_EQ(blocking->AllReduceNs(1000000, 4), 160000 + 1500000);
   auto missing = MakeNetworkModel("calibration:/nonexistent/cal.json", {});
   EXPECT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/cal.json"),

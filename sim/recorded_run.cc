@@ -327,6 +327,8 @@ absl::StatusOr<std::shared_ptr<const RecordedRun>> RecordedRun::Create(
     NetworkContext context;
     context.recorded = run->allreduce;
     context.recorded_world_size = run->world_size;
+    SetRecordedAlgorithm(run->header.config().allreduce_algorithm(),
+                         run->header.config().comm_mode(), context);
     auto net = MakeNetworkModel("recorded", context);
     if (net.ok()) recorded_network = *std::move(net);
   }

@@ -111,6 +111,7 @@ trace::RunConfig ToRunConfig(const TrainConfig& c) {
   r.set_threads(c.threads);
   r.set_ranks(c.ranks);
   r.set_comm_mode(c.comm_mode);
+  r.set_allreduce_algorithm(c.allreduce_algorithm);
   r.set_first_bucket_bytes(c.first_bucket_bytes);
   r.set_bucket_cap_bytes(c.bucket_cap_bytes);
   r.set_cache(c.cache);

@@ -56,6 +56,9 @@ struct TrainConfig {
   int ranks = 1;
   int threads = 0;        // per rank; 0: cores / ranks
   std::string comm_mode;  // "": the reducer's default
+  // The MPI library's all-reduce algorithm: "auto" (its own) or "ring"
+  // (pinned before MPI starts: comm/allreduce_settings.h).
+  std::string allreduce_algorithm = "auto";
   int64_t first_bucket_bytes = int64_t{1} << 20;
   int64_t bucket_cap_bytes = int64_t{25} << 20;
   std::string calibration;  // comm:calibrate file for the trace header

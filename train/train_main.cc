@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "base/user_path.h"
+#include "comm/allreduce_settings.h"
 #include "comm/launcher.h"
 #include "comm/mpi_session.h"
 #include "comm/progress_mode.h"
@@ -85,6 +86,10 @@ ABSL_FLAG(int, stats_window, 4,
 ABSL_FLAG(uint64_t, seed, 1, "seed of initialisation, shuffles, augmentation");
 ABSL_FLAG(std::string, comm_mode, "",
           "all-reduce progress: hooks | thread | sync (default: fastest)");
+ABSL_FLAG(std::string, allreduce_algorithm, "auto",
+          "auto (MPICH chooses by message and world size) | ring (pinned; "
+          "faster at world sizes that are not powers of two: see "
+          "comm/README.md)");
 ABSL_FLAG(double, bucket_cap_mb, 25, "all-reduce bucket cap, MiB");
 ABSL_FLAG(double, first_bucket_mb, 1, "first all-reduce bucket cap, MiB");
 ABSL_FLAG(std::string, calibration, "",
@@ -173,6 +178,7 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   c.stats_window = absl::GetFlag(FLAGS_stats_window);
   c.seed = absl::GetFlag(FLAGS_seed);
   c.comm_mode = absl::GetFlag(FLAGS_comm_mode);
+  c.allreduce_algorithm = absl::GetFlag(FLAGS_allreduce_algorithm);
   c.bucket_cap_bytes =
       static_cast<int64_t>(absl::GetFlag(FLAGS_bucket_cap_mb) * (1 << 20));
   c.first_bucket_bytes =
@@ -250,6 +256,13 @@ int RealMain(int argc, char** argv) {
       return 2;
     }
     configs.push_back(*c);
+  }
+  if (absl::Status s =
+          comm::PinAllReduceAlgorithm(configs.front().allreduce_algorithm);
+      !s.ok()) {
+    std::fprintf(stderr, "train: error: %s\n",
+                 std::string(s.message()).c_str());
+    return 2;
   }
   comm::LaunchOptions launch;
   launch.ranks = configs.front().ranks;
