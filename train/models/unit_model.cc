@@ -30,17 +30,19 @@ void UnitModel::SetUnits(std::vector<UnitDef> units) {
     spec.is_classifier = units[u].is_classifier;
     TORCH_CHECK(!spec.is_classifier || u + 1 == static_cast<int>(units.size()),
                 "only the last unit may be the classifier");
+    std::vector<torch::Tensor> params = units[u].params;
     for (const auto& module : units[u].modules) {
-      for (const torch::Tensor& p : module->parameters()) {
-        auto it = index_of.find(p.unsafeGetTensorImpl());
-        TORCH_CHECK(it != index_of.end(), "unit ", spec.name,
-                    " has a parameter that is not registered in the model");
-        TORCH_CHECK(owner[it->second] == -1, "parameter ", it->second,
-                    " belongs to units ", owner[it->second], " and ", u);
-        owner[it->second] = u;
-        spec.params.push_back(it->second);
-        spec.num_params += p.numel();
-      }
+      for (const torch::Tensor& p : module->parameters()) params.push_back(p);
+    }
+    for (const torch::Tensor& p : params) {
+      auto it = index_of.find(p.unsafeGetTensorImpl());
+      TORCH_CHECK(it != index_of.end(), "unit ", spec.name,
+                  " has a parameter that is not registered in the model");
+      TORCH_CHECK(owner[it->second] == -1, "parameter ", it->second,
+                  " belongs to units ", owner[it->second], " and ", u);
+      owner[it->second] = u;
+      spec.params.push_back(it->second);
+      spec.num_params += p.numel();
     }
     std::sort(spec.params.begin(), spec.params.end());
     units_.push_back(std::move(spec));

@@ -84,6 +84,10 @@ class UnitModel : public torch::nn::Module {
     std::function<torch::Tensor(const torch::Tensor&)> forward;
     double forward_flops_per_sample = 0;
     bool is_classifier = false;
+    // Parameters of the unit registered directly on a module that other
+    // units share (a ViT's class token on the model, its position embedding
+    // on the encoder), so `modules` cannot name them.
+    std::vector<torch::Tensor> params;
   };
 
   // SetUnits: called once at the end of a subclass's constructor, after all

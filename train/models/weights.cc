@@ -33,6 +33,29 @@ bool Excluded(const std::string& name, const LoadWeightsOptions& options) {
   return false;
 }
 
+// The module of the model's classifier ("fc." for a ResNet, "heads.head."
+// for a ViT): what to exclude for another number of classes.
+std::string ClassifierPrefix(const UnitModel& model) {
+  const UnitSpec& head = model.unit(model.num_units() - 1);
+  if (head.params.empty()) return "fc.";
+  const std::string name = model.parameter_names()[head.params.back()];
+  return name.substr(0, name.rfind('.') + 1);
+}
+
+// What a shape difference of tensor `name` usually means.
+std::string MismatchHint(const std::string& name, const UnitModel& model) {
+  if (name == "encoder.pos_embedding") {
+    return " (another number of tokens: the file's ViT was made for another "
+           "image or patch size)";
+  }
+  if (name == "conv_proj.weight") {
+    return " (another patch size, width or number of input channels)";
+  }
+  return absl::StrCat(
+      " (exclude it to keep the model's initialisation, e.g. prefix \"",
+      ClassifierPrefix(model), "\" for another number of classes)");
+}
+
 std::string FirstLine(const char* text) {
   std::string s = text;
   const size_t end = s.find('\n');
@@ -72,11 +95,10 @@ absl::Status Apply(const NamedTensors& file, UnitModel& model,
                        " of the model is missing from the file"));
     }
     if (!it->second.sizes().equals(target.sizes())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          context, "tensor '", name, "' has shape ", Shape(it->second),
-          " in the file but ", Shape(target),
-          " in the model (exclude it to keep the model's initialisation, "
-          "e.g. prefix \"fc.\" for another number of classes)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(context, "tensor '", name, "' has shape ",
+                       Shape(it->second), " in the file but ", Shape(target),
+                       " in the model", MismatchHint(name, model)));
     }
   }
   for (const std::string& name : order) {
