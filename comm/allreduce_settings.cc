@@ -30,12 +30,19 @@ absl::Status Set(const char* name, const std::string& value) {
 
 }  // namespace
 
-absl::Status PinAllReduceAlgorithm(const std::string& choice) {
-  if (choice == "auto") return absl::OkStatus();
-  if (choice != "ring") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--allreduce_algorithm=", choice,
-                     ": valid: auto (MPICH's own choice), ring"));
+absl::Status PinAllReduceAlgorithm(const std::string& choice,
+                                   bool several_hosts) {
+  if (choice == "mpich") return absl::OkStatus();
+  if (choice == "auto") {
+    if (!several_hosts || Get(kBlocking) != "auto" ||
+        Get(kNonBlocking) != "auto") {
+      return absl::OkStatus();
+    }
+  } else if (choice != "ring") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--allreduce_algorithm=", choice,
+        ": valid: auto (ring across hosts, MPICH's own choice on one host), "
+        "ring, mpich (MPICH's own choice)"));
   }
   if (absl::Status s = Set(kBlocking, "nb"); !s.ok()) return s;
   return Set(kNonBlocking, "tsp_ring");

@@ -11,12 +11,24 @@ void Clear() {
   for (const char* name : kAllReduceCvars) unsetenv(name);
 }
 
-TEST(AllReduceSettingsTest, AutoLeavesTheEnvironmentAlone) {
+TEST(AllReduceSettingsTest, OneHostKeepsTheLibrarysChoice) {
   Clear();
-  ASSERT_TRUE(PinAllReduceAlgorithm("auto").ok());
+  ASSERT_TRUE(PinAllReduceAlgorithm("auto", /*several_hosts=*/false).ok());
+  ASSERT_TRUE(PinAllReduceAlgorithm("mpich", /*several_hosts=*/true).ok());
   for (const auto& [name, value] : AllReduceSettings()) {
     EXPECT_EQ(value, "auto") << name;
   }
+  EXPECT_EQ(AllReduceAlgorithmInEffect(), "mpich");
+}
+
+TEST(AllReduceSettingsTest, AutoAcrossHostsIsTheRingUnlessTheUserChose) {
+  Clear();
+  ASSERT_TRUE(PinAllReduceAlgorithm("auto", /*several_hosts=*/true).ok());
+  EXPECT_EQ(AllReduceAlgorithmInEffect(), "ring");
+  Clear();
+  setenv("MPIR_CVAR_IALLREDUCE_INTRA_ALGORITHM", "tsp_tree", 1);
+  ASSERT_TRUE(PinAllReduceAlgorithm("auto", /*several_hosts=*/true).ok());
+  EXPECT_STREQ(std::getenv("MPIR_CVAR_IALLREDUCE_INTRA_ALGORITHM"), "tsp_tree");
   EXPECT_EQ(AllReduceAlgorithmInEffect(), "mpich");
 }
 

@@ -60,8 +60,9 @@ ABSL_FLAG(std::string, model, "",
           "selection) or ring; default: what --allreduce_algorithm makes MPI "
           "run");
 ABSL_FLAG(std::string, allreduce_algorithm, "auto",
-          "auto (MPICH chooses by size and world size) or ring (pinned, "
-          "as the trainer's flag of the same name)");
+          "auto (ring across hosts, MPICH's own choice on one host), ring or "
+          "mpich (MPICH's own choice), as the trainer's flag of the same "
+          "name");
 ABSL_FLAG(std::string, world_sizes, "",
           "e.g. 2,3,4: one job per world size (instead of --ranks), all "
           "written to --out");
@@ -269,8 +270,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
     return absl::InvalidArgumentError(
         absl::StrCat("--op=", op, ": valid: allreduce, iallreduce, both"));
   }
-  RETURN_IF_ERROR(
-      PinAllReduceAlgorithm(absl::GetFlag(FLAGS_allreduce_algorithm)));
+  LaunchOptions launch;
+  launch.cluster = absl::GetFlag(FLAGS_cluster);
+  RETURN_IF_ERROR(PinAllReduceAlgorithm(
+      absl::GetFlag(FLAGS_allreduce_algorithm), SpansSeveralHosts(launch)));
   const std::string model = absl::GetFlag(FLAGS_model);
   ASSIGN_OR_RETURN(config.model,
                    ParseAllReduceAlgorithm(

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "comm/cluster_spec.h"
 #include "comm/progress_mode.h"
 
@@ -81,6 +84,22 @@ absl::StatusOr<MpiexecPlacement> PlaceOnCluster(int ranks) {
 }
 
 }  // namespace
+
+bool SpansSeveralHosts(const LaunchOptions& options) {
+  if (options.cluster) return true;
+  const char* file = Env("HYDRA_HOST_FILE");
+  if (file == nullptr) return false;
+  std::ifstream in(file);
+  std::set<std::string> hosts;
+  std::string line;
+  while (std::getline(in, line)) {
+    line = line.substr(0, line.find('#'));
+    const std::string host(
+        absl::StripAsciiWhitespace(line.substr(0, line.find(':'))));
+    if (!host.empty()) hosts.insert(host);
+  }
+  return hosts.size() > 1;
+}
 
 bool UnderMpiexec() {
   return Env("PMI_RANK") != nullptr || Env("PMI_FD") != nullptr ||

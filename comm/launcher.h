@@ -48,6 +48,10 @@ struct LaunchOptions {
   bool cluster = false;
 };
 
+// SpansSeveralHosts: the relaunch puts the ranks on several hosts (the
+// emulated cluster, or HYDRA_HOST_FILE with more than one host).
+bool SpansSeveralHosts(const LaunchOptions& options);
+
 // MpiexecPlacement: mpiexec's options that put the ranks somewhere other
 // than this host; empty: this host (or HYDRA_HOST_FILE's hosts).
 struct MpiexecPlacement {

@@ -87,9 +87,9 @@ ABSL_FLAG(uint64_t, seed, 1, "seed of initialisation, shuffles, augmentation");
 ABSL_FLAG(std::string, comm_mode, "",
           "all-reduce progress: hooks | thread | sync (default: fastest)");
 ABSL_FLAG(std::string, allreduce_algorithm, "auto",
-          "auto (MPICH chooses by message and world size) | ring (pinned; "
-          "faster at world sizes that are not powers of two: see "
-          "comm/README.md)");
+          "auto (ring across hosts, MPICH's own choice on one host) | ring | "
+          "mpich (MPICH's own choice by message and world size); measured: "
+          "comm/README.md");
 ABSL_FLAG(double, bucket_cap_mb, 25, "all-reduce bucket cap, MiB");
 ABSL_FLAG(double, first_bucket_mb, 1, "first all-reduce bucket cap, MiB");
 ABSL_FLAG(std::string, calibration, "",
@@ -257,16 +257,16 @@ int RealMain(int argc, char** argv) {
     }
     configs.push_back(*c);
   }
-  if (absl::Status s =
-          comm::PinAllReduceAlgorithm(configs.front().allreduce_algorithm);
+  comm::LaunchOptions launch;
+  launch.ranks = configs.front().ranks;
+  launch.cluster = absl::GetFlag(FLAGS_cluster);
+  if (absl::Status s = comm::PinAllReduceAlgorithm(
+          configs.front().allreduce_algorithm, comm::SpansSeveralHosts(launch));
       !s.ok()) {
     std::fprintf(stderr, "train: error: %s\n",
                  std::string(s.message()).c_str());
     return 2;
   }
-  comm::LaunchOptions launch;
-  launch.ranks = configs.front().ranks;
-  launch.cluster = absl::GetFlag(FLAGS_cluster);
   absl::Status relaunch = comm::RelaunchUnderMpiexec(launch, argc, argv);
   if (!relaunch.ok()) {
     std::fprintf(stderr, "error: %s\n", relaunch.ToString().c_str());
@@ -288,6 +288,10 @@ int RealMain(int argc, char** argv) {
   if (!session.ok()) {
     std::fprintf(stderr, "error: %s\n", session.status().ToString().c_str());
     return 1;
+  }
+  // What the job runs (auto resolved; the trace records it).
+  for (TrainConfig& c : configs) {
+    c.allreduce_algorithm = comm::AllReduceAlgorithmInEffect();
   }
   RunEnvironment env;
   env.hostname = (*session)->processor_name();
