@@ -150,7 +150,11 @@ INSTANTIATE_TEST_SUITE_P(
                       CompositionCase{"mlp", "child", 2, 2},
                       CompositionCase{"mlp", "child", 2, 1},
                       CompositionCase{"resnet50", "block", 3, 1},
-                      CompositionCase{"resnet50", "block", 3, 2}));
+                      CompositionCase{"resnet50", "block", 3, 2},
+                      // Tokens after the embedding and blocks (patchify
+                      // convolution, LayerNorm, attention, MLP).
+                      CompositionCase{"vit_mini", "child", 3, 1},
+                      CompositionCase{"vit_mini", "block", 5, 2}));
 
 // --- ActivationStore -------------------------------------------------------
 

@@ -1,14 +1,18 @@
 // The training step's guarantees: data parallelism over 2 ranks equals one
 // rank on the concatenated batches; a frozen unit costs no backward, no
-// communication and no optimizer work; the gradient statistics equal norms
-// computed directly from the step's gradients.
+// communication and no optimizer work (ResNet and ViT: a frozen prefix of
+// encoder blocks records no autograd graph); the gradient statistics equal
+// norms computed directly from the step's gradients.
 #include "train/step_runner.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
 
 #include <cmath>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "comm/fake_communicator.h"
@@ -181,6 +185,120 @@ TEST(StepRunnerTest, FrozenPrefixCostsNoBackwardNoBytesNoUpdate) {
             EXPECT_TRUE(at::equal(buffers[i], buffers_before[i])) << names[i];
           }
         }
+        return absl::OkStatus();
+      });
+  for (const absl::Status& s : st) EXPECT_TRUE(s.ok()) << s;
+}
+
+// The autograd graph of a loss: its nodes, and the parameters it would
+// accumulate gradients into.
+struct Graph {
+  int nodes = 0;
+  std::set<const void*> accumulates;  // TensorImpl of each AccumulateGrad
+};
+
+Graph GraphOf(const at::Tensor& loss) {
+  Graph g;
+  std::set<const torch::autograd::Node*> seen;
+  std::vector<std::shared_ptr<torch::autograd::Node>> todo = {loss.grad_fn()};
+  while (!todo.empty()) {
+    std::shared_ptr<torch::autograd::Node> n = todo.back();
+    todo.pop_back();
+    if (n == nullptr || !seen.insert(n.get()).second) continue;
+    ++g.nodes;
+    if (auto* acc = dynamic_cast<torch::autograd::AccumulateGrad*>(n.get())) {
+      g.accumulates.insert(acc->variable.unsafeGetTensorImpl());
+    }
+    for (const torch::autograd::Edge& e : n->next_edges()) {
+      todo.push_back(e.function);
+    }
+  }
+  return g;
+}
+
+// A ViT with the embedding and the first K-1 encoder blocks frozen
+// (static:K): the frozen prefix records no autograd node (backward stops at
+// the first trainable block: nothing computes its input's gradient), each
+// frozen block removes the same number of nodes, and only the trainable
+// parameters are in the reducer's plan, the bytes sent and the updates.
+TEST(StepRunnerTest, VitFrozenBlocksRecordNoGraphAndLeaveTheBuckets) {
+  at::set_num_threads(1);
+  std::vector<absl::Status> st =
+      comm::RunOnFakeRanks(2, [&](comm::Communicator& comm) -> absl::Status {
+        auto h = MakeHarness("vit_mini", comm, 1);
+        if (!h.ok()) return h.status();
+        UnitModel& m = *h->model;
+        const int units = m.num_units();  // embedding, 6 blocks, head
+        EXPECT_EQ(units, 8);
+        const std::vector<at::Tensor> params = m.parameters();
+        std::vector<int> nodes;
+        for (int k = 0; k < units; ++k) {
+          std::vector<bool> frozen(units, false);
+          for (int u = 0; u < k; ++u) frozen[u] = true;
+          if (auto f = h->runner->SetFrozen(frozen); !f.ok()) return f;
+          EXPECT_EQ(h->runner->first_trainable(), k);
+
+          // The forward as StepRunner::Step runs it.
+          Data d = Batch(k, 4);
+          at::Tensor x = d.images;
+          for (int u = 0; u < units; ++u) {
+            if (u < k) {
+              at::NoGradGuard no_grad;
+              x = m.ForwardUnit(u, x);
+              EXPECT_FALSE(x.requires_grad()) << "unit " << u;
+            } else {
+              x = m.ForwardUnit(u, x);
+            }
+          }
+          const Graph g = GraphOf(at::cross_entropy_loss(x, d.labels));
+          nodes.push_back(g.nodes);
+          const comm::BucketPlan& plan = h->reducer->plan();
+          int64_t planned_bytes = 0;
+          for (int u = 0; u < units; ++u) {
+            for (int p : m.unit(u).params) {
+              const bool trainable = u >= k;
+              EXPECT_EQ(g.accumulates.count(params[p].unsafeGetTensorImpl()),
+                        trainable ? 1u : 0u)
+                  << "K=" << k << " " << m.unit(u).name;
+              EXPECT_EQ(plan.bucket_of(p) >= 0, trainable)
+                  << "K=" << k << " " << m.unit(u).name;
+              if (trainable) planned_bytes += params[p].numel() * 4;
+            }
+          }
+          EXPECT_EQ(plan.total_bytes(), planned_bytes);
+
+          // The step itself: no backward time and no update for frozen
+          // units; exactly the trainable bytes travel.
+          std::vector<at::Tensor> before;
+          for (const at::Tensor& p : params)
+            before.push_back(p.detach().clone());
+          auto r = h->runner->Step(d.images, 0, d.labels, 0.1);
+          if (!r.ok()) return r.status();
+          EXPECT_EQ(r->comm.bytes, planned_bytes);
+          for (int u = 0; u < units; ++u) {
+            if (u < k) {
+              EXPECT_EQ(r->unit_backward_ns[u], 0) << "K=" << k << " " << u;
+            }
+            for (int p : m.unit(u).params) {
+              if (u < k) {
+                EXPECT_TRUE(at::equal(params[p], before[p]));
+                EXPECT_FALSE(params[p].grad().defined());
+              }
+            }
+          }
+          if (k > 0) EXPECT_FALSE(r->prefix_output.requires_grad());
+        }
+        // Freezing the embedding removes its nodes; every further block the
+        // same number (the blocks are identical), and the graph keeps
+        // shrinking down to the head alone (whose selection of the class
+        // token then needs no gradient either: one node more).
+        for (int k = 1; k < units; ++k) EXPECT_LT(nodes[k], nodes[k - 1]);
+        const int per_block = nodes[1] - nodes[2];
+        EXPECT_GT(per_block, 20);
+        for (int k = 3; k < units - 1; ++k) {
+          EXPECT_EQ(nodes[k - 1] - nodes[k], per_block) << k;
+        }
+        EXPECT_EQ(nodes[units - 2] - nodes[units - 1], per_block + 1);
         return absl::OkStatus();
       });
   for (const absl::Status& s : st) EXPECT_TRUE(s.ok()) << s;
