@@ -5,6 +5,9 @@
                (BucketPlan, calibration)
     replay --> sim, freeze, trace
     benchmarks --> anything;  nothing depends on benchmarks
+    pytorch --> freeze, trace, freeze_trace (a pybind11 extension; no
+                libtorch in C++: the Python side imports torch); runs
+                //replay and //trace:trace_tool in its tests
     freeze, trace: depend on no other folder of the project (base aside)
     freeze_trace (the bridge): freeze and trace only
     comm: MPI and libtorch only
@@ -22,6 +25,7 @@ FREEZE_USERS = [
     "//sim:__subpackages__",
     "//replay:__subpackages__",
     "//benchmarks:__subpackages__",
+    "//pytorch:__subpackages__",
 ]
 
 TRACE_USERS = FREEZE_USERS + [
@@ -54,6 +58,9 @@ SIM_USERS = [
 REPLAY_USERS = [
     "//benchmarks:__subpackages__",
     "//testdata:__subpackages__",
+    # Runs //replay and :check_recorded_policy on PyTorch traces (tests and
+    # validation); links nothing of replay/.
+    "//pytorch:__subpackages__",
 ]
 
 # Who may use the freeze <-> trace bridge.
@@ -62,6 +69,8 @@ FREEZE_TRACE_USERS = [
     "//sim:__subpackages__",
     "//replay:__subpackages__",
     "//benchmarks:__subpackages__",
+    # The PyTorch recorder writes intervals and freeze events through it.
+    "//pytorch:__subpackages__",
 ]
 
 # Who may link libtorch (//third_party:torch) and MPI (//third_party:mpi).

@@ -21,6 +21,9 @@ PACKAGES=(
   # The study's own stack (PyTorch DDP) for the side-by-side benchmark and
   # parity tests, and plotting for the report.
   python3 python3-torch python3-torchvision python3-numpy python3-matplotlib
+  # pytorch/: the pybind11 extension over freeze/ and trace/, and the Python
+  # classes generated from trace.proto.
+  python3-dev pybind11-dev python3-pybind11 python3-protobuf
   # Network shaping for the communication experiment (tc).
   iproute2
 )
