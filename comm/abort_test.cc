@@ -13,10 +13,12 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,7 +37,8 @@ struct JobResult {
   std::string output;  // stdout and stderr
 };
 
-JobResult RunJob(const std::string& mode) {
+JobResult RunJob(const std::string& mode,
+                 const std::vector<std::string>& env = {}) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   const std::string log =
       std::string(tmp != nullptr ? tmp : "/tmp") + "/abort_" + mode + ".log";
@@ -45,6 +48,7 @@ JobResult RunJob(const std::string& mode) {
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
+    for (const std::string& e : env) putenv(strdup(e.c_str()));
     const std::string mode_arg = "--mode=" + mode;
     execl("comm/abort_helper", "comm/abort_helper", "--ranks=2",
           mode_arg.c_str(), static_cast<char*>(nullptr));
@@ -87,6 +91,18 @@ TEST(AbortTest, HealthyJobExitsZero) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("rank 0: barrier passed"));
   EXPECT_THAT(r.output, HasSubstr("rank 1: barrier passed"));
+}
+
+// A rank whose MPI_Finalize never returns (simulated) leaves after the
+// bound with its message and status 0; the job ends.
+TEST(AbortTest, FinalizeThatHangsIsBounded) {
+  const JobResult r = RunJob(
+      "ok", {"FREEZING_TEST_FINALIZE_HANG=1", "FREEZING_FINALIZE_TIMEOUT_S=3"});
+  ASSERT_FALSE(r.timed_out) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("rank 1: barrier passed"));
+  EXPECT_THAT(r.output, HasSubstr("[rank 1/2 on "));
+  EXPECT_THAT(r.output, HasSubstr("MPI_Finalize has not returned 3 s"));
 }
 
 struct FailCase {

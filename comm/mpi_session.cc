@@ -3,15 +3,18 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "comm/mpi_communicator.h"
@@ -138,12 +141,74 @@ MpiSession::~MpiSession() {
   }
 }
 
+namespace {
+
+int FinalizeTimeoutSeconds() {
+  const char* v = std::getenv("FREEZING_FINALIZE_TIMEOUT_S");
+  int s = 0;
+  if (v != nullptr && absl::SimpleAtoi(v, &s) && s > 0) return s;
+  return 60;
+}
+
+// Ends this process with status 0 unless Disarm() is called within
+// `seconds` (see MpiSession::Finalize).
+class FinalizeWatchdog {
+ public:
+  FinalizeWatchdog(int seconds, std::string who) {
+    thread_ = std::thread([this, seconds, who = std::move(who)] {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, std::chrono::seconds(seconds),
+                       [this] { return disarmed_; })) {
+        return;
+      }
+      std::fprintf(stderr,
+                   "%s warning: MPI_Finalize has not returned %d s after "
+                   "every rank finished its work (a hang at exit seen with "
+                   "MPICH over UCX TCP); everything is written: leaving "
+                   "without it\n",
+                   who.c_str(), seconds);
+      std::fflush(stderr);
+      std::fflush(stdout);
+      std::_Exit(0);
+    });
+  }
+  void Disarm() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      disarmed_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
 absl::Status MpiSession::Finalize() {
   if (finalized_) return absl::OkStatus();
   finalized_ = true;
+  if (MpiRunning() && world_ != nullptr) {
+    RETURN_IF_ERROR(world_->Barrier());
+  }
   world_.reset();
   if (!MpiRunning()) return absl::OkStatus();
-  return MpiError(MPI_Finalize(), "MPI_Finalize");
+  FinalizeWatchdog watchdog(
+      FinalizeTimeoutSeconds(),
+      absl::StrCat("[rank ", rank_, "/", size_, " on ", processor_name_, "]"));
+  int hang_rank = -1;
+  if (const char* v = std::getenv("FREEZING_TEST_FINALIZE_HANG");
+      v != nullptr && absl::SimpleAtoi(v, &hang_rank) && hang_rank == rank_) {
+    std::this_thread::sleep_for(std::chrono::hours(1));
+  }
+  const absl::Status status = MpiError(MPI_Finalize(), "MPI_Finalize");
+  watchdog.Disarm();
+  return status;
 }
 
 Communicator& MpiSession::world() { return *world_; }

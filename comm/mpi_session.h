@@ -45,8 +45,17 @@ class MpiSession {
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
 
-  // Finalize: frees world() and calls MPI_Finalize (collective: every rank
-  // must reach it). Idempotent.
+  // Finalize: a barrier (every rank's work is done), frees world() and calls
+  // MPI_Finalize (collective: every rank must reach it). Idempotent.
+  //
+  // Bounded: MPI_Finalize over UCX's TCP transport was seen (once, in CI,
+  // under load) to hang after a run had finished and written everything.
+  // If it has not returned `finalize_timeout_s` seconds after the barrier
+  // ($FREEZING_FINALIZE_TIMEOUT_S, default 60), the rank says so on stderr
+  // ("[rank r/p on host] warning: MPI_Finalize has not returned ...") and
+  // exits with status 0: its work is complete, only MPI's teardown is
+  // missing. $FREEZING_TEST_FINALIZE_HANG=R makes rank R never call
+  // MPI_Finalize, for the test of that bound (abort_test).
   absl::Status Finalize();
 
   int rank() const { return rank_; }
