@@ -1,5 +1,6 @@
-// Properties over random statistic streams (fixed seeds), for every policy
-// through Freezer, with the global rule and with offline majority votes:
+// Properties over random statistic streams (fixed seeds) of a ResNet-like and
+// a ViT-shaped model, for every policy through Freezer, with the global rule
+// and with offline majority votes:
 //  - prefix policies keep the frozen set a prefix; no policy ever freezes
 //    the classifier or exceeds max_frozen;
 //  - two runs give identical decisions;
@@ -26,13 +27,17 @@ using testing::StreamOptions;
 struct PropertyCase {
   std::string spec;
   VoteRule rule;
+  // A ViT-shaped model (VitShapedStream: 14 units, parameters spread evenly
+  // over 12 identical blocks) instead of 7 ResNet-like groups.
+  bool vit = false;
 };
 
 void PrintTo(const PropertyCase& c, std::ostream* os) {
-  *os << c.spec << " " << VoteRuleName(c.rule);
+  *os << c.spec << " " << VoteRuleName(c.rule) << (c.vit ? " vit" : "");
 }
 
-StreamOptions Options(uint64_t seed) {
+StreamOptions Options(uint64_t seed, bool vit = false) {
+  if (vit) return testing::VitShapedStream(seed);
   return StreamOptions{.units = 7,
                        .ranks = 3,
                        .base_interval_steps = 4,
@@ -53,7 +58,7 @@ std::unique_ptr<Freezer> MakeFreezer(const PropertyCase& c,
 // base interval, and checks the invariants on the way.
 std::vector<std::string> RunStream(const PropertyCase& c, uint64_t seed,
                                    int cut) {
-  const StreamOptions o = Options(seed);
+  const StreamOptions o = Options(seed, c.vit);
   const PolicyContext context = StreamContext(o);
   std::unique_ptr<Freezer> f = MakeFreezer(c, o);
   if (f == nullptr) return {};
@@ -100,7 +105,7 @@ class StreamPropertyTest : public ::testing::TestWithParam<PropertyCase> {};
 TEST_P(StreamPropertyTest, InvariantsDeterminismAndCheckpoints) {
   for (uint64_t seed : {11, 12, 13}) {
     const std::vector<std::string> straight = RunStream(GetParam(), seed, -1);
-    ASSERT_EQ(straight.size(), Options(seed).intervals + 1u);
+    ASSERT_EQ(straight.size(), Options(seed, GetParam().vit).intervals + 1u);
     EXPECT_EQ(RunStream(GetParam(), seed, -1), straight) << "not deterministic";
     for (int cut : {1, 17, 40, 79}) {
       const std::vector<std::string> resumed = RunStream(GetParam(), seed, cut);
@@ -126,7 +131,11 @@ std::vector<PropertyCase> Cases() {
           "gradnorm:variant=prefix,max_frozen=0.4,warmup=60",
           "apf:threshold=0.9,max_frozen=0.3"}) {
       cases.push_back({spec, rule});
+      cases.push_back({spec, rule, /*vit=*/true});
     }
+  }
+  for (VoteRule rule : {VoteRule::kGlobal, VoteRule::kMajority}) {
+    cases.push_back({"static:13", rule, /*vit=*/true});  // all but the head
   }
   return cases;
 }
@@ -150,6 +159,29 @@ int Total(const std::vector<std::string>& log, const std::string& key) {
   int n = 0;
   for (const std::string& line : log) n += Listed(line, key);
   return n;
+}
+
+// On the ViT-shaped stream too, policies freeze blocks, apf unfreezes, and
+// the cap on frozen parameters binds after a few blocks (8.3% each).
+TEST(StreamCoverageTest, PoliciesActOnTheVitShapedStream) {
+  for (const char* spec :
+       {"gradnorm", "gradnorm:variant=prefix", "autofreeze",
+        "threshold:tau=0.3,patience=2", "freezeout",
+        "pipetransformer:alpha=0.3", "apf:threshold=0.6,period=2"}) {
+    const auto log = RunStream({spec, VoteRule::kGlobal, true}, 11, -1);
+    EXPECT_GT(Total(log, "freeze=["), 1) << spec;
+  }
+  const auto apf = RunStream(
+      {"apf:threshold=0.6,period=2", VoteRule::kGlobal, true}, 11, -1);
+  EXPECT_GT(Total(apf, "unfreeze=["), 0);
+  const auto free =
+      RunStream({"gradnorm:variant=prefix", VoteRule::kGlobal, true}, 11, -1);
+  const auto capped = RunStream(
+      {"gradnorm:variant=prefix,max_frozen=0.4", VoteRule::kGlobal, true}, 11,
+      -1);
+  EXPECT_GT(Total(free, "freeze=["), Total(capped, "freeze=["));
+  // The embedding and 4 blocks: 0.4% + 4 x 8.3% <= 40% < + a fifth block.
+  EXPECT_EQ(Total(capped, "freeze=["), 5);
 }
 
 // The streams exercise what they are meant to: policies do freeze, apf

@@ -42,8 +42,27 @@ IntervalStats MakeIntervalStats(int64_t interval, int64_t last_step,
 
 PolicyContext StreamContext(const StreamOptions& o) {
   const int64_t total = int64_t{o.intervals} * o.base_interval_steps;
-  return MakeContext(o.units, o.base_interval_steps, o.max_window, o.ranks,
-                     total, total / 5);
+  PolicyContext c = MakeContext(o.units, o.base_interval_steps, o.max_window,
+                                o.ranks, total, total / 5);
+  for (size_t u = 0; u < o.unit_params.size() && u < c.units.size(); ++u) {
+    c.units[u].params = o.unit_params[u];
+  }
+  return c;
+}
+
+StreamOptions VitShapedStream(uint64_t seed) {
+  StreamOptions o;
+  o.units = 14;
+  o.ranks = 3;
+  o.base_interval_steps = 4;
+  o.max_window = 3;
+  o.intervals = 80;
+  o.seed = seed;
+  o.unit_params.assign(14, 444864);
+  o.unit_params.front() = 22080;
+  o.unit_params.back() = 2314;
+  o.depth_growth = 0.05;
+  return o;
 }
 
 BaseIntervalStats RandomBaseInterval(Rng& rng, const StreamOptions& o,
@@ -69,8 +88,8 @@ BaseIntervalStats RandomBaseInterval(Rng& rng, const StreamOptions& o,
     WindowNorms n;
     for (int k = 1; k <= windows; ++k) {
       // Early units settle first: faster decay, less noise.
-      const double level =
-          (1.0 + u) * (0.2 + std::exp(-0.15 * index / (1.0 + u)));
+      const double depth = 1.0 + o.depth_growth * u;
+      const double level = depth * (0.2 + std::exp(-0.15 * index / depth));
       const double noise = 1 + 0.05 * (u + 1) * (rng.Uniform() - 0.5);
       const double l2 =
           frozen[u] ? 0.0 : degenerate(level * noise * std::sqrt(k));

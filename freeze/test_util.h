@@ -51,7 +51,18 @@ struct StreamOptions {
   int intervals = 60;
   uint64_t seed = 1;
   double degenerate_probability = 0.02;  // NaN, inf or 0 norms
+  // Parameters per unit; empty: MakeContext's 100*(u+1).
+  std::vector<int64_t> unit_params;
+  // How much unit u's gradient level and settling time grow with depth:
+  // 1 + depth_growth * u (1: a ResNet's later groups carry larger norms and
+  // settle later; near 0: a transformer's identical blocks).
+  double depth_growth = 1.0;
 };
+
+// VitShapedStream: a ViT-Ti-shaped stream (vit_tiny's child units at 32x32,
+// patch 4: an embedding of 22,080 parameters, 12 encoder blocks of 444,864
+// each, a head of 2,314; block norms alike), with the given seed.
+StreamOptions VitShapedStream(uint64_t seed);
 
 // The statistics of base interval `index`; frozen units have no norms and
 // trained_steps 0, as in a real run.
