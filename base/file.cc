@@ -1,6 +1,8 @@
 #include "base/file.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +59,37 @@ absl::Status RenameDurably(const std::string& from, const std::string& to) {
     return Errno("cannot rename into", to);
   }
   return SyncFolder(FolderOf(to));
+}
+
+absl::Status ExchangeFoldersDurably(const std::string& a,
+                                    const std::string& b) {
+  if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(),
+                  RENAME_EXCHANGE) != 0) {
+    if (errno == EINVAL || errno == ENOSYS) {
+      return absl::UnimplementedError(absl::StrCat(
+          "cannot swap ", a, " and ", b,
+          " atomically: the file system does not support it"));
+    }
+    return Errno(absl::StrCat("cannot swap ", a, " and"), b);
+  }
+  return SyncFolder(FolderOf(b));
+}
+
+absl::Status RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return Errno("cannot remove", path);
+  }
+  // Depth first, without following links; stops at the first failure.
+  const int rc = ::nftw(
+      path.c_str(),
+      [](const char* p, const struct stat*, int, struct FTW*) {
+        return ::remove(p);
+      },
+      16, FTW_DEPTH | FTW_PHYS);
+  if (rc != 0) return Errno("cannot remove", path);
+  return absl::OkStatus();
 }
 
 absl::Status ReplaceFileAtomically(

@@ -35,6 +35,17 @@ absl::Status ReplaceFileAtomically(
 // the folder of `to` (both in the same folder).
 absl::Status RenameDurably(const std::string& from, const std::string& to);
 
+// ExchangeFoldersDurably: swaps the folders `a` and `b` (same parent folder)
+// in one atomic step (renameat2 RENAME_EXCHANGE) and syncs the parent, so
+// that a crash at any moment leaves each path naming one complete folder.
+// Unimplemented when the file system cannot exchange (then nothing moved).
+absl::Status ExchangeFoldersDurably(const std::string& a,
+                                    const std::string& b);
+
+// RemoveTree: removes `path` and everything below it (like rm -rf); OK when
+// it does not exist. Symbolic links are removed, never followed.
+absl::Status RemoveTree(const std::string& path);
+
 // SyncFile / SyncFolder: fsync of a written file, and of a folder so that a
 // file created or renamed in it survives a power loss.
 absl::Status SyncFile(const std::string& path);

@@ -1,6 +1,7 @@
 #include "base/file.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -54,6 +55,35 @@ TEST(AtomicFileTest, MakeDirsCreatesParentsAndRejectsFiles) {
   ASSERT_TRUE(MakeDirs(dir).ok());
   ASSERT_TRUE(WriteFileAtomically(dir + "/f", "f").ok());
   EXPECT_EQ(MakeDirs(dir + "/f").code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(FolderTest, ExchangeSwapsTwoFoldersWithTheirContents) {
+  const std::string a = TempDir() + "/swap_a", b = TempDir() + "/swap_b";
+  ASSERT_TRUE(MakeDirs(a + "/sub").ok());
+  ASSERT_TRUE(MakeDirs(b).ok());
+  ASSERT_TRUE(WriteFileAtomically(a + "/sub/f", "from a").ok());
+  ASSERT_TRUE(WriteFileAtomically(b + "/g", "from b").ok());
+  ASSERT_TRUE(ExchangeFoldersDurably(a, b).ok());
+  EXPECT_EQ(Read(b + "/sub/f"), "from a");
+  EXPECT_EQ(Read(a + "/g"), "from b");
+  EXPECT_EQ(ExchangeFoldersDurably(a, TempDir() + "/missing").code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Read(a + "/g"), "from b");
+}
+
+TEST(FolderTest, RemoveTreeRemovesEverythingButFollowsNoLink) {
+  const std::string keep = TempDir() + "/keep";
+  const std::string tree = TempDir() + "/tree";
+  ASSERT_TRUE(MakeDirs(keep).ok());
+  ASSERT_TRUE(WriteFileAtomically(keep + "/k", "kept").ok());
+  ASSERT_TRUE(MakeDirs(tree + "/a/b").ok());
+  ASSERT_TRUE(WriteFileAtomically(tree + "/a/b/f", "x").ok());
+  ASSERT_EQ(::symlink(keep.c_str(), (tree + "/link").c_str()), 0);
+  ASSERT_TRUE(RemoveTree(tree).ok());
+  struct stat st;
+  EXPECT_NE(::lstat(tree.c_str(), &st), 0);
+  EXPECT_EQ(Read(keep + "/k"), "kept");
+  EXPECT_TRUE(RemoveTree(tree).ok()) << "a missing tree is not an error";
 }
 
 }  // namespace

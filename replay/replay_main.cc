@@ -1,4 +1,4 @@
-// bazel run //replay -- --trace=FILE [--policies=all|a,b,...]
+// bazel run //replay -- TRACE|--trace=TRACE [--policies=all|a,b,...]
 //   [--network=SPEC,...] [--world_size=N,...] [--out=DIR] [--chrome=FILE]
 //   [--validate] [--cache]
 //
@@ -10,10 +10,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/cli.h"
 #include "base/file.h"
 #include "base/status_macros.h"
 #include "base/user_path.h"
@@ -121,17 +120,43 @@ absl::Status RealMain() {
 }  // namespace
 }  // namespace freezing::replay
 
+namespace {
+
+const freezing::base::CliSpec& Cli() {
+  static const auto* cli = new freezing::base::CliSpec{
+      "replay",
+      "replays a recorded trace against other freezing policies, world sizes "
+      "and networks, offline and deterministically",
+      {"bazel run //replay -- TRACE [flags]",
+       "bazel run //replay -- --trace=TRACE [flags]"},
+      {{"input", {"trace", "allow_partial"}},
+       {"what if",
+        {"policies", "network", "world_size", "cache", "augment_variants"}},
+       {"validation", {"validate", "held_in_fraction"}},
+       {"outputs", {"out", "chrome", "chrome_case", "chrome_steps"}}},
+      {"bazel run //replay -- /tmp/run/trace.pb --policies=all "
+       "--network=1gbe,10gbe --world_size=2,8,32 --out=/tmp/replay",
+       "bazel run //replay -- --trace=/tmp/run/trace.pb --validate"},
+      "See replay/README.md.",
+      /*max_positional=*/1};
+  return *cli;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "replay --trace=FILE [--policies=all|a,b] [--network=SPEC,...] "
-      "[--world_size=N,...] [--out=DIR] [--chrome=FILE] [--validate] "
-      "[--cache]");
-  absl::ParseCommandLine(argc, argv);
-  const absl::Status status = freezing::replay::RealMain();
-  if (!status.ok()) {
-    std::fprintf(stderr, "replay: error: %s\n",
-                 std::string(status.message()).c_str());
-    return 1;
+  const std::vector<std::string> args =
+      freezing::base::ParseCommandLineOrExit(Cli(), argc, argv);
+  if (!args.empty()) {
+    if (!absl::GetFlag(FLAGS_trace).empty()) {
+      return freezing::base::ReportError(
+          "replay", absl::InvalidArgumentError(
+                        "give the trace once: as the first argument or as "
+                        "--trace, not both"));
+    }
+    absl::SetFlag(&FLAGS_trace, args[0]);
   }
+  const absl::Status status = freezing::replay::RealMain();
+  if (!status.ok()) return freezing::base::ReportError("replay", status, 1);
   return 0;
 }

@@ -98,6 +98,15 @@ absl::Status Dump(const std::string& path, const TraceToolOptions& options,
   return Finish(partial, options, err);
 }
 
+// UnitName: unit `u`'s name from the header, or "#u" without one.
+std::string UnitName(const TraceContents& contents, int u) {
+  if (contents.header.has_value() && u >= 0 &&
+      u < contents.header->units_size()) {
+    return contents.header->units(u).name();
+  }
+  return absl::StrCat("#", u);
+}
+
 }  // namespace
 
 std::string ResolvePath(const std::string& path, const std::string& base) {
@@ -229,12 +238,16 @@ void WriteInfo(const TraceContents& contents, const TraceSummary& s,
     out << "params: " << h.params_size() << " tensors\n";
   }
   out << "freeze events (" << contents.freeze_events.size() << "):\n";
+  const auto names = [&](const auto& units) {
+    std::vector<std::string> n;
+    for (int u : units) n.push_back(UnitName(contents, u));
+    return n.empty() ? std::string("none") : absl::StrJoin(n, " ");
+  };
   for (const FreezeEvent& e : contents.freeze_events) {
-    out << "  step " << e.step() << " (epoch " << e.epoch() << ", interval "
-        << e.interval() << "): freeze [" << absl::StrJoin(e.freeze(), ",")
-        << "] unfreeze [" << absl::StrJoin(e.unfreeze(), ",") << "], "
-        << e.policy() << ", rule " << e.rule() << ", " << e.votes_size()
-        << " votes";
+    out << "  step " << e.step() << " (epoch " << e.epoch() + 1 << ", interval "
+        << e.interval() << "): freeze " << names(e.freeze()) << ", unfreeze "
+        << names(e.unfreeze()) << "; " << e.policy() << ", rule " << e.rule()
+        << ", " << e.votes_size() << " votes";
     if (!e.reason().empty()) out << ": " << e.reason();
     out << "\n";
   }
@@ -242,7 +255,7 @@ void WriteInfo(const TraceContents& contents, const TraceSummary& s,
     out << absl::StrFormat(
         "epoch %d: last step %d, test accuracy %.4f, test loss %.4f, train "
         "loss %.4f, train %s, eval %s\n",
-        e.epoch(), e.last_step(), e.test_accuracy(), e.test_loss(),
+        e.epoch() + 1, e.last_step(), e.test_accuracy(), e.test_loss(),
         e.train_loss(), Seconds(e.train_ns()), Seconds(e.eval_ns()));
   }
   if (s.final_test_accuracy.has_value()) {
@@ -271,7 +284,8 @@ absl::Status RunTraceTool(const std::string& command, const std::string& path,
   if (command == "info") {
     WriteInfo(contents, Summarize(contents), out);
   } else if (command == "to-csv") {
-    const CsvPaths paths = CsvPathsFor(path, options.out_dir);
+    const std::string dir = options.out == "-" ? "" : options.out;
+    const CsvPaths paths = CsvPathsFor(path, dir);
     RETURN_IF_ERROR(WithOutput(
         paths.steps, out, [&](std::ostream& o) { WriteStepsCsv(contents, o); },
         err));

@@ -18,9 +18,9 @@ namespace freezing::trace {
 
 struct TraceToolOptions {
   // to-chrome, dump: write here instead of `out`; "" or "-" is `out`.
+  // to-csv: the folder of the two tables; "" is the trace's own folder.
+  // Missing folders are created.
   std::string out;
-  // to-csv: folder of the two tables; "" is the trace's own folder.
-  std::string out_dir;
   // Report a damaged or cut-short trace on `err` but succeed.
   bool allow_partial = false;
 };
@@ -33,8 +33,9 @@ absl::Status RunTraceTool(const std::string& command, const std::string& path,
                           std::ostream& err);
 
 // WriteInfo writes what `info` prints: the run's configuration, record
-// counts, durations, units with their parameters, freeze events and final
-// accuracy.
+// counts, durations, units with their parameters, freeze events (by unit
+// name) and final accuracy. Epochs are counted from 1, as the trainer's log
+// counts them (the records count from 0).
 void WriteInfo(const TraceContents& contents, const TraceSummary& summary,
                std::ostream& out);
 

@@ -57,7 +57,10 @@ TEST_F(TraceToolTest, InfoDescribesTheRun) {
         "base interval T=10 steps, window W=4", "2 ranks",
         "records: 96 (steps 80, intervals 8, freeze events 3, epochs 2",
         "units (10):", "layer4", "frozen from step 20", "(classifier)",
-        "freeze events (3):", "final test accuracy: 0.7161"}) {
+        "freeze events (3):", "final test accuracy: 0.7161",
+        // Epochs counted from 1, units by name.
+        "step 20 (epoch 1, interval 1): freeze conv1, unfreeze none",
+        "epoch 1: last step 39", "epoch 2: last step 79"}) {
     EXPECT_THAT(info, HasSubstr(expected));
   }
 }
@@ -87,10 +90,10 @@ TEST_F(TraceToolTest, DumpParsesBackToTheRecords) {
 
 TEST_F(TraceToolTest, CsvTablesHaveOneRowPerStepAndPerNorm) {
   TraceToolOptions options;
-  options.out_dir = TempDir();
+  options.out = TempDir() + "/csv";
   ASSERT_TRUE(Run("to-csv", path_, options).ok());
-  const CsvPaths paths = CsvPathsFor(path_, options.out_dir);
-  EXPECT_EQ(paths.steps, TempDir() + "/run.steps.csv");
+  const CsvPaths paths = CsvPathsFor(path_, options.out);
+  EXPECT_EQ(paths.steps, TempDir() + "/csv/run.steps.csv");  // created
   EXPECT_THAT(err_.str(), HasSubstr(paths.intervals));
 
   const auto rows = [](const std::string& text) {

@@ -20,7 +20,9 @@ bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
 # info
 "$TOOL" info "$T/resnet18.trace" >"$T/info.txt"
 for want in "state: complete" "model: resnet18" "units (10):" \
-            "freeze events (3):" "final test accuracy:"; do
+            "freeze events (3):" "final test accuracy:" \
+            "step 20 (epoch 1, interval 1): freeze conv1, unfreeze none" \
+            "epoch 2: last step 79"; do
   if grep -qF "$want" "$T/info.txt"; then ok "info has '$want'"; else bad "info lacks '$want'"; fi
 done
 
@@ -31,14 +33,30 @@ else
   bad "relative path via BUILD_WORKING_DIRECTORY"
 fi
 
+# The trace as --trace instead of an argument.
+if "$TOOL" info --trace="$T/resnet18.trace" | grep -qF "model: resnet18"; then
+  ok "info --trace=FILE"
+else
+  bad "info --trace=FILE"
+fi
+
+# --help: grouped, with examples, exit 0, nothing on stderr.
+if "$TOOL" --help >"$T/help.txt" 2>"$T/help_err.txt" &&
+   grep -q "^examples:" "$T/help.txt" && grep -q "^outputs:" "$T/help.txt" &&
+   [[ ! -s "$T/help_err.txt" ]]; then
+  ok "--help"
+else
+  bad "--help: $(cat "$T/help_err.txt")"
+fi
+
 # dump: one block per record.
 "$TOOL" dump "$T/resnet18.trace" >"$T/dump.txt"
 n=$(grep -c '^# record ' "$T/dump.txt")
 if [[ "$n" == 96 ]]; then ok "dump has 96 records"; else bad "dump has $n records, want 96"; fi
 
-# to-csv: both tables parse with a constant column count.
-mkdir -p "$T/csv"
-"$TOOL" to-csv "$T/resnet18.trace" --out_dir="$T/csv"
+# to-csv: both tables parse with a constant column count; --out's folder is
+# created.
+"$TOOL" to-csv "$T/resnet18.trace" --out="$T/csv"
 if "$PYTHON" - "$T/csv/resnet18.steps.csv" "$T/csv/resnet18.intervals.csv" <<'PY'
 import csv, sys
 for path, rows_wanted in ((sys.argv[1], 81), (sys.argv[2], None)):
@@ -71,9 +89,12 @@ expect_fail() {  # expect_fail WANT_CODE WANT_TEXT ARGS...
     bad "want exit $code with '$text' for: $* (got $got: $(cat "$T/err.txt"))"
   fi
 }
-expect_fail 2 "usage" info
-expect_fail 1 "unknown command" frobnicate "$T/tiny.trace"
-expect_fail 1 "NOT_FOUND" info "$T/missing.trace"
+expect_fail 2 "trace_tool: error: no trace" info
+expect_fail 2 "trace_tool: error: unknown command" frobnicate "$T/tiny.trace"
+expect_fail 2 "unexpected argument 'extra'" info "$T/tiny.trace" extra
+expect_fail 2 "did you mean --out?" info "$T/tiny.trace" --otu=x.txt
+expect_fail 2 "not both" info "$T/tiny.trace" --trace="$T/tiny.trace"
+expect_fail 1 "trace_tool: error: trace $T/missing.trace: open: No such file" info "$T/missing.trace"
 expect_fail 1 "truncated" info "$T/cut.trace"
 expect_fail 1 "bad magic" info "$T/dump.txt"
 : >"$T/empty.trace"

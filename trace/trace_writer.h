@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -62,6 +63,9 @@ class TraceWriter {
   absl::Status Close();
 
   const std::string& path() const { return path_; }
+  // Moved: the open file is now at `path` (its folder was renamed); messages
+  // and Close's folder sync use the new path.
+  void Moved(std::string path) { path_ = std::move(path); }
   // Records accepted so far.
   int64_t records_written() const { return records_; }
   // Bytes in the file so far, the file header included.
