@@ -555,9 +555,20 @@ void BindTrace(py::module_& m) {
              trace::TraceWriterOptions o;
              o.sync_every_records = sync_every_records;
              o.sync_on_close = sync_on_close;
-             auto w = ValueOrRaise(trace::TraceWriter::Open(path, o));
+             absl::StatusOr<trace::TraceWriter> w =
+                 trace::TraceWriter::Open(path, o);
+             // Every failure to open is the file system's: an OSError (a
+             // folder named like the file, a full disk) unless it has a
+             // more precise kind.
+             if (!w.ok() &&
+                 w.status().code() == absl::StatusCode::kFailedPrecondition) {
+               PyErr_SetString(PyExc_OSError,
+                               std::string(w.status().message()).c_str());
+               throw py::error_already_set();
+             }
+             RaiseIfError(w.status());
              return PyTraceWriter{
-                 std::make_unique<trace::TraceWriter>(std::move(w))};
+                 std::make_unique<trace::TraceWriter>(*std::move(w))};
            }),
            py::arg("path"), py::arg("sync_every_records") = 0,
            py::arg("sync_on_close") = true,

@@ -97,6 +97,8 @@ class Recorder:
     self.log = log
     self.loss_fn = loss_fn if loss_fn is not None else torch.nn.CrossEntropyLoss()
     self.distributed = dist.is_available() and dist.is_initialized()
+    if ddp is not None:
+      self._check_ddp(ddp)
     self.group = ddp.process_group if ddp is not None else None
     self.ranks = dist.get_world_size(self.group) if self.distributed else 1
     self.rank = dist.get_rank(self.group) if self.distributed else 0
@@ -156,7 +158,6 @@ class Recorder:
     self.net = model
     self._ddp_options = None
     if ddp is not None:
-      self._check_ddp(ddp)
       self._ddp_options = self._ddp_options_of(ddp)
       self._hook(ddp)
       self.ddp = ddp
