@@ -547,10 +547,10 @@ class Recorder:
 
   def step(self):
     """optimizer.step() and zero_grad(), timed; ends the step: statistics,
-    the policy, the trace records, a freeze if the policy decides one."""
+    the policy, the trace records, a freeze if the policy decides one.
+    Returns the step's loss, averaged over the ranks."""
     if not self._in_step or self._loss is None:
       raise RuntimeError("step() before backward() in this step")
-    dist = _dist()
     t_opt = _now()
     if self.optimizer is not None:
       self.optimizer.step()
@@ -560,43 +560,19 @@ class Recorder:
       optimizer_ns = t_opt - self._backward_end  # the script's own update
     trained = [not f for f in self.frozen]
     self.stats.end_step(self._samples, self._loss * self._samples, trained)
-
-    step = self.global_step
-    T = self.stats_interval
-    interval_ns = 0
-    stats = decision = None
-    new_frozen = self.frozen
-    if (step + 1) % T == 0:
-      ti = _now()
-      stats = self.stats.finish_interval(
-          (step + 1) // T - 1, step + 1 - T, step, self.epoch,
-          (step + 1) / self.total_steps)
-      exchange = self._exchange if self.ranks > 1 else None
-      decision, new_frozen = self.freezer.on_base_interval(
-          stats, list(self.frozen), exchange)
-      interval_ns = _now() - ti
+    stats, decision, new_frozen, interval_ns = self._end_of_interval()
     total_ns = _now() - self._step_start
+    loss_mean, max_total = self._gather_step(total_ns)
 
-    loss_mean, max_total = self._loss, float(total_ns)
-    if self.ranks > 1:
-      mine = torch.tensor([self._loss, float(total_ns)], dtype=torch.float64)
-      every = [torch.empty_like(mine) for _ in range(self.ranks)]
-      dist.all_gather(every, mine, group=self.group)
-      loss_mean = 0.0
-      max_total = 0.0
-      for r in every:
-        loss_mean += r[0].item() / self.ranks
-        max_total = max(max_total, r[1].item())
-
-    comm_total = sum(max(0, b[3] - b[2]) for b in self._buckets)
+    times = dict(data=self._data_ns, forward=self._forward_ns,
+                 backward=self._backward_ns,
+                 comm_exposed=self._comm_exposed_ns,
+                 comm_total=sum(max(0, b[3] - b[2]) for b in self._buckets),
+                 optimizer=optimizer_ns,
+                 stats=self._accumulate_ns + interval_ns, total=total_ns)
     nbytes = sum(b[0] for b in self._buckets)
-    stats_ns = self._accumulate_ns + interval_ns
-    s = self.summary
-    s.add_step(data=self._data_ns, forward=self._forward_ns,
-               backward=self._backward_ns, comm_exposed=self._comm_exposed_ns,
-               comm_total=comm_total, optimizer=optimizer_ns, stats=stats_ns,
-               total=total_ns, images=self._samples * self.ranks,
-               bytes_allreduced=nbytes)
+    self.summary.add_step(images=self._samples * self.ranks,
+                          bytes_allreduced=nbytes, **times)
     self._epoch_train_ns += total_ns
     self._epoch_loss_sum += loss_mean
     self._epoch_steps += 1
@@ -605,39 +581,8 @@ class Recorder:
     if decision is not None:
       apply_ns = self._apply(decision, new_frozen)
       self.summary.freeze_apply_ns += apply_ns
-
     if self.writer is not None:
-      rec = trace_pb2.Step()
-      rec.step = step
-      rec.epoch = self.epoch
-      ph = rec.phases
-      ph.data_ns = self._data_ns
-      ph.forward_ns = self._forward_ns
-      ph.backward_ns = self._backward_ns
-      ph.comm_total_ns = comm_total
-      ph.comm_exposed_ns = self._comm_exposed_ns
-      ph.optimizer_ns = optimizer_ns
-      ph.stats_ns = stats_ns
-      ph.total_ns = total_ns
-      ph.other_ns = max(0, total_ns - self._data_ns - self._forward_ns -
-                        self._backward_ns - self._comm_exposed_ns -
-                        optimizer_ns - stats_ns)
-      rec.unit_forward_ns.extend(self._unit_forward_ns)
-      rec.unit_backward_ns.extend(self._unit_backward_ns)
-      rec.bytes_allreduced = nbytes
-      rec.buckets = len(self._buckets)
-      rec.trainable.extend(trained)
-      rec.loss = loss_mean
-      for b in self._buckets:
-        bt = rec.bucket_timings.add()
-        bt.bytes = b[0]
-        bt.ready_ns = b[1] - self._backward_start
-        bt.start_ns = b[2] - self._backward_start
-        bt.done_ns = b[3] - self._backward_start
-      rec.cache.boundary_unit = -1
-      rec.max_rank_total_ns = int(max_total)
-      if self.optimizer is not None:
-        rec.lr = float(self.optimizer.param_groups[0].get("lr", 0.0))
+      rec = self._step_record(times, trained, loss_mean, max_total)
       rec.freeze_apply_ns = apply_ns
       self._write(step=rec)
       if stats is not None:
@@ -647,6 +592,68 @@ class Recorder:
     self.global_step += 1
     self._in_step = False
     return loss_mean
+
+  def _end_of_interval(self):
+    """At a base interval's end: its statistics and the Freezer's answer."""
+    step, T = self.global_step, self.stats_interval
+    if (step + 1) % T != 0:
+      return None, None, self.frozen, 0
+    t0 = _now()
+    stats = self.stats.finish_interval(
+        (step + 1) // T - 1, step + 1 - T, step, self.epoch,
+        (step + 1) / self.total_steps)
+    exchange = self._exchange if self.ranks > 1 else None
+    decision, new_frozen = self.freezer.on_base_interval(
+        stats, list(self.frozen), exchange)
+    return stats, decision, new_frozen, _now() - t0
+
+  def _gather_step(self, total_ns):
+    """(loss mean over ranks, max total over ranks): one small all-gather,
+    as train/trainer.cc."""
+    if self.ranks == 1:
+      return self._loss, float(total_ns)
+    mine = torch.tensor([self._loss, float(total_ns)], dtype=torch.float64)
+    every = [torch.empty_like(mine) for _ in range(self.ranks)]
+    _dist().all_gather(every, mine, group=self.group)
+    loss_mean, max_total = 0.0, 0.0
+    for r in every:
+      loss_mean += r[0].item() / self.ranks
+      max_total = max(max_total, r[1].item())
+    return loss_mean, max_total
+
+  def _step_record(self, times, trained, loss_mean, max_total):
+    rec = trace_pb2.Step()
+    rec.step = self.global_step
+    rec.epoch = self.epoch
+    ph = rec.phases
+    ph.data_ns = times["data"]
+    ph.forward_ns = times["forward"]
+    ph.backward_ns = times["backward"]
+    ph.comm_total_ns = times["comm_total"]
+    ph.comm_exposed_ns = times["comm_exposed"]
+    ph.optimizer_ns = times["optimizer"]
+    ph.stats_ns = times["stats"]
+    ph.total_ns = times["total"]
+    ph.other_ns = max(0, times["total"] - sum(
+        times[k] for k in ("data", "forward", "backward", "comm_exposed",
+                           "optimizer", "stats")))
+    rec.unit_forward_ns.extend(self._unit_forward_ns)
+    rec.unit_backward_ns.extend(self._unit_backward_ns)
+    rec.bytes_allreduced = sum(b[0] for b in self._buckets)
+    rec.buckets = len(self._buckets)
+    rec.trainable.extend(trained)
+    rec.loss = loss_mean
+    for nbytes, ready, start, done in self._buckets:
+      bt = rec.bucket_timings.add()
+      bt.bytes = nbytes
+      bt.ready_ns = ready - self._backward_start
+      bt.start_ns = start - self._backward_start
+      bt.done_ns = done - self._backward_start
+    rec.cache.boundary_unit = -1
+    rec.max_rank_total_ns = int(max_total)
+    if self.optimizer is not None:
+      rec.lr = float(self.optimizer.param_groups[0].get("lr", 0.0))
+    return rec
 
   def end_epoch(self, test_accuracy=0.0, test_loss=0.0, eval_ns=None):
     """After the epoch's evaluation: the Epoch record."""
