@@ -100,7 +100,8 @@ def main(argv=None):
     run(finetune + ["--policy=none", f"--out={none_dir}"], log)
     replay_dir = os.path.join(base, "replay")
     run([replay, f"--trace={none_dir}/trace.pb",
-         "--policies=" + ";".join(policies), "--network=recorded",
+         "--policies=" + ";".join(["none"] + policies),
+         "--network=recorded",
          f"--out={replay_dir}"], log)
     with open(os.path.join(replay_dir, "replay.json")) as f:
       predicted = {res["policy"]: res["predicted_total_s"]
