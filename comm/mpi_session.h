@@ -48,12 +48,18 @@ class MpiSession {
   // Finalize: a barrier (every rank's work is done), frees world() and calls
   // MPI_Finalize (collective: every rank must reach it). Idempotent.
   //
-  // Bounded: MPI_Finalize over UCX's TCP transport was seen (once, in CI,
-  // under load) to hang after a run had finished and written everything.
-  // If it has not returned `finalize_timeout_s` seconds after the barrier
-  // ($FREEZING_FINALIZE_TIMEOUT_S, default 60), the rank says so on stderr
-  // ("[rank r/p on host] warning: MPI_Finalize has not returned ...") and
-  // exits with status 0: its work is complete, only MPI's teardown is
+  // Bounded: MPI_Finalize of MPICH 4.0.2 over UCX's TCP transport can hang
+  // (4 of 40 2-rank jobs on one host under load, comm/finalize_hang_loop.sh;
+  // see comm/README.md): its UCX finalize closes every endpoint with a flush,
+  // then waits in a PMI barrier without progressing UCX, so a rank still
+  // flushing waits for a peer that no longer answers (gdb: one rank in
+  // ucp_worker_progress, the other in read() of the PMI socket). MPICH fixed
+  // it upstream (commit d6c7cd5b64, 2023: the PMI barrier moved before the
+  // disconnects); the barrier here narrows the window, the bound ends it: if
+  // MPI_Finalize has not returned `FREEZING_FINALIZE_TIMEOUT_S` seconds
+  // (default 20) after the barrier, the rank says so on stderr ("[rank r/p
+  // on host] warning: MPI_Finalize has not returned ...") and exits with
+  // status 0: its work is complete and written, only MPI's teardown is
   // missing. $FREEZING_TEST_FINALIZE_HANG=R makes rank R never call
   // MPI_Finalize, for the test of that bound (abort_test).
   absl::Status Finalize();
