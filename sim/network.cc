@@ -217,6 +217,38 @@ class CalibrationModel : public NetworkModel {
   std::string spec_;
 };
 
+// Hosts with links of different rates (a straggler's slow link): ranks are
+// placed on the hosts in turn (as comm's --cluster does); every step of the
+// algorithm involves every rank, so each runs at the slowest link's rate
+// among the hosts in use.
+class HostsModel : public NetworkModel {
+ public:
+  HostsModel(comm::AllReduceAlgorithm algorithm, double alpha_s,
+             std::vector<double> gbps, std::string spec)
+      : algorithm_(algorithm),
+        alpha_s_(alpha_s),
+        gbps_(std::move(gbps)),
+        spec_(std::move(spec)) {}
+  std::string spec() const override { return spec_; }
+  int64_t AllReduceNs(int64_t bytes, int p) const override {
+    double slowest = gbps_.front();
+    for (int r = 0; r < p && r < static_cast<int>(gbps_.size()); ++r) {
+      slowest = std::min(slowest, gbps_[r]);
+    }
+    const double beta = BetaFromGbps(slowest);
+    if (algorithm_ == comm::AllReduceAlgorithm::kRing) {
+      return RingNs(alpha_s_, beta, bytes, p);
+    }
+    return AlgorithmNs(algorithm_, alpha_s_, beta, bytes, p, false);
+  }
+
+ private:
+  comm::AllReduceAlgorithm algorithm_;
+  double alpha_s_;
+  std::vector<double> gbps_;  // per host, in the order ranks are placed
+  std::string spec_;
+};
+
 class TreeModel : public NetworkModel {
  public:
   TreeModel(double alpha_us, double gbps, std::string spec)
@@ -456,6 +488,42 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeRingOrTree(
       new TreeModel(link->alpha_us, link->gbps, canonical));
 }
 
+// hosts:gbps=G1/G2/...,alpha_us=A[,algorithm=mpich|ring]
+absl::StatusOr<std::unique_ptr<NetworkModel>> MakeHosts(
+    const SpecKeys& keys, const std::map<std::string, std::string>& values) {
+  if (auto s = keys.CheckKeys({"gbps", "alpha_us"}, {"algorithm", "overlap"});
+      !s.ok()) {
+    return s;
+  }
+  auto alpha = keys.Positive("alpha_us", 0, kMaxAlphaUs, false);
+  if (!alpha.ok()) return alpha.status();
+  std::vector<double> gbps;
+  std::vector<std::string> texts;
+  for (absl::string_view part : absl::StrSplit(values.at("gbps"), '/')) {
+    double g = 0;
+    if (!absl::SimpleAtod(part, &g) || !(g > 0) || g > kMaxGbps) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "network '", keys.spec(), "': gbps=", values.at("gbps"),
+          " must be one positive rate per host, separated by '/' (e.g. "
+          "gbps=0.94/0.94/0.235: the third host's link at a quarter)"));
+    }
+    gbps.push_back(g);
+    texts.push_back(Num(g));
+  }
+  const std::string name =
+      values.count("algorithm") > 0 ? values.at("algorithm") : "mpich";
+  auto algorithm = comm::ParseAllReduceAlgorithm(name);
+  if (!algorithm.ok() || name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("network '", keys.spec(),
+                                                   "': algorithm=", name,
+                                                   " must be ring or mpich"));
+  }
+  return std::unique_ptr<NetworkModel>(new HostsModel(
+      *algorithm, *alpha * 1e-6, gbps,
+      absl::StrCat("hosts:gbps=", absl::StrJoin(texts, "/"),
+                   ",alpha_us=", Num(*alpha), ",algorithm=", name)));
+}
+
 absl::StatusOr<std::unique_ptr<NetworkModel>> MakeParameterServer(
     const SpecKeys& keys) {
   if (auto s = keys.CheckKeys({"servers", "alpha_us", "gbps"}); !s.ok()) {
@@ -556,6 +624,7 @@ absl::StatusOr<std::unique_ptr<NetworkModel>> MakeFromParts(
     return MakeRingOrTree(name, keys);
   }
   if (name == "ps") return MakeParameterServer(keys);
+  if (name == "hosts") return MakeHosts(keys, values);
   if (name == "hier") return MakeHierarchical(keys);
   if (name == "recorded") return MakeRecorded(keys, values, context);
   return absl::InvalidArgumentError(absl::StrCat(
@@ -622,6 +691,7 @@ std::string NetworkSpecHelp() {
       "tree:alpha_us=A,gbps=G | "
       "ps:servers=M,alpha_us=A,gbps=G | hier:ranks_per_node=R,"
       "intra_alpha_us=A,intra_gbps=G,inter_alpha_us=A,inter_gbps=G | "
+      "hosts:gbps=G1/G2/...,alpha_us=A[,algorithm=mpich|ring] | "
       "recorded[:algorithm=ring|mpich] | calibration:FILE");
 }
 

@@ -21,6 +21,12 @@
 //                 when p > p', recursive doubling for small messages:
 //                 T = (2·log2 p' + 2[p>p'])·α + (2(p'-1)/p' + 2[p>p'])·n·β
 //                 (at p = 3: 4α + 3nβ, 2.25x the ring's bytes)
+//   hosts         hosts whose links differ (a straggler's slow link), one
+//                 rate per host in the order ranks are placed on them (in
+//                 turn, as comm's --cluster): every step of the algorithm
+//                 (mpich, or ring) involves every rank, so β is the slowest
+//                 link's among the hosts the p ranks use:
+//                 `hosts:gbps=0.94/0.94/0.235,alpha_us=50[,algorithm=ring]`
 //   recorded      the recorded run's own all-reduce measurements (the
 //                 start-up profile's medians per bucket size), interpolated
 //                 in n; other world sizes scale it by the formula of the

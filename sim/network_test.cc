@@ -118,6 +118,20 @@ TEST(Recorded, InterpolatesMeasurementsAndScalesWithTheLibrarysAlgorithm) {
   EXPECT_FALSE(MakeNetworkModel("recorded:algorithm=tree", c).ok());
 }
 
+TEST(Hosts, TheSlowestLinkInUseSetsTheRate) {
+  auto m = Make("hosts:gbps=1/1/0.25,alpha_us=0");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->spec(), "hosts:gbps=1/1/0.25,alpha_us=0,algorithm=mpich");
+  const int64_t n = 1000000;                      // 8 ms at 1 Gbit/s
+  EXPECT_EQ(m->AllReduceNs(n, 2), 8000000);       // hosts 1, 2: 1 Gbit/s
+  EXPECT_EQ(m->AllReduceNs(n, 3), 3 * 32000000);  // host 3 at a quarter
+  EXPECT_EQ(m->AllReduceNs(n, 4), 3 * 16000000);  // 1.5 vectors, slow link
+  auto ring = Make("hosts:gbps=1/1/0.25,alpha_us=0,algorithm=ring");
+  EXPECT_EQ(ring->AllReduceNs(n, 3), 42666667);  // 4/3 vectors at 0.25
+  EXPECT_FALSE(MakeNetworkModel("hosts:gbps=1/x,alpha_us=0", {}).ok());
+  EXPECT_FALSE(MakeNetworkModel("hosts:gbps=1/1", {}).ok());  // alpha_us
+}
+
 TEST(Mpich, TheLibrarysAlgorithmAgainstTheRing) {
   auto m = Make("mpich:alpha_us=50,gbps=0.94");
   ASSERT_NE(m, nullptr);
