@@ -96,23 +96,23 @@ def profile_startup(model, layout, clock, images, labels, loss_fn, optimizer,
     batch = max(1, int(images.shape[0]))
     out_elements = [c // batch for c in clock.output_numel]
 
-    spans = [[] for _ in range(n)]
-    forward(images)  # warm-up
-    for _ in range(repeats):
-      forward(images)
-      for u, ns in enumerate(clock.forward_ns()):
-        spans[u].append(ns)
-    forward_ns = [_median(s) for s in spans]
-
-    model.eval()
-    spans = [[] for _ in range(n)]
-    with torch.no_grad():
-      forward(images)
+    def median_spans(one_pass):
+      """Per unit, the median span of `repeats` passes after a warm-up."""
+      one_pass()
+      spans = [[] for _ in range(n)]
       for _ in range(repeats):
-        forward(images)
-        for u, ns in enumerate(clock.forward_ns()):
+        for u, ns in enumerate(one_pass()):
           spans[u].append(ns)
-    forward_nograd_ns = [_median(s) for s in spans]
+      return [_median(s) for s in spans]
+
+    def forward_pass():
+      forward(images)
+      return clock.forward_ns()
+
+    forward_ns = median_spans(forward_pass)
+    model.eval()
+    with torch.no_grad():
+      forward_nograd_ns = median_spans(forward_pass)
     model.train()
 
     def backward_pass(first_trainable, input_grad):
@@ -126,12 +126,7 @@ def profile_startup(model, layout, clock, images, labels, loss_fn, optimizer,
       return clock.backward_ns(first_trainable, t0, t1)
 
     # Backward with every input gradient (unit 0's too: the images need one).
-    backward_pass(0, True)
-    spans = [[] for _ in range(n)]
-    for _ in range(repeats):
-      for u, ns in enumerate(backward_pass(0, True)):
-        spans[u].append(ns)
-    backward_ns = [_median(s) for s in spans]
+    backward_ns = median_spans(lambda: backward_pass(0, True))
 
     # Backward of unit u as the first trainable one: units before it frozen.
     backward_no_input = [0] * n

@@ -107,92 +107,20 @@ class Recorder:
     self.revision = revision
     self.write_summary = summary
 
-    # Units and parameters.
     self.layout = UnitLayout(model, units)
     self._default_units = units is None
     n = self.layout.num_units
     self.frozen = [False] * n
 
-    # Steps.
-    if steps_per_epoch is None or int(steps_per_epoch) < 1:
-      raise ValueError("steps_per_epoch: give the number of steps per epoch "
-                       f"(>= 1), got {steps_per_epoch!r}")
-    if int(epochs) < 1:
-      raise ValueError(f"epochs must be >= 1, got {epochs!r}")
-    if int(stats_interval) < 1:
-      raise ValueError(
-          f"--stats_interval must be >= 1, got {stats_interval!r}")
-    self.steps_per_epoch = int(steps_per_epoch)
-    self.epochs = int(epochs)
-    self.total_steps = self.steps_per_epoch * self.epochs
-    if max_steps and int(max_steps) > 0:
-      self.total_steps = min(self.total_steps, int(max_steps))
-    self.stats_interval = int(stats_interval)
-
-    # The policy, exactly as train/trainer.cc's SetupFreezing makes it.
-    self.policy_given = policy
-    self.vote_rule = _freezing.check_vote_rule(vote_rule)
-    context = _freezing.PolicyContext(
-        units=[_freezing.UnitInfo(name, params, u == n - 1)
-               for u, (name, params) in enumerate(
-                   zip(self.layout.names, self.layout.unit_params))],
-        total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
-        base_interval_steps=self.stats_interval, max_window=16,
-        ranks=self.ranks)
-    probe = _freezing.Freezer(policy, self.vote_rule, context, [self.rank])
-    self.stats_window = max(int(stats_window), probe.window())
-    context.max_window = self.stats_window
-    self.freezer = _freezing.Freezer(policy, self.vote_rule, context,
-                                     [self.rank])
-    self.policy_spec = self.freezer.policy_spec()
+    self._set_steps(steps_per_epoch, epochs, max_steps, stats_interval)
+    self._check_optimizer()
+    self._make_freezer(policy, vote_rule, stats_window)
     self.stats = GradientStatistics(
         [p.numel() for p in self.layout.params], self.layout.param_unit, n,
         self.stats_window, rank=self.rank, ranks=self.ranks, group=self.group)
-
-    # DDP: checked and hooked now, re-wrapped after every freeze.
-    if ddp is None and self.ranks > 1:
-      raise ValueError(
-          f"ddp: the job has {self.ranks} ranks: give the "
-          "DistributedDataParallel that wraps the model (ddp=...)")
-    self.ddp = None
-    self.net = model
-    self._ddp_options = None
-    if ddp is not None:
-      self._ddp_options = self._ddp_options_of(ddp)
-      self._hook(ddp)
-      self.ddp = ddp
-      self.net = ddp
-    if optimizer is not None:
-      owned = {id(p) for p in self.layout.params}
-      self._groups = [list(g["params"]) for g in optimizer.param_groups]
-      for g in self._groups:
-        for p in g:
-          if id(p) not in owned:
-            raise ValueError("optimizer: it holds a parameter that is not "
-                             "the model's")
+    self._attach_ddp(ddp)
     self.clock = UnitClock(self.layout)
-
-    # The output folder, on rank 0; every rank learns whether it worked.
-    self.out = out
-    self.writer = None
-    error = ""
-    if self.rank == 0:
-      if not out:
-        error = "out: give the output folder (out=DIR)"
-      else:
-        try:
-          os.makedirs(out, exist_ok=True)
-          self.writer = _freezing.TraceWriter(os.path.join(out, "trace.pb"))
-        except OSError as e:
-          error = f"out={out!r}: cannot write the output folder: {e}"
-    if self.distributed and self.ranks > 1:
-      box = [error]
-      dist.broadcast_object_list(box, src=0, group=self.group)
-      error = box[0]
-    if error:
-      if self.writer is not None:
-        self.writer.close()
-      raise OSError(error)
+    self._open_output(out)
 
     self.config = config or {}
     self.model_name = model_name or type(model).__name__.lower()
@@ -215,6 +143,94 @@ class Recorder:
     decision, frozen = self.freezer.initial(frozen)
     if not decision.decision.empty():
       self._initial = (decision, frozen)
+
+  # -------------------------------------------------------------------------
+  # Construction
+
+  def _set_steps(self, steps_per_epoch, epochs, max_steps, stats_interval):
+    if steps_per_epoch is None or int(steps_per_epoch) < 1:
+      raise ValueError("steps_per_epoch: give the number of steps per epoch "
+                       f"(>= 1), got {steps_per_epoch!r}")
+    if int(epochs) < 1:
+      raise ValueError(f"epochs must be >= 1, got {epochs!r}")
+    if int(stats_interval) < 1:
+      raise ValueError(
+          f"--stats_interval must be >= 1, got {stats_interval!r}")
+    self.steps_per_epoch = int(steps_per_epoch)
+    self.epochs = int(epochs)
+    self.total_steps = self.steps_per_epoch * self.epochs
+    if max_steps and int(max_steps) > 0:
+      self.total_steps = min(self.total_steps, int(max_steps))
+    self.stats_interval = int(stats_interval)
+
+  def _check_optimizer(self):
+    if self.optimizer is None:
+      return
+    owned = {id(p) for p in self.layout.params}
+    self._groups = [list(g["params"]) for g in self.optimizer.param_groups]
+    for g in self._groups:
+      for p in g:
+        if id(p) not in owned:
+          raise ValueError("optimizer: it holds a parameter that is not "
+                           "the model's")
+
+  def _make_freezer(self, policy, vote_rule, stats_window):
+    """The Freezer exactly as train/trainer.cc's SetupFreezing makes it: a
+    probe learns the policy's window, W covers it."""
+    n = self.layout.num_units
+    self.policy_given = policy
+    self.vote_rule = _freezing.check_vote_rule(vote_rule)
+    context = _freezing.PolicyContext(
+        units=[_freezing.UnitInfo(name, params, u == n - 1)
+               for u, (name, params) in enumerate(
+                   zip(self.layout.names, self.layout.unit_params))],
+        total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+        base_interval_steps=self.stats_interval, max_window=16,
+        ranks=self.ranks)
+    probe = _freezing.Freezer(policy, self.vote_rule, context, [self.rank])
+    self.stats_window = max(int(stats_window), probe.window())
+    context.max_window = self.stats_window
+    self.freezer = _freezing.Freezer(policy, self.vote_rule, context,
+                                     [self.rank])
+    self.policy_spec = self.freezer.policy_spec()
+
+  def _attach_ddp(self, ddp):
+    """Hooks the DDP now (an error if it cannot be); re-wrapped later."""
+    if ddp is None and self.ranks > 1:
+      raise ValueError(
+          f"ddp: the job has {self.ranks} ranks: give the "
+          "DistributedDataParallel that wraps the model (ddp=...)")
+    self.ddp = None
+    self.net = self.model
+    self._ddp_options = None
+    if ddp is not None:
+      self._ddp_options = self._ddp_options_of(ddp)
+      self._hook(ddp)
+      self.ddp = ddp
+      self.net = ddp
+
+  def _open_output(self, out):
+    """Opens out/trace.pb on rank 0; every rank learns whether it worked."""
+    self.out = out
+    self.writer = None
+    error = ""
+    if self.rank == 0:
+      if not out:
+        error = "out: give the output folder (out=DIR)"
+      else:
+        try:
+          os.makedirs(out, exist_ok=True)
+          self.writer = _freezing.TraceWriter(os.path.join(out, "trace.pb"))
+        except OSError as e:
+          error = f"out={out!r}: cannot write the output folder: {e}"
+    if self.distributed and self.ranks > 1:
+      box = [error]
+      _dist().broadcast_object_list(box, src=0, group=self.group)
+      error = box[0]
+    if error:
+      if self.writer is not None:
+        self.writer.close()
+      raise OSError(error)
 
   # -------------------------------------------------------------------------
   # DDP
