@@ -9,6 +9,9 @@ import unittest
 
 import torch
 
+# gloo on localhost only.
+os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+
 from freezing_torch.grad_stats import GradientStatistics
 
 # Three parameters: p0 (3 elements, unit 0), p1 (2, unit 1), p2 (1, unit 2).

@@ -12,6 +12,9 @@ import tempfile
 import unittest
 
 import torch
+
+# gloo on localhost only.
+os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
 from torch import nn
 
 import freezing_torch
