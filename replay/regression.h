@@ -1,6 +1,8 @@
 // The CI regression over testdata/: every recorded trace replayed against
 // every policy (and a few vote rules) on a fixed set of networks and world
-// sizes, with and without the activation cache, written as a golden CSV;
+// sizes, both scalings, policy intervals in steps and in epochs, with a
+// straggler and jitter, with and without the activation cache, written as
+// a golden CSV;
 // and the comparison of a new replay with its golden, as a readable list of
 // differences: any change of a freeze schedule, or an estimate that moves by
 // more than 1e-9 relative.
@@ -24,7 +26,8 @@ std::vector<std::string> RegressionNetworks(const sim::CostModel& model);
 std::vector<int> RegressionWorldSizes();  // 0 = recorded
 
 // GoldenCsv: the golden text for the trace at `path`: a `cache` column
-// (off / on) followed by replay.csv's columns, one row per case.
+// (off / on) and a `skew` column (none, or the straggler and jitter of that
+// pass) followed by replay.csv's columns, one row per case.
 absl::StatusOr<std::string> GoldenCsv(const std::string& path);
 
 // CompareGolden: the differences between `golden` and `now` (both

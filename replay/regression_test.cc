@@ -168,21 +168,21 @@ TEST(Testdata, CoversOneAndTwoRanksNoneFreezingAndVotes) {
 // reported, noise below 1e-9 relative is not.
 TEST(CompareGolden, ReportsWhatChanged) {
   const std::string golden =
-      "cache,policy,vote_rule,network,world_size,predicted_total_ns,"
+      "cache,policy,vote_rule,network,world_size,predicted_total_s,"
       "speedup,freeze_schedule\n"
-      "off,gradnorm,global,1gbe,2,1000000000000,1.25,conv1@40 bn1@80\n"
+      "off,gradnorm,global,1gbe,2,1000.000000000,1.25,conv1@40 bn1@80\n"
       "off,\"static:1,at=4\",global,\"ring:alpha_us=1,gbps=2\",8,500,1,"
       "conv1@0\n";
   EXPECT_TRUE(CompareGolden("t", golden, golden).empty());
   std::string tiny = golden;
-  tiny.replace(tiny.find("1000000000000"), 13, "1000000000500");  // 5e-10
+  tiny.replace(tiny.find("1000.000000000"), 14, "1000.000000500");  // 5e-10
   EXPECT_TRUE(CompareGolden("t", golden, tiny).empty());
   std::string moved = golden;
-  moved.replace(moved.find("1000000000000"), 13, "1000000002000");  // 2e-9
+  moved.replace(moved.find("1000.000000000"), 14, "1000.000002000");  // 2e-9
   auto d = CompareGolden("t", golden, moved);
   ASSERT_EQ(d.size(), 1u);
-  EXPECT_NE(d[0].find("predicted_total_ns: golden 1000000000000, now "
-                      "1000000002000"),
+  EXPECT_NE(d[0].find("predicted_total_s: golden 1000.000000000, now "
+                      "1000.000002000"),
             std::string::npos)
       << d[0];
   EXPECT_NE(d[0].find("policy gradnorm@global, network 1gbe, world 2"),

@@ -1,6 +1,8 @@
 // bazel run //replay -- TRACE|--trace=TRACE [--policies=all|a,b,...]
-//   [--network=SPEC,...] [--world_size=N,...] [--out=DIR] [--chrome=FILE]
-//   [--validate] [--cache]
+//   [--network=SPEC,...] [--world_size=N,...] [--scaling=same_data|
+//   same_steps] [--interval_in=steps|epochs] [--recommend] [--max_risk=X]
+//   [--straggler=RANK:FACTOR] [--jitter=FRACTION] [--out=DIR]
+//   [--chrome=FILE] [--validate] [--cache]
 //
 // Replays a recorded trace against freezing policies, networks and world
 // sizes; prints a table, and writes DIR/replay.json and DIR/replay.csv when
@@ -19,8 +21,11 @@
 #include "replay/case_list.h"
 #include "replay/chrome_export.h"
 #include "replay/replay.h"
+#include "sim/accuracy_risk.h"
 #include "sim/cost_model.h"
 #include "sim/network.h"
+#include "sim/rank_skew.h"
+#include "sim/step_map.h"
 #include "trace/trace_reader.h"
 
 ABSL_FLAG(std::string, trace, "", "the trace to replay (a run's trace.pb)");
@@ -51,6 +56,29 @@ ABSL_FLAG(int, augment_variants, -1,
           "(-1: the trace's)");
 ABSL_FLAG(bool, allow_partial, false,
           "replay the valid prefix of a trace that is cut short or corrupt");
+ABSL_FLAG(std::string, scaling, "same_data",
+          "at other world sizes: same_data (the recorded data set and epochs: "
+          "fewer steps on more ranks) or same_steps (the recorded steps, each "
+          "on every rank's batch)");
+ABSL_FLAG(std::string, interval_in, "steps",
+          "the policy's intervals at other world sizes: steps (every T of "
+          "the replayed run's steps) or epochs (where the recorded run's "
+          "ended in the data)");
+ABSL_FLAG(std::string, risk_proxy, "norm_share",
+          "the accuracy risk shown: norm_share, unconverged, remaining_steps "
+          "or lr (sim/accuracy_risk.h; replay.json has every one)");
+ABSL_FLAG(bool, recommend, false,
+          "also show the Pareto front of (time saved, risk) and the policy "
+          "that saves most with risk <= --max_risk");
+ABSL_FLAG(double, max_risk, freezing::replay::kDefaultMaxRisk,
+          "the risk cap of the summary and of --recommend, in [0, 1]");
+ABSL_FLAG(std::string, straggler, "",
+          "RANK:FACTOR[,RANK:FACTOR]: that rank's compute takes FACTOR times "
+          "as long; the collectives wait for it");
+ABSL_FLAG(double, jitter, 0,
+          "per-step, per-rank compute noise (its standard deviation, a "
+          "fraction >= 0); the collectives wait for the slowest rank");
+ABSL_FLAG(uint64_t, jitter_seed, 1, "the seed of --jitter's draws");
 
 namespace freezing::replay {
 namespace {
@@ -72,6 +100,18 @@ absl::Status RealMain() {
   ASSIGN_OR_RETURN(options.networks, SplitSpecList(networks, "network"));
   ASSIGN_OR_RETURN(options.world_sizes,
                    ParseWorldSizes(absl::GetFlag(FLAGS_world_size)));
+  ASSIGN_OR_RETURN(options.scaling,
+                   sim::ParseScaling(absl::GetFlag(FLAGS_scaling)));
+  ASSIGN_OR_RETURN(options.interval_in,
+                   sim::ParseIntervalUnit(absl::GetFlag(FLAGS_interval_in)));
+  ASSIGN_OR_RETURN(options.risk_proxy,
+                   sim::ParseRiskProxy(absl::GetFlag(FLAGS_risk_proxy)));
+  options.recommend = absl::GetFlag(FLAGS_recommend);
+  options.max_risk = absl::GetFlag(FLAGS_max_risk);
+  ASSIGN_OR_RETURN(options.skew.stragglers,
+                   sim::ParseStragglers(absl::GetFlag(FLAGS_straggler)));
+  options.skew.jitter = absl::GetFlag(FLAGS_jitter);
+  options.skew.seed = absl::GetFlag(FLAGS_jitter_seed);
   options.cache = absl::GetFlag(FLAGS_cache);
   options.augment_variants = absl::GetFlag(FLAGS_augment_variants);
   options.validate = absl::GetFlag(FLAGS_validate);
@@ -131,12 +171,17 @@ const freezing::base::CliSpec& Cli() {
        "bazel run //replay -- --trace=TRACE [flags]"},
       {{"input", {"trace", "allow_partial"}},
        {"what if",
-        {"policies", "network", "world_size", "cache", "augment_variants"}},
+        {"policies", "network", "world_size", "scaling", "interval_in", "cache",
+         "augment_variants", "straggler", "jitter", "jitter_seed"}},
+       {"accuracy risk and recommendation",
+        {"risk_proxy", "recommend", "max_risk"}},
        {"validation", {"validate", "held_in_fraction"}},
        {"outputs", {"out", "chrome", "chrome_case", "chrome_steps"}}},
       {"bazel run //replay -- /tmp/run/trace.pb --policies=all "
        "--network=1gbe,10gbe --world_size=2,8,32 --out=/tmp/replay",
-       "bazel run //replay -- --trace=/tmp/run/trace.pb --validate"},
+       "bazel run //replay -- --trace=/tmp/run/trace.pb --validate",
+       "bazel run //replay -- /tmp/run/trace.pb --world_size=2,8 --recommend "
+       "--max_risk=0.2"},
       "See replay/README.md.",
       /*max_positional=*/1};
   return *cli;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sim/network.h"
+#include "sim/prediction_interval.h"
 #include "sim/schedule.h"
 #include "sim/simulator.h"
 #include "sim/validation_models.h"
@@ -61,9 +62,9 @@ absl::StatusOr<std::unique_ptr<sim::NetworkModel>> OwnNetwork(
                                m.network_context());
 }
 
-absl::StatusOr<sim::PhaseTotals> Simulate(const sim::CostModel& m,
-                                          const sim::FreezeSchedule& schedule,
-                                          int64_t report_from_step) {
+absl::StatusOr<sim::TimingResult> Simulate(const sim::CostModel& m,
+                                           const sim::FreezeSchedule& schedule,
+                                           int64_t report_from_step) {
   auto net = OwnNetwork(m);
   if (!net.ok()) return net.status();
   sim::TimingOptions o;
@@ -71,9 +72,15 @@ absl::StatusOr<sim::PhaseTotals> Simulate(const sim::CostModel& m,
   // The recorded run's cache, if it had one.
   o.cache = m.run().header.config().cache();
   o.report_from_step = report_from_step;
-  auto t = sim::SimulateTiming(m, schedule, **net, o);
-  if (!t.ok()) return t.status();
-  return t->phases;
+  return sim::SimulateTiming(m, schedule, **net, o);
+}
+
+// The interval of a prediction by `m` and whether `measured_ns` is in it.
+void Bracket(const sim::CostModel& m, const sim::TimingResult& t,
+             int64_t measured_ns, sim::PredictionInterval& interval,
+             bool& inside) {
+  interval = sim::MakePredictionInterval(m, sim::StepVariability::Of(m), t, 0);
+  inside = interval.Contains(measured_ns);
 }
 
 // HeldOutCheck::step_time_drift_fraction of the steps from `split` on
@@ -117,6 +124,57 @@ void Fill(const sim::PhaseTotals& p, const sim::CostModel& model, int64_t first,
   c.error_fraction = ErrorFraction(c.predicted_ns, c.measured_ns);
 }
 
+// The held-out prediction of `v`'s run (or a note saying why there is
+// none).
+void HeldOut(const sim::CostModel& model, const sim::FreezeSchedule& s,
+             double held_in_fraction, Validation& v) {
+  auto split = sim::HeldOutSplit(model.run(), held_in_fraction);
+  if (!split.ok()) {
+    v.notes.push_back(std::string(split.status().message()));
+    return;
+  }
+  auto held = sim::HeldOutCostModel(model.shared_run(), *split);
+  absl::StatusOr<sim::TimingResult> p =
+      held.ok() ? Simulate(*held, s, *split) : held.status();
+  if (!p.ok()) {
+    v.notes.push_back(
+        absl::StrCat("no held-out validation: ", p.status().message()));
+    return;
+  }
+  HeldOutCheck c;
+  Fill(p->phases, model, *split, c);
+  Bracket(*held, *p, c.measured_ns, c.interval, c.inside);
+  c.fit_first_step = held->fit_first_step();
+  c.fit_steps = *split;
+  c.step_time_drift_fraction = StepTimeDrift(model, c.fit_first_step, *split);
+  for (int64_t t = 0; t < *split; ++t) {
+    c.held_in_measured_ns += model.run().steps[t].phases.total_ns();
+  }
+  v.error_fraction = c.error_fraction;
+  v.held_out = std::move(c);
+}
+
+// The model-only prediction of `v`'s run (or a note saying why there is
+// none).
+void ModelOnly(const sim::CostModel& model, const sim::FreezeSchedule& s,
+               Validation& v) {
+  auto blind = sim::ProfileOnlyCostModel(model.shared_run());
+  absl::StatusOr<sim::TimingResult> p =
+      blind.ok() ? Simulate(*blind, s, 0) : blind.status();
+  if (!p.ok()) {
+    v.notes.push_back(std::string(p.status().message()));
+    return;
+  }
+  ModelOnlyCheck c;
+  Fill(p->phases, model, 0, c);
+  Bracket(*blind, *p, c.measured_ns, c.interval, c.inside);
+  c.overlap = blind->recorded_overlap();
+  c.run_over_profile_forward = model.forward_calibration();
+  c.run_over_profile_backward = model.backward_calibration();
+  c.run_over_profile_optimizer = model.optimizer_calibration();
+  v.model_only = std::move(c);
+}
+
 }  // namespace
 
 absl::StatusOr<Validation> Validate(const sim::CostModel& model,
@@ -150,52 +208,15 @@ absl::StatusOr<Validation> Validate(const sim::CostModel& model,
   // Exact replay.
   auto exact = Simulate(model, *s, 0);
   if (!exact.ok()) return exact.status();
-  v.predicted_ns = exact->total_ns;
+  v.predicted_ns = exact->phases.total_ns;
   v.measured_ns = model.run().measured_total_ns;
   v.exact_replay_error_fraction = ErrorFraction(v.predicted_ns, v.measured_ns);
-  v.phases = ComparePhases(*exact, model, 0, model.run().num_steps() - 1);
+  v.phases =
+      ComparePhases(exact->phases, model, 0, model.run().num_steps() - 1);
+  Bracket(model, *exact, v.measured_ns, v.interval, v.inside);
 
-  // Held-out.
-  auto split = sim::HeldOutSplit(model.run(), held_in_fraction);
-  if (!split.ok()) {
-    v.notes.push_back(std::string(split.status().message()));
-  } else {
-    auto held = sim::HeldOutCostModel(model.shared_run(), *split);
-    absl::StatusOr<sim::PhaseTotals> p =
-        held.ok() ? Simulate(*held, *s, *split) : held.status();
-    if (!p.ok()) {
-      v.notes.push_back(
-          absl::StrCat("no held-out validation: ", p.status().message()));
-    } else {
-      HeldOutCheck c;
-      Fill(*p, model, *split, c);
-      c.fit_first_step = held->fit_first_step();
-      c.fit_steps = *split;
-      c.step_time_drift_fraction =
-          StepTimeDrift(model, c.fit_first_step, *split);
-      for (int64_t t = 0; t < *split; ++t) {
-        c.held_in_measured_ns += model.run().steps[t].phases.total_ns();
-      }
-      v.error_fraction = c.error_fraction;
-      v.held_out = std::move(c);
-    }
-  }
-
-  // Model-only.
-  auto blind = sim::ProfileOnlyCostModel(model.shared_run());
-  absl::StatusOr<sim::PhaseTotals> p =
-      blind.ok() ? Simulate(*blind, *s, 0) : blind.status();
-  if (!p.ok()) {
-    v.notes.push_back(std::string(p.status().message()));
-  } else {
-    ModelOnlyCheck c;
-    Fill(*p, model, 0, c);
-    c.overlap = blind->recorded_overlap();
-    c.run_over_profile_forward = model.forward_calibration();
-    c.run_over_profile_backward = model.backward_calibration();
-    c.run_over_profile_optimizer = model.optimizer_calibration();
-    v.model_only = std::move(c);
-  }
+  HeldOut(model, *s, held_in_fraction, v);
+  ModelOnly(model, *s, v);
   return v;
 }
 

@@ -17,7 +17,10 @@
 //                 has for a configuration it has never seen run.
 //
 // Each compares predicted and measured time per phase and in total over
-// the steps it predicts. Deterministic: integer nanoseconds, fixed order.
+// the steps it predicts, and says whether the measured total fell inside
+// its 90% prediction interval, built from what that prediction's model was
+// fitted on (the held-out one: the held-in steps only). Deterministic:
+// integer nanoseconds, fixed order.
 #ifndef FREEZING_REPLAY_VALIDATION_H_
 #define FREEZING_REPLAY_VALIDATION_H_
 
@@ -28,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "sim/cost_model.h"
+#include "sim/prediction_interval.h"
 
 namespace freezing::replay {
 
@@ -46,6 +50,11 @@ struct PredictionCheck {
   int64_t predicted_ns = 0;
   int64_t measured_ns = 0;  // sum of the steps' recorded totals
   double error_fraction = 0;
+  // The central 90% interval of the prediction, from what its model was
+  // fitted on (sim/prediction_interval.h), and whether the measured total
+  // fell inside it.
+  sim::PredictionInterval interval;
+  bool inside = false;
   // data, forward, backward, comm_exposed, optimizer, stats, other, total.
   std::vector<PhaseError> phases;
 };
@@ -92,6 +101,8 @@ struct Validation {
   int64_t predicted_ns = 0;
   int64_t measured_ns = 0;  // Footer.total_time_ns (= summary.json's)
   double exact_replay_error_fraction = 0;
+  sim::PredictionInterval interval;  // of the exact replay, and whether
+  bool inside = false;               // the measured total is in it
   std::vector<PhaseError> phases;
 
   // The held-out error: what validation.error_fraction reports. Absent

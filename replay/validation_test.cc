@@ -14,6 +14,7 @@
 #include "replay/replay.h"
 #include "replay/testdata_files.h"
 #include "sim/cost_model.h"
+#include "sim/prediction_interval.h"
 #include "sim/validation_hand_trace.h"
 #include "trace/trace_reader.h"
 
@@ -73,6 +74,42 @@ TEST(Validate, HandTraceKnownExactly) {
     EXPECT_EQ(predicted, c->predicted_ns);
     EXPECT_EQ(measured, c->measured_ns);
   }
+}
+
+TEST(Validate, IntervalsComeFromWhatEachModelSaw) {
+  // The held-out model sees steps 1-3 only (0.9, 1.1 and 1 times the base:
+  // fewer than sim::kMinBlocks, so its level takes the prior): its interval
+  // does not depend on how slow the held-out steps were, and the 1.5x
+  // slower ones fall outside it; at 1x they fall inside.
+  const auto validate = [](double late) {
+    auto m = sim::FitTrace(sim::ValidationHandTrace(late));
+    EXPECT_TRUE(m.ok());
+    auto v = Validate(*m);
+    EXPECT_TRUE(v.ok()) << v.status();
+    return *std::move(v);
+  };
+  const Validation slow = validate(1.5), slower = validate(3),
+                   same = validate(1);
+  ASSERT_TRUE(slow.held_out.has_value() && slower.held_out.has_value());
+  EXPECT_EQ(slow.held_out->interval.low_ns, slower.held_out->interval.low_ns);
+  EXPECT_EQ(slow.held_out->interval.high_ns, slower.held_out->interval.high_ns);
+  EXPECT_DOUBLE_EQ(slow.held_out->interval.spread.level, sim::kLevelPriorSd);
+  EXPECT_FALSE(slow.held_out->inside);
+  EXPECT_TRUE(same.held_out->inside);
+  // The exact replay predicts the measured total: inside.
+  EXPECT_TRUE(slow.inside);
+  // Model-only has no step: the priors.
+  ASSERT_TRUE(slow.model_only.has_value());
+  EXPECT_DOUBLE_EQ(slow.model_only->interval.spread.level, sim::kLevelPriorSd);
+  EXPECT_GT(slow.model_only->interval.spread.profile, 0);
+  // In the reports.
+  auto m = sim::FitTrace(sim::ValidationHandTrace(1.5));
+  ReplayReport report;
+  report.validation = slow;
+  EXPECT_NE(ToJson(report, *m).find("\"measured_inside\": false"),
+            std::string::npos);
+  EXPECT_NE(FormatTable(report, *m).find(": measured OUTSIDE"),
+            std::string::npos);
 }
 
 TEST(Validate, TooShortToHoldOutSaysSo) {

@@ -1,6 +1,7 @@
 #include "sim/cost_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "sim/nanoseconds.h"
@@ -29,7 +30,35 @@ double Calibration(const Means& means, int first_state,
   return profiled_sum > 0 ? measured / profiled_sum : 1;
 }
 
+// Adds to `spread` the logs of measured / (profile × factor) of one pass's
+// (unit, state) pairs (those Calibration used), weighted by the measured
+// mean.
+template <typename Means, size_t N>
+void AddResiduals(const Means& means, int first_state,
+                  const StartupProfile& profile,
+                  std::array<int64_t, N> ProfiledUnit::*profiled, double factor,
+                  CalibrationSpread& spread) {
+  for (size_t u = 0; u < means.size(); ++u) {
+    const ProfiledUnit& p = profile.units[u];
+    if (!p.present) continue;
+    for (size_t x = first_state; x < N; ++x) {
+      if (means[u][x].count == 0 || (p.*profiled)[x] <= 0) continue;
+      const double measured = static_cast<double>(*means[u][x].Value());
+      const double predicted = static_cast<double>((p.*profiled)[x]) * factor;
+      if (!(measured > 0) || !(predicted > 0)) continue;
+      const double r = std::log(measured / predicted);
+      spread.sum_weighted_squares += measured * r * r;
+      spread.sum_weights += measured;
+      ++spread.pairs;
+    }
+  }
+}
+
 }  // namespace
+
+double CalibrationSpread::ResidualSd() const {
+  return sum_weights > 0 ? std::sqrt(sum_weighted_squares / sum_weights) : 0;
+}
 
 CostModel CostModel::Fit(std::shared_ptr<const RecordedRun> run,
                          int64_t first_step, int64_t end_step,
@@ -76,6 +105,11 @@ void CostModel::FitUnitCosts() {
       Calibration(fwd, 0, profile, &ProfiledUnit::forward_ns);
   backward_calibration_ =
       Calibration(bwd, 1, profile, &ProfiledUnit::backward_ns);
+  calibration_spread_ = {};
+  AddResiduals(fwd, 0, profile, &ProfiledUnit::forward_ns, forward_calibration_,
+               calibration_spread_);
+  AddResiduals(bwd, 1, profile, &ProfiledUnit::backward_ns,
+               backward_calibration_, calibration_spread_);
   auto fitted = [](const Mean& mean, bool profiled, int64_t profile_ns,
                    double calibration) {
     FittedCost c;
@@ -280,6 +314,12 @@ int64_t CostModel::OptimizerNs(int recorded_set,
     if (mean.has_value() && *mean >= 0) return *mean;
   }
   return OptimizerLineNs(trainable_params);
+}
+
+bool CostModel::OptimizerFromLine(int recorded_set) const {
+  if (recorded_set < 0) return true;
+  const std::optional<int64_t> mean = by_set_[recorded_set].optimizer.Value();
+  return !(mean.has_value() && *mean >= 0);
 }
 
 int64_t CostModel::OptimizerLineNs(int64_t params) const {

@@ -76,6 +76,18 @@ struct Priors {
   double recorded_overlap = 1.0;
 };
 
+// CalibrationSpread: how well one factor per pass brings the start-up
+// profile to the run's level, over the (unit, state) pairs the fitted steps
+// ran and the profile has: the measured-mean-weighted RMS of
+// log(measured / (profile × factor)). What a profiled cost (rule 3) may be
+// off by (sim/prediction_interval.h).
+struct CalibrationSpread {
+  double sum_weighted_squares = 0;
+  double sum_weights = 0;
+  int pairs = 0;
+  double ResidualSd() const;
+};
+
 class CostModel {
  public:
   // Fit: fits every aggregate on steps [first_step, end_step) of `run`
@@ -121,6 +133,9 @@ class CostModel {
   // when the run never had it), else the profile's line calibrated
   // (OptimizerLineNs).
   int64_t OptimizerNs(int recorded_set, int64_t trainable_params) const;
+  // OptimizerFromLine: OptimizerNs of `recorded_set` is the profile's line
+  // (no fitted step had the set).
+  bool OptimizerFromLine(int recorded_set) const;
   // OptimizerLineNs: the profile's line (fixed + per parameter) for
   // `params` trainable parameters times the fitted calibration factor.
   int64_t OptimizerLineNs(int64_t params) const;
@@ -144,6 +159,9 @@ class CostModel {
   double backward_calibration() const { return backward_calibration_; }
   double optimizer_calibration() const { return optimizer_calibration_; }
   double recorded_overlap() const { return recorded_overlap_; }
+  const CalibrationSpread& calibration_spread() const {
+    return calibration_spread_;
+  }
   // network_context: the run's all-reduce measurements and world size with
   // the fitted overlap rate, for MakeNetworkModel (`recorded`).
   NetworkContext network_context() const;
@@ -191,6 +209,7 @@ class CostModel {
   std::vector<std::array<FittedCost, kBackwardStates>> backward_;
   double forward_calibration_ = 1;
   double backward_calibration_ = 1;
+  CalibrationSpread calibration_spread_;
 
   // Optimizer: the profile's line (fixed + per_param · P) times
   // optimizer_calibration_, where no fitted step had the set.

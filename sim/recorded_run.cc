@@ -33,10 +33,12 @@ absl::Status CheckComplete(const trace::TraceContents& trace,
         trace.status.message(), "): replaying its ", trace.steps.size(),
         " recorded steps"));
   } else if (!trace.footer.has_value()) {
-    run.notes.push_back(
-        absl::StrCat("the run wrote no footer (it died): "
-                     "replaying its ",
-                     trace.steps.size(), " recorded steps"));
+    // Every record is whole: the run is still going (or stopped between two
+    // records); a run that died while writing leaves a cut record, above.
+    run.notes.push_back(absl::StrCat(
+        "the run has not finished (its trace has no footer yet: still "
+        "running, or stopped between two records): replaying its ",
+        trace.steps.size(), " recorded steps so far"));
   }
   return absl::OkStatus();
 }
@@ -157,6 +159,7 @@ RecordedStep ReadStep(const trace::Step& st, const std::vector<bool>& frozen,
   r.step = st.step();
   r.epoch = st.epoch();
   r.frozen_set = frozen_set;
+  r.lr = st.lr();
   r.phases = st.phases();
   const trace::PhaseTimes& ph = st.phases();
   r.data_ns = ph.data_ns();

@@ -88,6 +88,7 @@ struct RecordedStep {
   // Everything else: total minus the phases above and the exposed comm.
   int64_t other_ns = 0;
   int64_t trainable_params = 0;
+  double lr = 0;             // the learning rate the step used (0: unknown)
   trace::PhaseTimes phases;  // as recorded (rank 0)
   // This step's share of the recorded network's overlap rate (fitted by
   // CostModel): the idle-machine work of the all-reduces that ran during

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "freeze/freezer.h"
 #include "freeze/policy.h"
 #include "freeze_trace/convert.h"
@@ -15,8 +16,9 @@ namespace freezing::sim {
 namespace {
 
 absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(
-    const RecordedRun& run, const std::string& policy,
-    const std::string& rule_name, freeze::VoteRule* rule) {
+    const RecordedRun& run, const freeze::PolicyContext& context,
+    const std::string& policy, const std::string& rule_name,
+    freeze::VoteRule* rule) {
   auto parsed = freeze::ParseVoteRule(rule_name);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -25,7 +27,7 @@ absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(
   *rule = *parsed;
   std::vector<int> owned;
   for (int r = 0; r < run.context.ranks; ++r) owned.push_back(r);
-  auto freezer = freeze::Freezer::Create(policy, *rule, run.context, owned);
+  auto freezer = freeze::Freezer::Create(policy, *rule, context, owned);
   if (!freezer.ok()) {
     return absl::Status(
         freezer.status().code(),
@@ -61,42 +63,19 @@ void ZeroWindow(freeze::WindowNorms& n, int k) {
 
 // A decision of the Freezer, as a schedule event and as the trainer would
 // record it.
-void AddEvent(const freeze::FreezeDecision& d, const std::string& rule_name,
-              FreezeSchedule& out) {
+void AddEvent(const freeze::FreezeDecision& d, int64_t step,
+              const std::string& rule_name, FreezeSchedule& out) {
   ScheduleEvent e;
-  e.step = d.apply_step;
+  e.step = step;
   e.epoch = d.epoch;
   e.freeze = d.decision.freeze;
   e.unfreeze = d.decision.unfreeze;
   e.extrapolated = out.extrapolated_from_step.has_value() &&
-                   d.apply_step > *out.extrapolated_from_step;
+                   step > *out.extrapolated_from_step;
   out.events.push_back(std::move(e));
   out.decisions.push_back(
       freeze_trace::ToTraceFreezeEvent(d, out.policy_spec, rule_name));
 }
-
-// The accuracy risk: the recorded window-1 norms a schedule discards.
-struct Risk {
-  double total = 0;
-  double discarded = 0;
-
-  // Count: interval `iv` with the units `frozen`; a unit frozen where the
-  // recorded run had not measured it makes the risk partial.
-  void Count(const RecordedInterval& iv, const std::vector<bool>& frozen,
-             FreezeSchedule& out) {
-    for (size_t u = 0; u < frozen.size(); ++u) {
-      const freeze::WindowNorms& g = iv.stats.global[u];
-      if (g.l2.empty()) continue;
-      if (iv.trained[u]) {
-        total += g.l2[0];
-        if (frozen[u]) discarded += g.l2[0];
-      } else if (frozen[u]) {
-        out.accuracy_risk_partial = true;
-      }
-    }
-  }
-  double Share() const { return total > 0 ? discarded / total : 0; }
-};
 
 }  // namespace
 
@@ -151,82 +130,215 @@ std::unique_ptr<freeze::BaseIntervalStats> RebuildIntervalStats(
   return out;
 }
 
-absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
-                                               const std::string& policy,
-                                               const std::string& vote_rule) {
-  FreezeSchedule out;
-  out.policy = policy;
-  out.vote_rule = vote_rule.empty() ? run.vote_rule : vote_rule;
-  freeze::VoteRule rule;
-  auto made = MakeFreezer(run, policy, out.vote_rule, &rule);
-  if (!made.ok()) return made.status();
-  freeze::Freezer& freezer = **made;
-  out.policy_spec = freezer.policy().spec();
-  const std::string rule_name = freeze::VoteRuleName(rule);
-  const int n = run.num_units;
-  const int64_t num_steps = run.num_steps();
+bool ReadsStatistics(const std::string& policy_spec) {
+  const std::string name = policy_spec.substr(0, policy_spec.find(':'));
+  return name != "none" && name != "static" && name != "freezeout" &&
+         name != "pipetransformer";
+}
 
-  std::vector<bool> frozen(n, false);
-  std::map<std::vector<bool>, int> ids;
-  auto id_of = [&](const std::vector<bool>& set) {
-    auto [it, inserted] = ids.emplace(set, static_cast<int>(out.sets.size()));
-    if (inserted) out.sets.push_back(set);
-    return it->second;
-  };
-  freeze::FreezeDecision initial = freezer.Initial(frozen);
-  if (!initial.decision.empty()) AddEvent(initial, rule_name, out);
+namespace {
 
-  std::vector<std::vector<bool>> sim_trained;
-  out.step_set.reserve(num_steps);
-  Risk risk;
-  size_t next_interval = 0;
-  bool same = true;
-  for (int64_t s = 0; s < num_steps; ++s) {
-    out.step_set.push_back(id_of(frozen));
-    const std::vector<bool>& rec = run.recorded_sets[run.steps[s].frozen_set];
-    same = same && rec == frozen;
-    for (int u = 0; u < n && !out.extrapolated_from_step.has_value(); ++u) {
-      if (!frozen[u] && rec[u]) out.extrapolated_from_step = s;
-    }
-    if (next_interval >= run.intervals.size() ||
-        run.intervals[next_interval].stats.last_step != s) {
-      continue;
-    }
-    const int64_t i = static_cast<int64_t>(next_interval++);
-    std::vector<bool> trained(n);
-    for (int u = 0; u < n; ++u) trained[u] = !frozen[u];
-    sim_trained.push_back(trained);
-    risk.Count(run.intervals[i], frozen, out);
-    bool incomplete = false;
-    std::unique_ptr<freeze::BaseIntervalStats> rebuilt =
-        RebuildIntervalStats(run, i, sim_trained, &incomplete);
-    if (incomplete) {
-      const int64_t apply = run.intervals[i].stats.last_step + 1;
-      if (!out.extrapolated_from_step.has_value() ||
-          *out.extrapolated_from_step > apply) {
-        out.extrapolated_from_step = apply;
+// Runs a Freezer over the replayed run's steps and base intervals (see
+// ComputeSchedule), filling `out`.
+class ScheduleBuilder {
+ public:
+  ScheduleBuilder(const RecordedRun& run, freeze::Freezer& freezer,
+                  std::string rule_name, FreezeSchedule& out)
+      : run_(run),
+        map_(out.steps),
+        freezer_(freezer),
+        rule_name_(std::move(rule_name)),
+        out_(out),
+        frozen_(run.num_units, false),
+        risk_(run) {}
+
+  absl::Status Run(RiskProxy proxy) {
+    freeze::FreezeDecision initial = freezer_.Initial(frozen_);
+    if (!initial.decision.empty()) AddEvent(initial, 0, rule_name_, out_);
+    out_.step_set.reserve(map_.num_steps());
+    bool same = map_.identity;
+    int64_t k = 0;  // next base interval
+    for (int64_t s = 0; s < map_.num_steps(); ++s) {
+      same = StartStep(s) && same;
+      while (k < map_.num_intervals() && map_.interval_last_step[k] == s) {
+        RETURN_IF_ERROR(EndInterval(k++, s));
       }
     }
-    const freeze::BaseIntervalStats& stats =
-        rebuilt != nullptr ? *rebuilt : run.intervals[i].stats;
-    auto decision = freezer.OnBaseInterval(stats, frozen);
+    out_.same_as_recorded = same;
+    for (int p = 0; p < kRiskProxies; ++p) {
+      out_.accuracy_risks[p] = risk_.Estimate(static_cast<RiskProxy>(p));
+    }
+    const RiskEstimate& chosen = out_.accuracy_risks[static_cast<int>(proxy)];
+    out_.accuracy_risk_proxy = RiskProxyName(proxy);
+    out_.accuracy_risk = chosen.value;
+    out_.accuracy_risk_partial = chosen.partial;
+    return absl::OkStatus();
+  }
+
+ private:
+  int SetId(const std::vector<bool>& set) {
+    auto [it, inserted] = ids_.emplace(set, static_cast<int>(out_.sets.size()));
+    if (inserted) out_.sets.push_back(set);
+    return it->second;
+  }
+
+  // The recorded frozen set at recorded step `r`.
+  const std::vector<bool>& RecordedSet(int64_t r) const {
+    return run_.recorded_sets[run_.steps[r].frozen_set];
+  }
+
+  // Step `s` runs the current frozen set; returns whether it is the
+  // recorded step's. Costs come from the recorded step it maps to; the
+  // statistics (with intervals in steps) from the recorded step of the same
+  // index: a unit trained where that step had it frozen has none.
+  bool StartStep(int64_t s) {
+    out_.step_set.push_back(SetId(frozen_));
+    const int64_t costs_from = map_.recorded_step[s];
+    const int64_t statistics_from = map_.interval_in == IntervalUnit::kEpochs
+                                        ? costs_from
+                                        : std::min(s, run_.num_steps() - 1);
+    const std::vector<bool>& rec = RecordedSet(costs_from);
+    const std::vector<bool>& rec_stats = RecordedSet(statistics_from);
+    bool any_frozen = false;
+    for (int u = 0; u < run_.num_units; ++u) {
+      any_frozen = any_frozen || frozen_[u];
+      if (!frozen_[u] && rec[u] &&
+          !out_.trains_recorded_frozen_from_step.has_value()) {
+        out_.trains_recorded_frozen_from_step = s;
+      }
+      if (!frozen_[u] && rec_stats[u]) MarkExtrapolated(s);
+    }
+    if (any_frozen) risk_.SawFrozenStep();
+    return rec == frozen_;
+  }
+
+  void MarkExtrapolated(int64_t step) {
+    if (!out_.reads_statistics) return;
+    if (!out_.extrapolated_from_step.has_value() ||
+        *out_.extrapolated_from_step > step) {
+      out_.extrapolated_from_step = step;
+    }
+  }
+
+  // Base interval `k` of the replayed run ends at step `s`: the policy
+  // sees its statistics and may decide for the steps after it.
+  absl::Status EndInterval(int64_t k, int64_t s) {
+    const int64_t first = k == 0 ? 0 : map_.interval_last_step[k - 1] + 1;
+    const bool recorded = k < static_cast<int64_t>(run_.intervals.size());
+    if (recorded) {
+      risk_.Count(k, frozen_,
+                  1.0 - static_cast<double>(first) /
+                            static_cast<double>(map_.num_steps()));
+    } else {
+      risk_.CountUnrecorded(frozen_);
+    }
+    if (stopped_) return absl::OkStatus();
+    if (!recorded && (out_.reads_statistics || run_.intervals.empty())) {
+      // No statistics to decide from: the schedule keeps its frozen set.
+      stopped_ = true;
+      if (s + 1 < map_.num_steps()) {
+        out_.statistics_end_step = s + 1;
+        MarkExtrapolated(s + 1);
+      }
+      return absl::OkStatus();
+    }
+    const freeze::BaseIntervalStats* stats = Statistics(k, s, first);
+    auto decision = freezer_.OnBaseInterval(*stats, frozen_);
     if (!decision.ok()) {
       return absl::Status(
           decision.status().code(),
-          absl::StrCat("policy '", policy, "' at base interval ", i, ": ",
+          absl::StrCat("policy '", out_.policy, "' at base interval ", k, ": ",
                        decision.status().message()));
     }
-    if (decision->has_value()) AddEvent(**decision, rule_name, out);
+    if (decision->has_value()) AddEvent(**decision, s + 1, rule_name_, out_);
+    return absl::OkStatus();
   }
-  out.same_as_recorded = same;
-  out.accuracy_risk = risk.Share();
+
+  // The statistics the policy sees at the end of base interval `k` (steps
+  // `first`..`s`): the recorded ones, rebuilt for this schedule, in the
+  // replayed run's steps when its intervals are in steps. A statistics-free
+  // policy past the recorded intervals sees the last recorded numbers
+  // (which it does not read).
+  const freeze::BaseIntervalStats* Statistics(int64_t k, int64_t s,
+                                              int64_t first) {
+    const int64_t i =
+        std::min<int64_t>(k, static_cast<int64_t>(run_.intervals.size()) - 1);
+    const freeze::BaseIntervalStats* stats = &run_.intervals[i].stats;
+    if (i == k) {
+      std::vector<bool> trained(run_.num_units);
+      for (int u = 0; u < run_.num_units; ++u) trained[u] = !frozen_[u];
+      sim_trained_.push_back(std::move(trained));
+      bool incomplete = false;
+      rebuilt_ = RebuildIntervalStats(run_, k, sim_trained_, &incomplete);
+      if (incomplete) MarkExtrapolated(s + 1);
+      if (rebuilt_ != nullptr) stats = rebuilt_.get();
+    }
+    if (map_.identity && i == k) return stats;
+    if (rebuilt_ == nullptr || stats != rebuilt_.get()) {
+      rebuilt_ = std::make_unique<freeze::BaseIntervalStats>(*stats);
+    }
+    rebuilt_->index = k;
+    if (map_.interval_in == IntervalUnit::kSteps || i != k) {
+      rebuilt_->first_step = first;
+      rebuilt_->last_step = s;
+      rebuilt_->epoch = map_.epoch[s];
+      rebuilt_->progress =
+          static_cast<double>(s + 1) / static_cast<double>(map_.num_steps());
+    }
+    return rebuilt_.get();
+  }
+
+  const RecordedRun& run_;
+  const StepMap& map_;
+  freeze::Freezer& freezer_;
+  const std::string rule_name_;
+  FreezeSchedule& out_;
+  std::vector<bool> frozen_;
+  RiskAccumulator risk_;
+  std::map<std::vector<bool>, int> ids_;
+  std::vector<std::vector<bool>> sim_trained_;
+  std::unique_ptr<freeze::BaseIntervalStats> rebuilt_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
+                                               const std::string& policy,
+                                               const std::string& vote_rule,
+                                               const ScheduleOptions& options) {
+  FreezeSchedule out;
+  out.policy = policy;
+  out.vote_rule = vote_rule.empty() ? run.vote_rule : vote_rule;
+  out.steps = options.steps.has_value() ? *options.steps : IdentityStepMap(run);
+  // A replayed run with other steps gives the policy those steps; with
+  // intervals in epochs it decides in the recorded run's coordinates.
+  freeze::PolicyContext context = run.context;
+  if (!out.steps.identity && out.steps.interval_in == IntervalUnit::kSteps) {
+    context.total_steps = out.steps.num_steps();
+    context.steps_per_epoch = out.steps.steps_per_epoch;
+  }
+  freeze::VoteRule rule;
+  auto made = MakeFreezer(run, context, policy, out.vote_rule, &rule);
+  if (!made.ok()) return made.status();
+  out.policy_spec = (*made)->policy().spec();
+  out.reads_statistics = ReadsStatistics(out.policy_spec);
+  out.statistics_assumed = out.reads_statistics && out.steps.statistics_assumed;
+  ScheduleBuilder builder(run, **made, freeze::VoteRuleName(rule), out);
+  RETURN_IF_ERROR(builder.Run(options.risk_proxy));
   return out;
+}
+
+absl::StatusOr<FreezeSchedule> ComputeSchedule(const RecordedRun& run,
+                                               const std::string& policy,
+                                               const std::string& vote_rule) {
+  return ComputeSchedule(run, policy, vote_rule, ScheduleOptions());
 }
 
 absl::StatusOr<std::vector<trace::FreezeEvent>> ReplayRecordedPolicy(
     const RecordedRun& run) {
   freeze::VoteRule rule;
-  auto made = MakeFreezer(run, run.policy, run.vote_rule, &rule);
+  auto made = MakeFreezer(run, run.context, run.policy, run.vote_rule, &rule);
   if (!made.ok()) return made.status();
   freeze::Freezer& freezer = **made;
   const std::string spec = freezer.policy().spec();

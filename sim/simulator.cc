@@ -9,6 +9,7 @@
 #include "comm/bucket_plan.h"
 #include "sim/cache_model.h"
 #include "sim/nanoseconds.h"
+#include "sim/rank_skew.h"
 
 namespace freezing::sim {
 namespace {
@@ -27,9 +28,10 @@ struct SetPlan {
   std::vector<int64_t> bucket_ready_den;
   int64_t grad_bytes = 0;
   int64_t trainable_params = 0;
-  int64_t optimizer_ns = 0;      // when no recorded step has this set
-  int64_t accumulate_ns = 0;     // estimate
-  int64_t interval_comm_ns = 0;  // all-reduce of the accumulators
+  int64_t optimizer_ns = 0;          // when no recorded step has this set
+  bool optimizer_from_line = false;  // optimizer_ns is the profile's line
+  int64_t accumulate_ns = 0;         // estimate
+  int64_t interval_comm_ns = 0;      // all-reduce of the accumulators
 };
 
 // The DDP buckets of `frozen` (comm::BucketPlan, the trainer's reducer's
@@ -84,6 +86,7 @@ SetPlan BuildPlan(const CostModel& costs, const std::vector<bool>& frozen,
   plan.trainable_params = run.TrainableParams(frozen);
   plan.optimizer_ns =
       costs.OptimizerNs(plan.recorded_set, plan.trainable_params);
+  plan.optimizer_from_line = costs.OptimizerFromLine(plan.recorded_set);
   plan.accumulate_ns = costs.AccumulateNs(plan.trainable_params);
   std::vector<bool> trained(run.num_units);
   for (int u = 0; u < run.num_units; ++u) trained[u] = !frozen[u];
@@ -92,45 +95,35 @@ SetPlan BuildPlan(const CostModel& costs, const std::vector<bool>& frozen,
   return plan;
 }
 
-// The one-channel all-reduce schedule of one step: buckets in launch order,
-// each ready when its gate unit's backward has passed its last gradient,
-// progressing at `overlap` while backward runs. `unit_bwd` and `end` hold
-// the units' backward durations and end offsets. Returns the time the last
-// all-reduce is done (from the start of backward); `out`, when given, gets
-// {bytes, start, done} per bucket.
-int64_t ScheduleBuckets(const SetPlan& plan,
-                        const std::vector<int64_t>& unit_bwd,
-                        const std::vector<int64_t>& end, int64_t backward_wall,
-                        double overlap,
-                        std::vector<std::array<int64_t, 3>>* out) {
-  int64_t channel_free = 0;
+// When each bucket of `plan` is ready, from the start of backward: when
+// its gate unit's backward has passed its last gradient. `unit_bwd` and
+// `end` hold the units' backward durations and end offsets.
+void BucketReady(const SetPlan& plan, const std::vector<int64_t>& unit_bwd,
+                 const std::vector<int64_t>& end, std::vector<int64_t>& ready) {
+  ready.resize(plan.bucket_ns.size());
   for (size_t b = 0; b < plan.bucket_ns.size(); ++b) {
     const int g = plan.bucket_gate[b];
     // 128-bit: a long backward times a large unit's element count may
     // exceed 64 bits.
-    const int64_t ready =
-        end[g] - unit_bwd[g] +
-        static_cast<int64_t>(static_cast<__int128>(unit_bwd[g]) *
-                             plan.bucket_ready_num[b] /
-                             plan.bucket_ready_den[b]);
-    const int64_t start = std::max(ready, channel_free);
-    const int64_t work = plan.bucket_ns[b];
-    if (start >= backward_wall || overlap >= 1.0) {
-      channel_free = start + work;
-    } else {
-      // Slower while backward computes, full speed after.
-      const double during =
-          overlap * static_cast<double>(backward_wall - start);
-      channel_free =
-          during >= static_cast<double>(work)
-              ? start + RoundNs(static_cast<double>(work) / overlap)
-              : backward_wall + RoundNs(static_cast<double>(work) - during);
-    }
-    if (out != nullptr && work > 0) {
-      out->push_back({plan.bucket_bytes[b], start, channel_free});
-    }
+    ready[b] = end[g] - unit_bwd[g] +
+               static_cast<int64_t>(static_cast<__int128>(unit_bwd[g]) *
+                                    plan.bucket_ready_num[b] /
+                                    plan.bucket_ready_den[b]);
   }
-  return channel_free;
+}
+
+// The one-channel all-reduce schedule of one step (AllReduceChannel over
+// BucketReady; `ready` is scratch): the time the last all-reduce is done,
+// from the start of backward; `out`, when given, gets {bytes, start, done}
+// per bucket.
+int64_t ScheduleBuckets(const SetPlan& plan,
+                        const std::vector<int64_t>& unit_bwd,
+                        const std::vector<int64_t>& end, int64_t backward_wall,
+                        double overlap, std::vector<int64_t>& ready,
+                        std::vector<std::array<int64_t, 3>>* out) {
+  BucketReady(plan, unit_bwd, end, ready);
+  return AllReduceChannel(ready, plan.bucket_ns, plan.bucket_bytes,
+                          backward_wall, overlap, out);
 }
 
 // What each recorded step waited beyond the model of its own configuration
@@ -144,7 +137,7 @@ std::vector<int64_t> RecordedWaits(const CostModel& costs,
   const int n = run.num_units;
   std::vector<std::optional<SetPlan>> plans(run.recorded_sets.size());
   std::vector<int64_t> waits(run.num_steps(), 0);
-  std::vector<int64_t> unit_bwd(n), end(n);
+  std::vector<int64_t> unit_bwd(n), end(n), ready;
   const int64_t measured = costs.measured_steps();
   const int64_t mean_from = std::min(measured, costs.fit_first_step());
   int64_t wait_sum = 0;
@@ -162,8 +155,8 @@ std::vector<int64_t> RecordedWaits(const CostModel& costs,
       t += unit_bwd[u];
       end[u] = t;
     }
-    const int64_t done =
-        ScheduleBuckets(*plan, unit_bwd, end, t, network.Overlap(), nullptr);
+    const int64_t done = ScheduleBuckets(*plan, unit_bwd, end, t,
+                                         network.Overlap(), ready, nullptr);
     const int64_t modelled = std::max<int64_t>(0, done - t);
     waits[s] = std::max<int64_t>(0, rs.phases.comm_exposed_ns() - modelled);
     if (s >= mean_from) wait_sum += waits[s];
@@ -180,6 +173,7 @@ std::vector<int64_t> RecordedWaits(const CostModel& costs,
 // why no step can hit).
 std::optional<CacheModel> MakeCache(const RecordedRun& run,
                                     const TimingOptions& options,
+                                    int64_t steps_per_epoch,
                                     std::vector<std::string>& notes) {
   if (!options.cache) return std::nullopt;
   int variants = options.augment_variants >= 0 ? options.augment_variants
@@ -200,7 +194,7 @@ std::optional<CacheModel> MakeCache(const RecordedRun& run,
   o.read_ns_per_element = run.profile.cache_read_ns_per_element;
   o.output_elements = run.unit_output_elements;
   o.batch_size = run.batch_size;
-  o.steps_per_epoch = run.context.steps_per_epoch;
+  o.steps_per_epoch = steps_per_epoch;
   o.variants = variants;
   return CacheModel(std::move(o));
 }
@@ -218,6 +212,7 @@ struct StepTiming {
   int64_t comm_total_ns = 0;
   int64_t bytes_allreduced = 0;
   int64_t optimizer_ns = 0;
+  int64_t optimizer_line_ns = 0;  // of optimizer_ns, from the profile's line
   int64_t interval_ns = 0;
   int64_t other_ns = 0;
   int64_t total_ns = 0;
@@ -233,7 +228,8 @@ class StepSimulator {
  public:
   StepSimulator(const CostModel& costs, const FreezeSchedule& schedule,
                 const NetworkModel& network, int world_size,
-                std::optional<CacheModel> cache, std::vector<int64_t> waits)
+                std::optional<CacheModel> cache, std::vector<int64_t> waits,
+                std::optional<RankSkew> skew)
       : costs_(costs),
         run_(costs.run()),
         schedule_(schedule),
@@ -241,33 +237,53 @@ class StepSimulator {
         world_size_(world_size),
         cache_(std::move(cache)),
         waits_(std::move(waits)),
-        plans_(schedule.sets.size()) {}
+        plans_(schedule.sets.size()),
+        skew_(std::move(skew)) {}
 
-  // Simulate: step `s` into `t`; its buckets only when `keep_buckets`.
+  // Simulate: simulated step `s` (the replayed run's, schedule.steps) into
+  // `t`, costed as the recorded step it maps to; its buckets only when
+  // `keep_buckets`.
   absl::Status Simulate(int64_t s, bool keep_buckets, StepTiming& t) {
-    const RecordedStep& rs = run_.steps[s];
+    const StepMap& map = schedule_.steps;
+    const int64_t r = map.recorded_step[s];
+    const RecordedStep& rs = run_.steps[r];
     const SetPlan& plan = Plan(schedule_.step_set[s]);
-    const StepCosts step = costs_.Step(s);
+    const StepCosts step = costs_.Step(r);
     t.cost_by_source = {0, 0, 0};
     t.data_ns = step.data_ns;
     t.other_ns = step.other_ns;
-    RETURN_IF_ERROR(Forward(s, plan, step.loss_forward_ns, rs.epoch, t));
-    RETURN_IF_ERROR(Backward(s, plan, t));
-    t.buckets.clear();
-    const int64_t channel_free = ScheduleBuckets(
-        plan, t.unit_backward_ns, t.unit_backward_end_ns, t.backward_ns,
-        network_.Overlap(), keep_buckets ? &t.buckets : nullptr);
-    t.wait_ns = world_size_ > 1 && !waits_.empty() ? waits_[s] : 0;
-    t.exposed_ns =
-        std::max<int64_t>(0, channel_free - t.backward_ns) + t.wait_ns;
+    RETURN_IF_ERROR(Forward(r, plan, step.loss_forward_ns, map.epoch[s], t));
+    RETURN_IF_ERROR(Backward(r, plan, t));
+    t.wait_ns = world_size_ > 1 && !waits_.empty() ? waits_[r] : 0;
     t.comm_total_ns = plan.bucket_ns_total;
     t.bytes_allreduced = plan.grad_bytes;
     const bool same_set = plan.recorded_set == rs.frozen_set;
     t.accumulate_ns = std::min(
         t.backward_ns, same_set ? step.accumulate_ns : plan.accumulate_ns);
     t.optimizer_ns = same_set ? step.optimizer_ns : plan.optimizer_ns;
-    const int T = run_.stats_interval;
-    t.interval_ns = (s + 1) % T == 0 ? IntervalWork((s + 1) / T - 1, plan) : 0;
+    t.optimizer_line_ns =
+        !same_set && plan.optimizer_from_line ? t.optimizer_ns : 0;
+    int64_t interval_compute = 0, interval_comm = 0;
+    bool interval_end = false;
+    while (next_interval_ < map.num_intervals() &&
+           map.interval_last_step[next_interval_] == s) {
+      interval_compute += IntervalCompute(next_interval_++);
+      interval_comm += plan.interval_comm_ns;
+      interval_end = true;
+    }
+    t.interval_ns = interval_compute + interval_comm;
+    t.buckets.clear();
+    BucketReady(plan, t.unit_backward_ns, t.unit_backward_end_ns, ready_);
+    if (skew_.has_value()) {
+      Skew(s, plan, interval_compute, interval_comm, interval_end, keep_buckets,
+           t);
+      return absl::OkStatus();
+    }
+    const int64_t channel_free = AllReduceChannel(
+        ready_, plan.bucket_ns, plan.bucket_bytes, t.backward_ns,
+        network_.Overlap(), keep_buckets ? &t.buckets : nullptr);
+    t.exposed_ns =
+        std::max<int64_t>(0, channel_free - t.backward_ns) + t.wait_ns;
     t.total_ns = t.data_ns + t.forward_ns + t.backward_ns + t.exposed_ns +
                  t.optimizer_ns + t.interval_ns + t.other_ns;
     return absl::OkStatus();
@@ -345,22 +361,58 @@ class StepSimulator {
     return absl::OkStatus();
   }
 
-  // The statistics' work at the end of base interval `i`: the norms over
-  // the window of the units the schedule trained in it, and the all-reduce
-  // of the accumulators.
-  int64_t IntervalWork(int64_t i, const SetPlan& plan) {
-    const int T = run_.stats_interval;
+  // Step `s` with ranks at different speeds (rank_skew.h): rank 0's view
+  // replaces the phases `t` holds.
+  void Skew(int64_t s, const SetPlan& plan, int64_t interval_compute,
+            int64_t interval_comm, bool interval_end, bool keep_buckets,
+            StepTiming& t) {
+    StepWork w;
+    w.data_ns = t.data_ns;
+    w.forward_ns = t.forward_ns;
+    w.backward_ns = t.backward_ns;
+    w.optimizer_ns = t.optimizer_ns;
+    w.interval_compute_ns = interval_compute;
+    w.interval_comm_ns = interval_comm;
+    w.interval_end = interval_end;
+    w.other_ns = t.other_ns;
+    w.wait_ns = t.wait_ns;
+    w.overlap = network_.Overlap();
+    w.bucket_ready_ns = ready_;
+    w.bucket_ns = plan.bucket_ns;
+    w.bucket_bytes = plan.bucket_bytes;
+    SkewedStep k = skew_->Step(s, w);
+    t.data_ns = k.data_ns;
+    t.forward_ns = k.forward_ns;
+    t.backward_ns = k.backward_ns;
+    t.accumulate_ns = std::min(
+        t.backward_ns,
+        RoundNs(static_cast<double>(t.accumulate_ns) * k.rank0_multiplier));
+    t.exposed_ns = k.exposed_ns;
+    t.optimizer_ns = k.optimizer_ns;
+    t.interval_ns = k.interval_ns;
+    t.other_ns = k.other_ns;
+    t.total_ns = k.total_ns;
+    if (keep_buckets) t.buckets = std::move(k.buckets);
+  }
+
+  // The statistics' compute at the end of the replayed run's base interval
+  // `i`: the norms over the window of the units the schedule trained in it
+  // (the all-reduce of the accumulators is the plan's). (The frozen set
+  // changes only after an interval's last step, so that step's set is the
+  // interval's.)
+  int64_t IntervalCompute(int64_t i) {
     const int window =
         static_cast<int>(std::min<int64_t>(run_.stats_window, i + 1));
     in_window_.assign(run_.num_units, false);
     for (int64_t j = i - window + 1; j <= i; ++j) {
-      const std::vector<bool>& fz = schedule_.sets[schedule_.step_set[j * T]];
+      const std::vector<bool>& fz =
+          schedule_
+              .sets[schedule_.step_set[schedule_.steps.interval_last_step[j]]];
       for (int u = 0; u < run_.num_units; ++u) {
         if (!fz[u]) in_window_[u] = true;
       }
     }
-    return costs_.IntervalComputeNs(i, in_window_, window) +
-           plan.interval_comm_ns;
+    return costs_.IntervalComputeNs(i, in_window_, window);
   }
 
   const CostModel& costs_;
@@ -372,6 +424,9 @@ class StepSimulator {
   const std::vector<int64_t> waits_;
   std::vector<std::optional<SetPlan>> plans_;
   std::vector<bool> in_window_;
+  int64_t next_interval_ = 0;
+  std::vector<int64_t> ready_;
+  std::optional<RankSkew> skew_;
 };
 
 void AddToTotals(const StepTiming& t, TimingResult& out) {
@@ -388,6 +443,8 @@ void AddToTotals(const StepTiming& t, TimingResult& out) {
   out.bytes_allreduced += t.bytes_allreduced;
   out.cache_ns += t.cache_ns;
   out.recorded_wait_ns += t.wait_ns;
+  out.optimizer_line_ns += t.optimizer_line_ns;
+  ++out.reported_steps;
   for (size_t k = 0; k < t.cost_by_source.size(); ++k) {
     out.cost_by_source[k] += t.cost_by_source[k];
   }
@@ -422,10 +479,16 @@ absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
   const int world_size =
       options.world_size > 0 ? options.world_size : run.world_size;
   RETURN_IF_ERROR(network.CheckWorldSize(world_size));
-  if (static_cast<int64_t>(schedule.step_set.size()) != run.num_steps()) {
+  const StepMap& map = schedule.steps;
+  if (static_cast<int64_t>(schedule.step_set.size()) != map.num_steps()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the schedule covers ", schedule.step_set.size(),
-                     " steps, the trace has ", run.num_steps()));
+                     " steps, its step map ", map.num_steps()));
+  }
+  if (!map.identity && map.world_size != world_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the schedule was made for ", map.world_size,
+        " ranks' steps (same_data), the simulation asks for ", world_size));
   }
   TimingResult out;
   out.world_size = world_size;
@@ -440,14 +503,20 @@ absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
   if (network.ReplaysRecordedWaits() && run.world_size > 1) {
     waits = RecordedWaits(costs, network);
   }
-  StepSimulator simulator(costs, schedule, network, world_size,
-                          MakeCache(run, options, out.notes), std::move(waits));
+  RETURN_IF_ERROR(CheckRankSkew(options.skew, world_size));
+  std::optional<RankSkew> skew;
+  if (options.skew.enabled()) skew.emplace(options.skew, world_size);
+  StepSimulator simulator(
+      costs, schedule, network, world_size,
+      MakeCache(run, options, map.steps_per_epoch, out.notes), std::move(waits),
+      std::move(skew));
   StepTiming t;
   int64_t clock = 0;
-  for (int64_t s = 0; s < run.num_steps(); ++s) {
+  for (int64_t s = 0; s < map.num_steps(); ++s) {
     const bool timeline = s < options.timeline_steps;
     RETURN_IF_ERROR(simulator.Simulate(s, timeline, t));
     if (s >= options.report_from_step) AddToTotals(t, out);
+    if (options.keep_step_totals) out.step_total_ns.push_back(t.total_ns);
     if (timeline) out.timeline.push_back(TimelineOf(t, s, clock));
     clock += t.total_ns;
   }

@@ -42,7 +42,14 @@
 // CostModel::Step's: the recorded step's, or the fit's prediction for steps
 // after the measured ones.
 // World sizes other than the recorded one keep the per-rank batch and the
-// per-rank compute; only communication changes.
+// per-rank compute; only communication changes. The steps simulated are
+// the schedule's (FreezeSchedule::steps, step_map.h): the recorded ones, or
+// at another world size with the same data, fewer or more, each costed as
+// the recorded step at the same place in its epoch.
+//
+// Stragglers and jitter (TimingOptions::skew, rank_skew.h): every rank's
+// compute scaled by its factor and noise; the collectives wait for the
+// slowest rank.
 //
 // Cache (TimingOptions::cache): CacheModel (cache_model.h), with the
 // profile's cache_read_ns_per_element. Only deterministic inputs can hit (no
@@ -58,6 +65,7 @@
 #include "absl/status/statusor.h"
 #include "sim/cost_model.h"
 #include "sim/network.h"
+#include "sim/rank_skew.h"
 #include "sim/schedule.h"
 
 namespace freezing::sim {
@@ -75,6 +83,10 @@ struct TimingOptions {
   // the clock evolve from step 0). A held-out validation reports the steps
   // the model never saw this way.
   int64_t report_from_step = 0;
+  // Keep every simulated step's total (TimingResult::step_total_ns).
+  bool keep_step_totals = false;
+  // Ranks that compute at different speeds (rank_skew.h); off by default.
+  RankSkewOptions skew;
 };
 
 // Phase sums, nanoseconds.
@@ -120,6 +132,13 @@ struct TimingResult {
   int64_t cache_ns = 0;
   // Recorded waits added to the exposed communication (`recorded` only).
   int64_t recorded_wait_ns = 0;
+  // Optimizer time from the start-up profile's calibrated line (frozen
+  // sets no fitted step had), besides cost_by_source's unit compute.
+  int64_t optimizer_line_ns = 0;
+  // Steps summed (from report_from_step on).
+  int64_t reported_steps = 0;
+  // Every simulated step's total, with TimingOptions::keep_step_totals.
+  std::vector<int64_t> step_total_ns;
   std::vector<std::string> notes;
   std::vector<StepTimeline> timeline;
 };

@@ -12,6 +12,7 @@
 #include "sim/hand_trace.h"
 #include "sim/network.h"
 #include "sim/schedule.h"
+#include "sim/step_map.h"
 #include "trace/synthetic_trace.h"
 #include "trace/trace.pb.h"
 #include "trace/trace_reader.h"
@@ -62,8 +63,33 @@ TEST(SimulateTiming, StaticOneOnARing) {
   EXPECT_EQ(r->cost_by_source[static_cast<int>(CostSource::kProfile)],
             8 * (88 + 22));
   // Risk: body's window-1 norms (1, 11, 21, 31) of body + fc (4 · 1).
-  EXPECT_DOUBLE_EQ(schedule->accuracy_risk, 64.0 / 68.0);
+  EXPECT_DOUBLE_EQ(schedule->accuracy_risk.value_or(-1), 64.0 / 68.0);
   EXPECT_FALSE(schedule->accuracy_risk_partial);
+}
+
+TEST(SimulateTiming, SameDataOnMoreRanksRunsFewerSteps) {
+  CostModel m = Model(HandTrace());
+  ScheduleOptions o;
+  o.steps = *MakeStepMap(m.run(), Scaling::kSameData, IntervalUnit::kSteps, 4);
+  auto schedule = ComputeSchedule(m.run(), "none", "", o);
+  ASSERT_TRUE(schedule.ok()) << schedule.status();
+  auto net = Net("ring:alpha_us=0,gbps=8", m);
+  TimingOptions t;
+  t.world_size = 4;
+  t.keep_step_totals = true;
+  auto r = SimulateTiming(m, *schedule, *net, t);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // 4 steps, costed as recorded steps 0, 2, 4, 6: data 20, forward 5 + 110
+  // + 11 each; base intervals end at steps 1 and 3.
+  EXPECT_EQ(r->reported_steps, 4);
+  EXPECT_EQ(r->step_total_ns.size(), 4u);
+  EXPECT_EQ(r->phases.data_ns, 4 * 20);
+  EXPECT_EQ(r->phases.forward_ns, 4 * 126);
+  // The 4400-byte bucket on 4 ranks: 2 · 3/4 · 4400 = 6600 ns per step.
+  EXPECT_EQ(r->phases.comm_total_ns, 4 * 6600);
+  // The schedule's steps are 4 ranks': another world size is refused.
+  t.world_size = 8;
+  EXPECT_FALSE(SimulateTiming(m, *schedule, *net, t).ok());
 }
 
 TEST(SimulateTiming, OwnConfigurationOnTheRecordedNetwork) {
@@ -151,11 +177,13 @@ TEST(Schedule, ExtrapolatedWhereTheRecordedRunHadFrozen) {
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ((*events)[0].step(), 4);
-  // none keeps training body after step 4: no statistics, no timings.
+  // none keeps training body after step 4: no timings of it there. It
+  // decides nothing, so its schedule is not extrapolated (a policy that
+  // reads statistics would be: step_map_test).
   auto none = ComputeSchedule(m.run(), "none", "");
   ASSERT_TRUE(none.ok());
-  ASSERT_TRUE(none->extrapolated_from_step.has_value());
-  EXPECT_EQ(*none->extrapolated_from_step, 4);
+  EXPECT_FALSE(none->extrapolated_from_step.has_value());
+  EXPECT_EQ(none->trains_recorded_frozen_from_step, std::optional<int64_t>(4));
   auto r = SimulateTiming(m, *none, *Net("recorded", m), {});
   ASSERT_TRUE(r.ok());
   // body's cost after step 4 comes from the steps that ran it.
@@ -167,7 +195,7 @@ TEST(Schedule, ExtrapolatedWhereTheRecordedRunHadFrozen) {
   EXPECT_FALSE(early->extrapolated_from_step.has_value());
   // Its risk counts only what was measured, and says so.
   EXPECT_TRUE(early->accuracy_risk_partial);
-  EXPECT_DOUBLE_EQ(early->accuracy_risk, 12.0 / 16.0);
+  EXPECT_DOUBLE_EQ(early->accuracy_risk.value_or(-1), 12.0 / 16.0);
 }
 
 TEST(Schedule, RebuildsStatisticsOfTheReplayedSchedule) {
