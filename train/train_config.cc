@@ -39,6 +39,15 @@ absl::Status ValidateConfig(const TrainConfig& c) {
     return Invalid("in_channels",
                    absl::StrCat("got ", c.in_channels, "; valid values: 1, 3"));
   }
+  if (c.image_size < 8 || c.image_size > 1024) {
+    return Invalid("image_size",
+                   absl::StrCat("must be in 8..1024, got ", c.image_size));
+  }
+  if (c.patch_size < 0) {
+    return Invalid("patch_size",
+                   absl::StrCat("must be >= 1 (0: the model's default), got ",
+                                c.patch_size));
+  }
   if (c.batch_size < 1) {
     return Invalid("batch_size",
                    absl::StrCat("must be >= 1, got ", c.batch_size));
@@ -89,6 +98,8 @@ trace::RunConfig ToRunConfig(const TrainConfig& c) {
   r.set_stem(c.stem);
   r.set_in_channels(c.in_channels);
   r.set_freeze_unit(c.freeze_unit);
+  r.set_image_size(c.image_size);
+  r.set_patch_size(c.patch_size);  // the trainer records the resolved size
   r.set_init(c.init);
   r.set_data(c.data);
   for (int k : c.classes) r.add_classes(k);
@@ -146,6 +157,14 @@ std::string ResumeFingerprint(const TrainConfig& c) {
       absl::StrCat("seed=", c.seed),
       absl::StrCat("ranks=", c.ranks),
   };
+  // Only when they differ from the defaults, so that checkpoints written
+  // before these flags existed still resume.
+  if (c.image_size != 32) {
+    lines.push_back(absl::StrCat("image_size=", c.image_size));
+  }
+  if (c.patch_size != 0) {
+    lines.push_back(absl::StrCat("patch_size=", c.patch_size));
+  }
   return absl::StrJoin(lines, "\n");
 }
 

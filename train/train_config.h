@@ -21,6 +21,8 @@ struct TrainConfig {
   std::string stem = "imagenet";
   std::string freeze_unit = "child";
   int in_channels = 3;
+  int image_size = 32;  // height = width of the model's input
+  int patch_size = 0;   // ViTs: side of a patch; 0: the model's default
   std::string init;  // --init: checkpoint or TorchScript archive; "" random
   std::vector<std::string> init_exclude;  // tensor name prefixes left as is
 

@@ -60,10 +60,17 @@ ABSL_FLAG(int, threads, 0,
           "threads per rank (0: cores / ranks on this host; with --cluster, "
           "/ all ranks, which share this machine)");
 ABSL_FLAG(std::string, model, "resnet18",
-          "resnet18 | resnet34 | resnet50 | resnet_tiny | mlp");
+          "resnet18 | resnet34 | resnet50 | resnet_tiny | mlp | vit_mini | "
+          "vit_tiny | vit_b_16 (train/models/README.md)");
 ABSL_FLAG(std::string, stem, "imagenet",
           "imagenet (7x7/2 conv + max-pool, the study's) | cifar (3x3 conv)");
 ABSL_FLAG(int, in_channels, 3, "input channels of the model (1 or 3)");
+ABSL_FLAG(int, image_size, 32,
+          "height = width of the model's input (smaller images are centred "
+          "on a black canvas)");
+ABSL_FLAG(int, patch_size, 0,
+          "ViTs: side of a square patch, dividing --image_size (0: 4 below "
+          "224 pixels, 16 from 224 on)");
 ABSL_FLAG(std::string, init, "",
           "initial weights: a checkpoint/model.pt of this project, a run's "
           "output folder, or a TorchScript archive from "
@@ -78,8 +85,9 @@ ABSL_FLAG(std::string, policy, "none",
 ABSL_FLAG(std::string, vote_rule, "global",
           "global | majority | samples | loss | snr");
 ABSL_FLAG(std::string, freeze_unit, "child",
-          "child (the study's 7 groups) | block (stem, each residual block, "
-          "fc)");
+          "child (the study's 7 groups; ViTs: embedding, each encoder block, "
+          "head) | block (stem, each residual block, fc; ViTs: the attention "
+          "and MLP halves of each block)");
 ABSL_FLAG(int, stats_interval, 20, "base statistics interval T, in steps");
 ABSL_FLAG(int, stats_window, 4,
           "W: norms of windows of up to W base intervals are recorded");
@@ -166,6 +174,8 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   c.model = absl::GetFlag(FLAGS_model);
   c.stem = absl::GetFlag(FLAGS_stem);
   c.in_channels = absl::GetFlag(FLAGS_in_channels);
+  c.image_size = absl::GetFlag(FLAGS_image_size);
+  c.patch_size = absl::GetFlag(FLAGS_patch_size);
   c.init = absl::GetFlag(FLAGS_init).empty()
                ? ""
                : base::ResolveUserPath(absl::GetFlag(FLAGS_init));

@@ -355,12 +355,13 @@ absl::Status Trainer::Impl::SetupData() {
   lo.augment = config.augment;
   lo.augment_variants = config.augment_variants;
   lo.out_channels = config.in_channels;
-  lo.out_size = 32;
+  lo.out_size = config.image_size;
   ASSIGN_OR_RETURN(loader, TrainLoader::Create(data, partition, lo));
   ASSIGN_OR_RETURN(
       eval_loader,
       EvalLoader::Create(data, Split::kTest, rank, ranks,
-                         std::max(config.batch_size, 128), config.in_channels));
+                         std::max(config.batch_size, 128), config.in_channels,
+                         config.image_size));
   steps_per_epoch = loader->steps_per_epoch();
   total_steps = steps_per_epoch * config.epochs;
   if (config.max_steps > 0)
@@ -379,7 +380,8 @@ absl::Status Trainer::Impl::SetupModel() {
   mc.num_classes = data->num_classes;
   mc.in_channels = config.in_channels;
   mc.granularity = config.freeze_unit;
-  mc.image_size = 32;
+  mc.image_size = config.image_size;
+  mc.patch_size = config.patch_size;
   {
     // Initialisation draws from libtorch's global generator; ranks that are
     // threads of one process (tests) must not interleave their draws.
@@ -450,6 +452,11 @@ absl::Status Trainer::Impl::SetupFreezing() {
 // summary's description of the run.
 void Trainer::Impl::DescribeRun() {
   run_config = ToRunConfig(config);
+  ModelConfig mc;
+  mc.name = config.model;
+  mc.image_size = config.image_size;
+  mc.patch_size = config.patch_size;
+  run_config.set_patch_size(ResolvedPatchSize(mc));
   run_config.set_num_classes(data->num_classes);
   run_config.set_train_samples(data->train.size());
   run_config.set_test_samples(data->test.size());

@@ -163,6 +163,54 @@ TEST(TrainerCacheTest, EverythingSpilledToDiskGivesTheSameParameters) {
       << "the spill file is removed at the end";
 }
 
+// A ViT's cache holds the tokens after the frozen prefix (17 x 128 floats
+// per sample for vit_mini at 32x32 with patch 8, small enough for CI):
+// exact spilled to disk with the prefix frozen from the start, and in memory
+// with the prefix growing inside epochs (entries carried through newly
+// frozen blocks).
+TEST(TrainerCacheTest, VitTokensAreCachedExactlyInMemoryAndSpilled) {
+  constexpr int64_t kTokenBytes = 17 * 128 * 4;
+  for (const auto& [policy, mem_mb] :
+       std::vector<std::pair<std::string, int64_t>>{
+           {"static:3", 0}, {"freezeout:t0=0.1", 1024}}) {
+    SCOPED_TRACE(policy);
+    const std::string tag = policy.substr(0, policy.find(':'));
+    TrainConfig off = SmallConfig(TempDir("vit_off_" + tag));
+    off.model = "vit_mini";
+    off.patch_size = 8;
+    off.policy = policy;
+    off.lr = 0.01;
+    TrainConfig on = off;
+    on.out = TempDir("vit_on_" + tag);
+    on.cache = true;
+    on.cache_mem_mb = mem_mb;
+    const RunResult without = TrainOnFakeRanks(off);
+    const RunResult with = TrainOnFakeRanks(on);
+    ExpectSameParameters(without, with);
+    EXPECT_FALSE(with.summary.cache_disabled);
+    EXPECT_GT(with.summary.cache_hits, 0);
+    trace::TraceContents t = trace::ReadTrace(on.out + "/trace.pb");
+    ASSERT_TRUE(t.complete()) << t.status;
+    for (int u = 0; u + 1 < t.header->units_size(); ++u) {
+      EXPECT_EQ(t.header->units(u).output_elements_per_sample() * 4,
+                kTokenBytes)
+          << t.header->units(u).name();
+    }
+    // Every boundary holds the same tokens: each hit reads one row of them
+    // (carried ones at their older boundary), each computed row (a miss, or
+    // a carried hit) writes one.
+    int64_t hits = 0;
+    for (const trace::Step& s : t.steps) {
+      const trace::CacheStep& c = s.cache();
+      hits += c.hits();
+      EXPECT_EQ(c.bytes_read(), c.hits() * kTokenBytes) << s.step();
+      EXPECT_EQ(c.bytes_written() % kTokenBytes, 0) << s.step();
+      EXPECT_GE(c.bytes_written(), c.misses() * kTokenBytes) << s.step();
+    }
+    EXPECT_GT(hits, 0);
+  }
+}
+
 TEST(TrainerCacheTest, AFullDiskTurnsTheCacheOffAndTheRunCompletes) {
   TrainConfig off = SmallConfig(TempDir("full_off"));
   off.policy = "static:4";
