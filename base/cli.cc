@@ -71,7 +71,7 @@ std::string TorchrunAdvice(const std::string& flag) {
   }
   return absl::StrCat(
       "--", flag,
-      " is torchrun's; here --ranks=N starts N data-parallel ranks (it "
+      " is torchrun's; here --ranks=N starts N ranks (the binary "
       "relaunches itself under mpiexec), and --cluster puts them on the "
       "hosts of an emulated cluster (several real hosts: a host file, see "
       "comm/README.md)");

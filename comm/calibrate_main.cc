@@ -26,13 +26,14 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/cli.h"
+#include "base/file.h"
 #include "base/status_macros.h"
 #include "base/user_path.h"
 #include "comm/allreduce_settings.h"
@@ -44,8 +45,10 @@
 ABSL_FLAG(int, ranks, 2, "MPI ranks; relaunches under mpiexec when > 1");
 ABSL_FLAG(bool, cluster, false, freezing::comm::kClusterFlagHelp);
 ABSL_FLAG(std::string, out, "",
-          "calibration file to write (JSON); relative to where bazel run "
-          "was typed");
+          "calibration file to write (JSON; its folder is created), for "
+          "replay --network=calibration:FILE and train --calibration=FILE; "
+          "relative to where bazel run was typed; without it nothing is "
+          "written");
 ABSL_FLAG(int64_t, min_bytes, 4 << 10, "smallest message, bytes");
 ABSL_FLAG(int64_t, max_bytes, 64 << 20, "largest message, bytes");
 ABSL_FLAG(std::string, fit, "hybrid",
@@ -248,10 +251,41 @@ absl::Status Run(MpiSession& session, const Config& config) {
 namespace freezing::comm {
 namespace {
 
-// The configuration from the flags, checked before anything is launched.
+const base::CliSpec& Cli() {
+  static const auto* cli = new base::CliSpec{
+      "calibrate",
+      "measures all-reduce times and fits the network model the simulator "
+      "uses",
+      {"bazel run //comm:calibrate -- --ranks=N --out=FILE [flags]"},
+      {{"distributed", {"ranks", "cluster", "world_sizes"}},
+       {"measurement",
+        {"op", "min_bytes", "max_bytes", "warmup", "min_repeats",
+         "seconds_per_size"}},
+       {"model", {"model", "allreduce_algorithm", "fit"}},
+       {"outputs", {"out"}}},
+      {"bazel run //comm:calibrate -- --ranks=2 --out=/tmp/net.json",
+       "bazel run //comm:calibrate -- --world_sizes=2,3,4 --cluster "
+       "--out=/tmp/c.json"},
+      "Use the file with bazel run //replay -- TRACE "
+      "--network=calibration:FILE (what-ifs on this network), or record it "
+      "in a run's trace with bazel run //train -- --calibration=FILE. See "
+      "comm/README.md.",
+      /*max_positional=*/0};
+  return *cli;
+}
+
+// The configuration from the flags, checked before anything is launched;
+// --out's folder is created.
 absl::StatusOr<Config> ConfigFromFlags() {
   Config config;
   config.out = base::ResolveUserPath(absl::GetFlag(FLAGS_out));
+  if (!config.out.empty()) {
+    absl::Status made = base::MakeDirs(base::FolderOf(config.out));
+    if (!made.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--out=", config.out, ": ", made.message()));
+    }
+  }
   config.min_bytes = absl::GetFlag(FLAGS_min_bytes);
   config.max_bytes = absl::GetFlag(FLAGS_max_bytes);
   config.warmup = absl::GetFlag(FLAGS_warmup);
@@ -359,25 +393,18 @@ absl::Status RunPerWorldSize(const std::vector<int>& sizes, int argc,
 }  // namespace freezing::comm
 
 int main(int argc, char** argv) {
+  using freezing::base::ReportError;
   using freezing::comm::MpiSession;
-  absl::ParseCommandLine(argc, argv);
+  freezing::base::ParseCommandLineOrExit(freezing::comm::Cli(), argc, argv);
   auto config = freezing::comm::ConfigFromFlags();
-  if (!config.ok()) {
-    std::fprintf(stderr, "calibrate: error: %s\n",
-                 std::string(config.status().message()).c_str());
-    return 2;
-  }
+  if (!config.ok()) return ReportError("calibrate", config.status());
   const std::string world_sizes = absl::GetFlag(FLAGS_world_sizes);
   if (!world_sizes.empty() && !freezing::comm::UnderMpiexec()) {
     auto sizes = freezing::comm::ParseWorldSizes(world_sizes);
     absl::Status s = sizes.ok() ? freezing::comm::RunPerWorldSize(
                                       *sizes, argc, argv, config->out)
                                 : sizes.status();
-    if (!s.ok()) {
-      std::fprintf(stderr, "calibrate: error: %s\n",
-                   std::string(s.message()).c_str());
-      return sizes.ok() ? 1 : 2;
-    }
+    if (!s.ok()) return ReportError("calibrate", s, sizes.ok() ? 1 : 2);
     return 0;
   }
   freezing::comm::LaunchOptions launch;
@@ -386,9 +413,7 @@ int main(int argc, char** argv) {
   if (const absl::Status s =
           freezing::comm::RelaunchUnderMpiexec(launch, argc, argv);
       !s.ok()) {
-    std::fprintf(stderr, "calibrate: error: %s\n",
-                 std::string(s.message()).c_str());
-    return 1;
+    return ReportError("calibrate", s, 1);
   }
   auto session = MpiSession::Init(freezing::comm::ThreadLevel::kFunneled);
   if (!session.ok()) MpiSession::AbortJob(session.status());

@@ -16,10 +16,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/cli.h"
 #include "comm/cluster_plan.h"
 #include "comm/cluster_setup.h"
 #include "comm/cluster_spec.h"
@@ -48,11 +47,28 @@ constexpr int kRefused = 2;
 
 // Bad options and what this machine cannot do (no netem) are refusals.
 int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "cluster: %s\n", s.ToString().c_str());
-  return s.code() == absl::StatusCode::kInvalidArgument ||
-                 s.code() == absl::StatusCode::kUnimplemented
-             ? kRefused
-             : 1;
+  return base::ReportError("cluster", s,
+                           s.code() == absl::StatusCode::kInvalidArgument ||
+                                   s.code() == absl::StatusCode::kUnimplemented
+                               ? kRefused
+                               : 1);
+}
+
+const base::CliSpec& Cli() {
+  static const auto* cli = new base::CliSpec{
+      "cluster",
+      "an emulated cluster of several hosts on this machine (as root)",
+      {"bazel run //comm:cluster -- up|down|status [flags]",
+       "then any binary with --ranks=N --cluster runs its ranks on the hosts"},
+      {{"cluster", {"name"}},
+       {"up", {"hosts", "rate", "burst", "delay_us", "subnet"}}},
+      {"bazel run //comm:cluster -- up --hosts=2 --rate=1gbit",
+       "bazel run //comm:cluster -- down"},
+      "Exit status: 0 done, 1 failed, 2 refused (usage, not root, ip/tc "
+      "missing, no netem for --delay_us). See comm/README.md, \"Several "
+      "hosts on one machine\".",
+      /*max_positional=*/1};
+  return *cli;
 }
 
 absl::StatusOr<ClusterOptions> OptionsFromFlags(const std::string& name) {
@@ -78,29 +94,24 @@ absl::StatusOr<ClusterOptions> OptionsFromFlags(const std::string& name) {
 }
 
 int RealMain(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "an emulated cluster on this machine: cluster up|down|status [flags] "
-      "(see comm/README.md)");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2) {
-    std::fprintf(stderr,
-                 "usage: cluster up --hosts=N --rate=RATE[,RATE...] "
-                 "[--delay_us=D] [--burst=B] | down | status\n");
-    return kRefused;
+  const std::vector<std::string> args =
+      base::ParseCommandLineOrExit(Cli(), argc, argv);
+  if (args.size() != 1) {
+    return Fail(absl::InvalidArgumentError(
+        "no command: cluster up --hosts=N --rate=RATE[,RATE...] | down | "
+        "status"));
   }
-  const std::string verb = args[1];
+  const std::string verb = args[0];
   const std::string name = absl::GetFlag(FLAGS_name).empty()
                                ? ClusterNameFromEnv()
                                : absl::GetFlag(FLAGS_name);
   if (absl::Status s = ValidateClusterName(name); !s.ok()) return Fail(s);
   if (verb != "up" && verb != "down" && verb != "status") {
-    std::fprintf(stderr, "cluster: unknown command '%s': up, down or status\n",
-                 verb.c_str());
-    return kRefused;
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("unknown command '", verb, "': up, down or status")));
   }
   if (absl::Status s = CheckClusterTools(); !s.ok()) {
-    std::fprintf(stderr, "cluster: %s\n", std::string(s.message()).c_str());
-    return kRefused;
+    return base::ReportError("cluster", s, kRefused);
   }
   absl::Status status;
   if (verb == "up") {

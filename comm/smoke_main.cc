@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/cli.h"
 #include "base/status_macros.h"
 #include "comm/communicator.h"
 #include "comm/launcher.h"
@@ -272,23 +272,40 @@ absl::Status Run(MpiSession& session, ProgressMode mode, int steps) {
 }  // namespace
 }  // namespace freezing::comm
 
+namespace {
+
+const freezing::base::CliSpec& Cli() {
+  static const auto* cli = new freezing::base::CliSpec{
+      "smoke",
+      "the communication layer end to end on a few ranks (broadcast, "
+      "all-gather, bucketed gradient all-reduce, freezing, bandwidth)",
+      {"bazel run //comm:smoke -- [--ranks=N] [flags]"},
+      {{"distributed", {"ranks", "cluster", "progress"}}, {"run", {"steps"}}},
+      {"bazel run //comm:smoke -- --ranks=2",
+       "bazel run //comm:smoke -- --ranks=2 --cluster --progress=hooks"},
+      "Exits non-zero on any mismatch, on every rank. See comm/README.md.",
+      /*max_positional=*/0};
+  return *cli;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  using freezing::base::ReportError;
   using freezing::comm::MpiSession;
-  absl::ParseCommandLine(argc, argv);
+  freezing::base::ParseCommandLineOrExit(Cli(), argc, argv);
+  auto mode = freezing::comm::ParseProgressMode(absl::GetFlag(FLAGS_progress));
+  if (!mode.ok()) {
+    return ReportError("smoke", absl::InvalidArgumentError(absl::StrCat(
+                                    "--progress: ", mode.status().message())));
+  }
   freezing::comm::LaunchOptions launch;
   launch.ranks = absl::GetFlag(FLAGS_ranks);
   launch.cluster = absl::GetFlag(FLAGS_cluster);
   if (const absl::Status s =
           freezing::comm::RelaunchUnderMpiexec(launch, argc, argv);
       !s.ok()) {
-    std::fprintf(stderr, "smoke: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  auto mode = freezing::comm::ParseProgressMode(absl::GetFlag(FLAGS_progress));
-  if (!mode.ok()) {
-    std::fprintf(stderr, "smoke: --progress: %s\n",
-                 mode.status().ToString().c_str());
-    return 2;
+    return ReportError("smoke", s, 1);
   }
   auto session = MpiSession::Init(freezing::comm::RequiredThreadLevel(*mode),
                                   freezing::comm::RequiredThreadLevel(*mode));

@@ -96,6 +96,11 @@ class ActivationStore {
   void EraseTagsFrom(int tag);
   // Clear: drops everything and removes the spill file.
   void Clear();
+  // SpillFileMoved: the spill file (open or not yet created) is now at
+  // `path`, its folder having been renamed.
+  void SpillFileMoved(std::string path) {
+    options_.spill_path = std::move(path);
+  }
 
   int64_t entries() const { return static_cast<int64_t>(index_.size()); }
   int64_t spilled_entries() const { return spilled_entries_; }
@@ -193,6 +198,10 @@ class ActivationCache {
   bool disabled() const { return disabled_; }
   const std::string& disabled_reason() const { return disabled_reason_; }
   const ActivationStore& store() const { return store_; }
+  // SpillFileMoved: see ActivationStore::SpillFileMoved.
+  void SpillFileMoved(std::string path) {
+    store_.SpillFileMoved(std::move(path));
+  }
 
   // ComputeRows: how many rows the cache runs through the prefix to compute
   // `n` samples of a batch of `batch`: n padded to min(batch, 16) with

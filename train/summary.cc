@@ -131,7 +131,8 @@ std::string SummaryTable(const RunSummary& s) {
                   s.bytes_allreduced, "\n");
   for (const SummaryFreezeEvent& e : s.freeze_events) {
     absl::StrAppend(&out, e.unfreeze ? "unfroze " : "froze ", e.name, " (unit ",
-                    e.unit, ") at step ", e.step, ", epoch ", e.epoch, "\n");
+                    e.unit, ") at step ", e.step, ", epoch ", e.epoch + 1,
+                    "\n");
   }
   if (!s.test_accuracy_per_epoch.empty()) {
     absl::StrAppend(&out, "test accuracy per epoch:");

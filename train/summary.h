@@ -18,7 +18,9 @@
 //                          epochs (the study's Table 1)
 //   final_test_accuracy    the last epoch's (0 before the first epoch ends)
 //   test_accuracy_per_epoch, test_loss_per_epoch               (arrays)
-//   freeze_events          [{unit, name, step, epoch, unfreeze}]
+//   freeze_events          [{unit, name, step, epoch, unfreeze}] (step and
+//                          epoch counted from 0, as in the trace; the
+//                          printed table counts epochs from 1)
 //   bytes_allreduced       gradient bytes sent by each rank, all steps
 //                          (an integer)
 //   cache                  {hits, misses (integers, all ranks),

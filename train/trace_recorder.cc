@@ -154,7 +154,8 @@ absl::StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Create(
 }
 
 absl::StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Resume(
-    const std::string& path, int64_t resume_step, int resume_epoch) {
+    const std::string& path, int64_t resume_step, int resume_epoch,
+    int epochs) {
   trace::TraceContents old = trace::ReadTrace(path);
   if (!old.header.has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -171,8 +172,10 @@ absl::StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Resume(
     setter(r);
     return writer.Write(r);
   };
-  RETURN_IF_ERROR(
-      put([&](trace::TraceRecord& r) { *r.mutable_header() = *old.header; }));
+  RETURN_IF_ERROR(put([&](trace::TraceRecord& r) {
+    *r.mutable_header() = *old.header;
+    r.mutable_header()->mutable_config()->set_epochs(epochs);
+  }));
   if (old.profile.has_value()) {
     RETURN_IF_ERROR(put(
         [&](trace::TraceRecord& r) { *r.mutable_profile() = *old.profile; }));

@@ -118,10 +118,13 @@ class TraceRecorder {
       const std::string& path, const HeaderFacts& facts);
 
   // Continues the trace at `path` from global step `resume_step` (epoch
-  // `resume_epoch`): keeps its records of earlier steps and epochs.
-  // FailedPrecondition when the old trace has no usable header.
+  // `resume_epoch`): keeps its records of earlier steps and epochs; the
+  // header's config.epochs becomes `epochs` (a finished run continued with
+  // more epochs). FailedPrecondition when the old trace has no usable
+  // header.
   static absl::StatusOr<std::unique_ptr<TraceRecorder>> Resume(
-      const std::string& path, int64_t resume_step, int resume_epoch);
+      const std::string& path, int64_t resume_step, int resume_epoch,
+      int epochs);
 
   absl::Status Write(const trace::TraceRecord& record);
   absl::Status WriteProfile(const trace::StartupProfile& profile);
@@ -135,6 +138,8 @@ class TraceRecorder {
   bool resumed() const { return resumed_; }
   bool has_profile() const { return has_profile_; }
   const std::string& path() const { return writer_.path(); }
+  // Moved: the trace's folder was renamed; the file is now at `path`.
+  void Moved(std::string path) { writer_.Moved(std::move(path)); }
 
  private:
   explicit TraceRecorder(trace::TraceWriter writer)

@@ -1,6 +1,9 @@
 #include "train/train_config.h"
 
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -145,7 +148,6 @@ std::string ResumeFingerprint(const TrainConfig& c) {
       absl::StrCat("augment=", c.augment),
       absl::StrCat("augment_variants=", c.augment_variants),
       absl::StrCat("batch_size=", c.batch_size),
-      absl::StrCat("epochs=", c.epochs),
       absl::StrCat("lr=", c.lr),
       absl::StrCat("momentum=", c.momentum),
       absl::StrCat("weight_decay=", c.weight_decay),
@@ -166,6 +168,36 @@ std::string ResumeFingerprint(const TrainConfig& c) {
     lines.push_back(absl::StrCat("patch_size=", c.patch_size));
   }
   return absl::StrJoin(lines, "\n");
+}
+
+std::vector<std::string> FingerprintDifferences(const std::string& checkpoint,
+                                                const std::string& now) {
+  // key -> value, and the keys in order of first appearance.
+  std::vector<std::string> keys;
+  std::map<std::string, std::pair<std::string, std::string>> values;
+  const auto add = [&](const std::string& text, bool first) {
+    for (absl::string_view line :
+         absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+      std::pair<std::string, std::string> kv =
+          absl::StrSplit(line, absl::MaxSplits('=', 1));
+      if (kv.first == "epochs") continue;
+      auto [it, inserted] = values.try_emplace(kv.first);
+      if (inserted) keys.push_back(kv.first);
+      (first ? it->second.first : it->second.second) = kv.second;
+    }
+  };
+  add(checkpoint, true);
+  add(now, false);
+  std::vector<std::string> out;
+  for (const std::string& k : keys) {
+    const auto& [then, current] = values[k];
+    if (then != current) {
+      out.push_back(absl::StrCat(k, ": ", then.empty() ? "(none)" : then,
+                                 " in the checkpoint, ",
+                                 current.empty() ? "(none)" : current, " now"));
+    }
+  }
+  return out;
 }
 
 }  // namespace freezing::train

@@ -23,7 +23,7 @@ struct TrainConfig {
   int in_channels = 3;
   int image_size = 32;  // height = width of the model's input
   int patch_size = 0;   // ViTs: side of a patch; 0: the model's default
-  std::string init;  // --init: checkpoint or TorchScript archive; "" random
+  std::string init;     // --init: checkpoint or TorchScript archive; "" random
   std::vector<std::string> init_exclude;  // tensor name prefixes left as is
 
   // Data.
@@ -73,6 +73,9 @@ struct TrainConfig {
   // Output.
   std::string out;  // folder; required
   bool resume = false;
+  // Replace the run in `out` once this one has started (output_folder.h);
+  // without it a folder that holds a run is refused.
+  bool overwrite = false;
   bool write_trace = true;
   bool checkpoints = true;
   int log_every = 0;  // steps between progress lines; 0: automatic
@@ -86,8 +89,17 @@ absl::Status ValidateConfig(const TrainConfig& config);
 trace::RunConfig ToRunConfig(const TrainConfig& config);
 
 // Fields that must match between a checkpoint and the run resuming it, as
-// "name=value" lines; a resume with a difference is refused.
+// "name=value" lines; a resume with a difference is refused. The length of
+// the run (epochs, max_steps, stop_after_epochs) is not among them: a
+// finished run continues with more epochs.
 std::string ResumeFingerprint(const TrainConfig& config);
+
+// FingerprintDifferences: the keys whose values differ between a
+// checkpoint's fingerprint and this run's, one "key: A in the checkpoint, B
+// now" each, in the fingerprint's order. `epochs`, which older checkpoints
+// recorded, is not compared.
+std::vector<std::string> FingerprintDifferences(const std::string& checkpoint,
+                                                const std::string& now);
 
 }  // namespace freezing::train
 

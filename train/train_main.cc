@@ -1,13 +1,19 @@
 // bazel run //train -- [flags]: data-parallel fine-tuning with freezing.
 //
-// With no flags at all it runs the main job, a real fine-tuning in a few
-// minutes on 2 cores: pre-train ResNet-18 on Fashion-MNIST classes 0-4 (kept
-// in the output folder and reused), then fine-tune it on classes 5-9 on 2
-// ranks with the gradient norm test freezing units, and print the summary.
+// With no flags at all (or --demo [--out=DIR]) it runs the main job, a real
+// fine-tuning in a few minutes on 2 cores: pre-train ResNet-18 on
+// Fashion-MNIST classes 0-4 (kept in DIR/pretrain, default out/demo, and
+// reused), then fine-tune it on classes 5-9 on 2 ranks with the gradient
+// norm test freezing units (DIR/finetune, replaced by every demo), and print
+// the summary.
 //
-// --ranks=N relaunches the binary under `mpiexec -n N` unless it already runs
-// under MPI (--cluster: on the emulated cluster's hosts). Relative paths are
-// taken from the folder `bazel run` was started in.
+// Before anything starts, the launcher checks the whole configuration
+// (Trainer::Preflight: flags, output folder, data, model and --init, policy,
+// vote rule): an error is printed once as "train: error: ..." with exit
+// status 2, before mpiexec and before anything is written. Then --ranks=N
+// relaunches the binary under `mpiexec -n N` unless it already runs under
+// MPI (--cluster: on the emulated cluster's hosts). Relative paths are taken
+// from the folder `bazel run` was started in.
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,17 +21,19 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/cli.h"
 #include "base/status_macros.h"
 #include "base/user_path.h"
 #include "comm/allreduce_settings.h"
 #include "comm/launcher.h"
 #include "comm/mpi_session.h"
 #include "comm/progress_mode.h"
+#include "train/output_folder.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 
@@ -81,14 +89,19 @@ ABSL_FLAG(std::string, init_exclude, "",
 ABSL_FLAG(std::string, policy, "none",
           "freezing policy: none | static:K | gradnorm | autofreeze | "
           "threshold | freezeout | pipetransformer | apf, with options "
-          "(see freeze/README.md)");
+          "name:key=value,... (freeze/README.md); a policy decides every "
+          "interval=N steps, a multiple of --stats_interval (default: "
+          "--stats_interval), and says at start-up when the run is too short "
+          "for it to decide");
 ABSL_FLAG(std::string, vote_rule, "global",
           "global | majority | samples | loss | snr");
 ABSL_FLAG(std::string, freeze_unit, "child",
           "child (the study's 7 groups; ViTs: embedding, each encoder block, "
           "head) | block (stem, each residual block, fc; ViTs: the attention "
           "and MLP halves of each block)");
-ABSL_FLAG(int, stats_interval, 20, "base statistics interval T, in steps");
+ABSL_FLAG(int, stats_interval, 20,
+          "base statistics interval T, in steps: gradient statistics are "
+          "recorded every T steps, and policy intervals are multiples of it");
 ABSL_FLAG(int, stats_window, 4,
           "W: norms of windows of up to W base intervals are recorded");
 ABSL_FLAG(uint64_t, seed, 1, "seed of initialisation, shuffles, augmentation");
@@ -110,8 +123,18 @@ ABSL_FLAG(bool, cache, false,
 ABSL_FLAG(int64_t, cache_mem_mb, 1024,
           "activation cache memory per rank, MiB; beyond it entries spill to "
           "OUT/activation_cache.rank<R>.spill");
-ABSL_FLAG(std::string, out, "", "output folder (required unless demo)");
-ABSL_FLAG(bool, resume, false, "continue from OUT/checkpoint");
+ABSL_FLAG(std::string, out, "",
+          "output folder (created; required unless --demo): summary.json, "
+          "config.json, trace.pb, model.pt, checkpoint/");
+ABSL_FLAG(bool, resume, false,
+          "continue the run in --out from its last checkpoint (same flags; "
+          "a larger --epochs trains a finished run further)");
+ABSL_FLAG(bool, overwrite, false,
+          "replace the run in --out, once this run has started (without it "
+          "a folder that holds a run is refused)");
+ABSL_FLAG(bool, demo, false,
+          "the main job (what no flags at all run): pre-train and fine-tune "
+          "on Fashion-MNIST on 2 ranks, into --out, or out/demo without it");
 ABSL_FLAG(bool, checkpoints, true,
           "write OUT/checkpoint/ every epoch (needed for --resume)");
 ABSL_FLAG(int, log_every, 0, "steps between progress lines (0: automatic)");
@@ -203,15 +226,17 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
               ? ""
               : base::ResolveUserPath(absl::GetFlag(FLAGS_out));
   c.resume = absl::GetFlag(FLAGS_resume);
+  c.overwrite = absl::GetFlag(FLAGS_overwrite);
   c.checkpoints = absl::GetFlag(FLAGS_checkpoints);
   c.log_every = absl::GetFlag(FLAGS_log_every);
   RETURN_IF_ERROR(ValidateConfig(c));
   return c;
 }
 
-// The main job: pre-train on classes 0-4, fine-tune on 5-9 with freezing.
-std::vector<TrainConfig> DemoConfigs() {
-  const std::string out = base::ResolveUserPath("out/demo");
+// The main job: pre-train on classes 0-4, fine-tune on 5-9 with freezing,
+// into `folder` (pretrain/ is reused, finetune/ replaced every time).
+std::vector<TrainConfig> DemoConfigs(const std::string& folder) {
+  const std::string out = base::ResolveUserPath(folder);
   TrainConfig pre;
   pre.data = "fashion_mnist";
   pre.classes = {0, 1, 2, 3, 4};
@@ -220,6 +245,7 @@ std::vector<TrainConfig> DemoConfigs() {
   pre.epochs = 1;
   pre.ranks = 2;
   pre.out = out + "/pretrain";
+  pre.overwrite = true;  // an interrupted pre-training is started again
   TrainConfig fine = pre;
   fine.classes = {5, 6, 7, 8, 9};
   fine.train_limit = 8000;
@@ -250,65 +276,117 @@ absl::Status RunOne(const TrainConfig& config, comm::Communicator& world,
   return absl::OkStatus();
 }
 
-int RealMain(int argc, char** argv) {
-  const bool demo = argc == 1;
-  absl::SetProgramUsageMessage(
-      "data-parallel fine-tuning with layer freezing; no flags runs the demo");
-  absl::ParseCommandLine(argc, argv);
+const base::CliSpec& Cli() {
+  static const auto* cli = new base::CliSpec{
+      "train",
+      "data-parallel fine-tuning with layer freezing, recorded as a trace",
+      {"bazel run //train -- [flags]",
+       "bazel run //train   (no flags: the demo, into out/demo; see --demo)"},
+      {{"data",
+        {"data", "classes", "train_limit", "test_limit", "partition", "augment",
+         "augment_variants", "cache", "cache_mem_mb"}},
+       {"model",
+        {"model", "stem", "in_channels", "image_size", "patch_size",
+         "freeze_unit", "init", "init_exclude"}},
+       {"optimizer",
+        {"epochs", "batch_size", "lr", "lr_schedule", "momentum",
+         "weight_decay", "max_steps", "seed"}},
+       {"freezing", {"policy", "vote_rule", "stats_interval", "stats_window"}},
+       {"distributed",
+        {"ranks", "cluster", "threads", "comm_mode", "allreduce_algorithm",
+         "bucket_cap_mb", "first_bucket_mb"}},
+       {"outputs",
+        {"out", "resume", "overwrite", "checkpoints", "stop_after_epochs",
+         "log_every", "calibration", "profile_repeats", "demo"}}},
+      {"bazel run //train -- --classes=0,1,2,3,4 --train_limit=12000 "
+       "--out=/tmp/pretrain",
+       "bazel run //train -- --classes=5,6,7,8,9 --init=/tmp/pretrain "
+       "--epochs=3 --ranks=2 --policy=gradnorm --out=/tmp/run"},
+      "Relative paths are taken from the folder bazel run was typed in. "
+      "Outputs: OUT/summary.json (the study's Table 1), config.json, "
+      "trace.pb (bazel run //trace:trace_tool -- info OUT/trace.pb), "
+      "model.pt (--init accepts it), checkpoint/ (--resume). More: "
+      "train/README.md, freeze/README.md (policies), comm/README.md "
+      "(several hosts).",
+      /*max_positional=*/0};
+  return *cli;
+}
 
-  std::vector<TrainConfig> configs;
-  if (demo) {
-    configs = DemoConfigs();
-  } else {
-    absl::StatusOr<TrainConfig> c = ConfigFromFlags();
-    if (!c.ok()) {
-      std::fprintf(stderr, "error: %s\n", c.status().ToString().c_str());
-      return 2;
+// --demo takes --out and nothing else: its configuration is fixed.
+absl::Status CheckDemoFlags() {
+  std::vector<std::string> given;
+  for (const std::string& name : base::BinaryFlagNames()) {
+    if (name == "demo" || name == "out") continue;
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag->CurrentValue() != flag->DefaultValue()) {
+      given.push_back(absl::StrCat("--", name));
     }
-    configs.push_back(*c);
+  }
+  if (given.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--demo runs a fixed configuration and takes only --out; drop ",
+      absl::StrJoin(given, ", "), ", or drop --demo to train with them"));
+}
+
+// The runs of this invocation, checked: the demo's two, or the flags' one
+// (Trainer::Preflight finds every configuration error before MPI starts;
+// the ranks of a relaunch were checked by the launcher). Empty: nothing to
+// do (a finished run resumed), said on stdout.
+absl::StatusOr<std::vector<TrainConfig>> Configs(bool demo) {
+  if (demo) {
+    RETURN_IF_ERROR(CheckDemoFlags());
+    const std::string out = absl::GetFlag(FLAGS_out);
+    return DemoConfigs(out.empty() ? "out/demo" : out);
+  }
+  ASSIGN_OR_RETURN(TrainConfig c, ConfigFromFlags());
+  if (!comm::UnderMpiexec()) {
+    ASSIGN_OR_RETURN(const OutputPlan plan, Trainer::Preflight(c));
+    if (plan.action == FolderAction::kFinished) {
+      std::printf("%s\n", FinishedRunNote(plan).c_str());
+      return std::vector<TrainConfig>();
+    }
+  }
+  return std::vector<TrainConfig>{c};
+}
+
+int RealMain(int argc, char** argv) {
+  base::ParseCommandLineOrExit(Cli(), argc, argv);
+  const bool demo = argc == 1 || absl::GetFlag(FLAGS_demo);
+  absl::StatusOr<std::vector<TrainConfig>> configs = Configs(demo);
+  if (!configs.ok()) return base::ReportError("train", configs.status());
+  if (configs->empty()) return 0;
+  if (absl::Status s =
+          comm::PinAllReduceAlgorithm(configs->front().allreduce_algorithm);
+      !s.ok()) {
+    return base::ReportError("train", s);
   }
   comm::LaunchOptions launch;
-  launch.ranks = configs.front().ranks;
+  launch.ranks = configs->front().ranks;
   launch.cluster = absl::GetFlag(FLAGS_cluster);
-  if (absl::Status s = comm::PinAllReduceAlgorithm(
-          configs.front().allreduce_algorithm, comm::SpansSeveralHosts(launch));
+  if (absl::Status s = comm::RelaunchUnderMpiexec(launch, argc, argv);
       !s.ok()) {
-    std::fprintf(stderr, "train: error: %s\n",
-                 std::string(s.message()).c_str());
-    return 2;
-  }
-  absl::Status relaunch = comm::RelaunchUnderMpiexec(launch, argc, argv);
-  if (!relaunch.ok()) {
-    std::fprintf(stderr, "error: %s\n", relaunch.ToString().c_str());
-    return 2;
+    return base::ReportError("train", s);
   }
   comm::ThreadLevel level = comm::ThreadLevel::kFunneled;
-  if (!configs.front().comm_mode.empty()) {
+  if (!configs->front().comm_mode.empty()) {
     absl::StatusOr<comm::ProgressMode> mode =
-        comm::ParseProgressMode(configs.front().comm_mode);
+        comm::ParseProgressMode(configs->front().comm_mode);
     if (!mode.ok()) {
-      std::fprintf(stderr, "error: --comm_mode: %s\n",
-                   mode.status().ToString().c_str());
-      return 2;
+      return base::ReportError(
+          "train", absl::InvalidArgumentError(
+                       absl::StrCat("--comm_mode: ", mode.status().message())));
     }
     level = comm::RequiredThreadLevel(*mode);
   }
   absl::StatusOr<std::unique_ptr<comm::MpiSession>> session =
       comm::MpiSession::Init(level, level);
-  if (!session.ok()) {
-    std::fprintf(stderr, "error: %s\n", session.status().ToString().c_str());
-    return 1;
-  }
-  // What the job runs (auto resolved; the trace records it).
-  for (TrainConfig& c : configs) {
-    c.allreduce_algorithm = comm::AllReduceAlgorithmInEffect();
-  }
+  if (!session.ok()) return base::ReportError("train", session.status(), 1);
   RunEnvironment env;
   env.hostname = (*session)->processor_name();
   env.revision = Revision();
   env.tty = ::isatty(1) != 0;
-  for (size_t i = 0; i < configs.size(); ++i) {
-    const TrainConfig& c = configs[i];
+  for (size_t i = 0; i < configs->size(); ++i) {
+    const TrainConfig& c = (*configs)[i];
     if (demo && i == 0 && ::access((c.out + "/model.pt").c_str(), R_OK) == 0) {
       if ((*session)->rank() == 0) {
         std::printf("reusing the pre-trained model in %s/model.pt\n",

@@ -41,6 +41,8 @@
 #include "train/models/model_factory.h"
 #include "train/models/unit_model.h"
 #include "train/models/weights.h"
+#include "train/output_folder.h"
+#include "train/policy_reach.h"
 #include "train/profiler.h"
 #include "train/sgd.h"
 #include "train/step_runner.h"
@@ -219,23 +221,34 @@ struct Trainer::Impl {
   // static:K's decision before step 0, applied (and recorded) once the trace
   // is open.
   std::optional<freeze::FreezeDecision> initial_decision;
+  // The output folder: what PlanOutputFolder decided, and where the run
+  // writes now (a staging folder until an --overwrite run replaces OUT).
+  OutputPlan folder;
+  std::string out_dir;
   std::string checkpoint_dir;
+  bool replace_pending = false;
   int start_epoch = 0;
   int64_t start_step = 0;
   RunSummary summary;
   trace::RunConfig run_config;
   int64_t created_ns = 0;
 
-  // Create: data, model, freezing, the run's description.
+  // Create: data, model, freezing, the run's description. Check (also run
+  // by Preflight, without ranks): everything that can be refused.
+  absl::Status Check();
   absl::Status Setup();
   absl::Status SetupData();
+  absl::Status BuildModel();
   absl::Status SetupModel();
+  absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(int window);
   absl::Status SetupFreezing();
   void DescribeRun();
   void LabelSummary();
 
   // Run, start-up: everything between Create and the first step.
   absl::Status Start();
+  absl::Status MakeOutputFolder();
+  absl::Status AllRanksOk(const absl::Status& mine, absl::string_view what);
   absl::StatusOr<trace::StartupProfile> ProfileFirstBatch();
   absl::Status BuildComponents(const trace::StartupProfile* profile);
   comm::BucketPlanOptions PlanOptions() const;
@@ -257,6 +270,7 @@ struct Trainer::Impl {
   absl::StatusOr<AllRanksStep> GatherStep(double loss, int64_t total_ns,
                                           const CacheStepStats& cache_stats);
   absl::Status ApplyDecision(const freeze::FreezeDecision& decision);
+  absl::Status ReplaceEarlierRun();
 
   // Run, epoch end and run end.
   absl::StatusOr<bool> EndEpoch(const EpochProgress& progress,
@@ -264,6 +278,8 @@ struct Trainer::Impl {
   absl::StatusOr<std::pair<double, double>> Evaluate();
   absl::Status Checkpoint(int epochs_done, int64_t global_step);
   absl::Status EndRun();
+  void RemoveStagingAfterFailure();
+  void AnnouncePolicyReach() const;
 
   void Progress(int epoch, int64_t step, double loss, int64_t step_ns,
                 bool force);
@@ -281,17 +297,6 @@ Trainer::~Trainer() = default;
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     const TrainConfig& config, comm::Communicator& comm,
     const RunEnvironment& env) {
-  RETURN_IF_ERROR(ValidateConfig(config));
-  if (config.cache && config.augment && config.augment_variants == 0) {
-    // Fresh random augmentation: no sample's input is ever seen twice, so a
-    // cache would only cost memory. Refused rather than silently off.
-    return absl::InvalidArgumentError(
-        "--cache: with --augment and --augment_variants=0 every epoch draws a "
-        "fresh random crop and flip, so no cached activation could ever be "
-        "used again. Use --augment_variants=K (K fixed augmentations per "
-        "sample, e.g. 4; see train/README.md for the trade-off), or "
-        "--augment=false, or drop --cache");
-  }
   if (config.ranks != comm.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--ranks=", config.ranks, " but the job has ", comm.size(),
@@ -306,6 +311,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   impl->rank = comm.rank();
   impl->ranks = comm.size();
   impl->created_ns = NowNs();
+  RETURN_IF_ERROR(impl->Check());
+  if (impl->folder.action == FolderAction::kFinished) {
+    return absl::FailedPreconditionError(FinishedRunNote(impl->folder));
+  }
   try {
     RETURN_IF_ERROR(impl->Setup());
   } catch (const c10::Error& e) {
@@ -313,6 +322,50 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
                                             e.what_without_backtrace()));
   }
   return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
+}
+
+absl::StatusOr<OutputPlan> Trainer::Preflight(const TrainConfig& config) {
+  Impl impl;
+  impl.config = config;
+  impl.ranks = config.ranks;
+  RETURN_IF_ERROR(impl.Check());
+  if (impl.folder.action == FolderAction::kFinished) return impl.folder;
+  try {
+    RETURN_IF_ERROR(impl.SetupData());
+    RETURN_IF_ERROR(impl.BuildModel());
+    RETURN_IF_ERROR(impl.MakeFreezer(16).status());
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("libtorch error while checking: ",
+                                            e.what_without_backtrace()));
+  }
+  return impl.folder;
+}
+
+// The checks that need no data, model or rank: values and combinations of
+// the configuration, and the output folder's plan.
+absl::Status Trainer::Impl::Check() {
+  RETURN_IF_ERROR(ValidateConfig(config));
+  if (config.cache && config.augment && config.augment_variants == 0) {
+    // Fresh random augmentation: no sample's input is ever seen twice, so a
+    // cache would only cost memory. Refused rather than silently off.
+    return absl::InvalidArgumentError(
+        "--cache: with --augment and --augment_variants=0 every epoch draws a "
+        "fresh random crop and flip, so no cached activation could ever be "
+        "used again. Use --augment_variants=K (K fixed augmentations per "
+        "sample, e.g. 4; see train/README.md for the trade-off), or "
+        "--augment=false, or drop --cache");
+  }
+  if (absl::Status rule = freeze::ParseVoteRule(config.vote_rule).status();
+      !rule.ok()) {
+    return absl::Status(
+        rule.code(),
+        absl::StrCat("--vote_rule=", config.vote_rule, ": ", rule.message()));
+  }
+  ASSIGN_OR_RETURN(folder, PlanOutputFolder(config));
+  out_dir = folder.write_to;
+  checkpoint_dir = absl::StrCat(out_dir, "/checkpoint");
+  replace_pending = folder.action == FolderAction::kReplace;
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::Impl::Setup() {
@@ -326,9 +379,6 @@ absl::Status Trainer::Impl::Setup() {
     // Already set in this process (tests create several trainers).
   }
   env.cores = cores;
-  RETURN_IF_ERROR(base::MakeDirs(config.out));
-  checkpoint_dir = absl::StrCat(config.out, "/checkpoint");
-  RETURN_IF_ERROR(base::MakeDirs(checkpoint_dir));
   RETURN_IF_ERROR(SetupData());
   RETURN_IF_ERROR(SetupModel());
   RETURN_IF_ERROR(SetupFreezing());
@@ -357,11 +407,10 @@ absl::Status Trainer::Impl::SetupData() {
   lo.out_channels = config.in_channels;
   lo.out_size = config.image_size;
   ASSIGN_OR_RETURN(loader, TrainLoader::Create(data, partition, lo));
-  ASSIGN_OR_RETURN(
-      eval_loader,
-      EvalLoader::Create(data, Split::kTest, rank, ranks,
-                         std::max(config.batch_size, 128), config.in_channels,
-                         config.image_size));
+  ASSIGN_OR_RETURN(eval_loader,
+                   EvalLoader::Create(data, Split::kTest, rank, ranks,
+                                      std::max(config.batch_size, 128),
+                                      config.in_channels, config.image_size));
   steps_per_epoch = loader->steps_per_epoch();
   total_steps = steps_per_epoch * config.epochs;
   if (config.max_steps > 0)
@@ -373,7 +422,7 @@ absl::Status Trainer::Impl::SetupData() {
   return absl::OkStatus();
 }
 
-absl::Status Trainer::Impl::SetupModel() {
+absl::Status Trainer::Impl::BuildModel() {
   ModelConfig mc;
   mc.name = config.model;
   mc.stem = config.stem;
@@ -403,6 +452,11 @@ absl::Status Trainer::Impl::SetupModel() {
           s.code(), absl::StrCat("--init=", config.init, ": ", s.message()));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Impl::SetupModel() {
+  RETURN_IF_ERROR(BuildModel());
   // Every rank starts from rank 0's parameters and buffers.
   std::vector<at::Tensor> tensors = model->parameters();
   for (const at::Tensor& b : model->buffers()) tensors.push_back(b);
@@ -410,7 +464,10 @@ absl::Status Trainer::Impl::SetupModel() {
   return absl::OkStatus();
 }
 
-absl::Status Trainer::Impl::SetupFreezing() {
+// The freezer of this rank: the policy (refused with the flag to change)
+// and the vote rule, with statistics windows of `window` base intervals.
+absl::StatusOr<std::unique_ptr<freeze::Freezer>> Trainer::Impl::MakeFreezer(
+    int window) {
   freeze::PolicyContext ctx;
   for (const UnitSpec& u : model->units()) {
     ctx.units.push_back({u.name, u.num_params, u.is_classifier});
@@ -419,23 +476,26 @@ absl::Status Trainer::Impl::SetupFreezing() {
   ctx.steps_per_epoch = steps_per_epoch;
   ctx.base_interval_steps = config.stats_interval;
   ctx.ranks = ranks;
+  ctx.max_window = window;
   ASSIGN_OR_RETURN(freeze::VoteRule rule,
                    freeze::ParseVoteRule(config.vote_rule));
+  auto made = freeze::Freezer::Create(config.policy, rule, ctx, {rank});
+  if (!made.ok()) {
+    return absl::Status(made.status().code(),
+                        absl::StrCat("--policy=", config.policy, ": ",
+                                     made.status().message()));
+  }
+  return std::move(made).value();
+}
+
+absl::Status Trainer::Impl::SetupFreezing() {
   // The statistics window must cover the policy's interval: learn it from
   // the policy, then record at least that many base intervals per window.
-  ctx.max_window = 16;
   {
-    auto probe = freeze::Freezer::Create(config.policy, rule, ctx, {rank});
-    if (!probe.ok()) {
-      return absl::Status(probe.status().code(),
-                          absl::StrCat("--policy=", config.policy, ": ",
-                                       probe.status().message()));
-    }
-    stats_window = std::max(config.stats_window, (*probe)->window());
+    ASSIGN_OR_RETURN(auto probe, MakeFreezer(16));
+    stats_window = std::max(config.stats_window, probe->window());
   }
-  ctx.max_window = stats_window;
-  ASSIGN_OR_RETURN(freezer,
-                   freeze::Freezer::Create(config.policy, rule, ctx, {rank}));
+  ASSIGN_OR_RETURN(freezer, MakeFreezer(stats_window));
 
   StatsLayout layout;
   layout.num_units = model->num_units();
@@ -480,6 +540,7 @@ void Trainer::Impl::LabelSummary() {
 }
 
 absl::Status Trainer::Impl::Start() {
+  RETURN_IF_ERROR(MakeOutputFolder());
   // The start-up profile runs before the reducer exists (its hooks would see
   // the profile's backward passes), on the first training batch. A resumed
   // run has none: its trace keeps the first run's.
@@ -492,6 +553,34 @@ absl::Status Trainer::Impl::Start() {
   // Every rank's host, for the trace header (collective).
   ASSIGN_OR_RETURN(rank_hosts, comm->AllGatherBytes(env.hostname));
   return OpenTrace(p);
+}
+
+// Rank 0 creates the folder the run writes into (nothing is created before
+// the run has been set up, so a refused run leaves nothing behind); the
+// other ranks write into it only after this.
+absl::Status Trainer::Impl::MakeOutputFolder() {
+  absl::Status made;
+  if (rank == 0) made = PrepareWriteFolder(folder);
+  return AllRanksOk(made, "create the output folder");
+}
+
+// A collective: OK when `mine` is OK on every rank; otherwise this rank's
+// error, or one saying which rank could not do `what`.
+absl::Status Trainer::Impl::AllRanksOk(const absl::Status& mine,
+                                       absl::string_view what) {
+  std::vector<double> failed(ranks);
+  const double me = mine.ok() ? 0.0 : 1.0;
+  RETURN_IF_ERROR(
+      comm->AllGather(&me, 1, comm::DType::kFloat64, failed.data()));
+  if (!mine.ok()) return mine;
+  for (int r = 0; r < ranks; ++r) {
+    if (failed[r] != 0) {
+      return absl::AbortedError(absl::StrCat("rank ", r, " could not ", what,
+                                             " (its error ends the "
+                                             "job)"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<trace::StartupProfile> Trainer::Impl::ProfileFirstBatch() {
@@ -542,13 +631,15 @@ absl::Status Trainer::Impl::FreezeInitially() {
 }
 
 absl::Status Trainer::Impl::Resume() {
+  // PlanOutputFolder compared the configurations; the checkpoint may have
+  // changed since (another run into the same folder).
   ASSIGN_OR_RETURN(CheckpointInfo info, ReadCheckpointInfo(checkpoint_dir));
-  const std::string expected = ResumeFingerprint(config);
-  if (info.fingerprint != expected) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--resume: the checkpoint in ", checkpoint_dir,
-                     " was made with another configuration.\ncheckpoint:\n",
-                     info.fingerprint, "\nthis run:\n", expected));
+  const std::vector<std::string> differences =
+      FingerprintDifferences(info.fingerprint, ResumeFingerprint(config));
+  if (!differences.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--resume: the checkpoint in ", checkpoint_dir,
+        " changed since start-up: ", absl::StrJoin(differences, "; ")));
   }
   RETURN_IF_ERROR(
       LoadWeights(absl::StrCat(checkpoint_dir, "/", info.model_file), *model));
@@ -582,7 +673,7 @@ absl::Status Trainer::Impl::SetupCache(const trace::StartupProfile* profile) {
   ActivationCacheOptions o;
   o.memory_budget_bytes = config.cache_mem_mb << 20;
   o.spill_path =
-      absl::StrCat(config.out, "/activation_cache.rank", rank, ".spill");
+      absl::StrCat(out_dir, "/activation_cache.rank", rank, ".spill");
   const int r = rank;
   const bool quiet = env.quiet;
   o.warn = [r, quiet](const std::string& message) {
@@ -619,10 +710,11 @@ absl::Status Trainer::Impl::SetupCache(const trace::StartupProfile* profile) {
 // one continued on --resume.
 absl::Status Trainer::Impl::OpenTrace(const trace::StartupProfile* profile) {
   if (rank != 0 || !config.write_trace) return absl::OkStatus();
-  const std::string trace_path = absl::StrCat(config.out, "/trace.pb");
+  const std::string trace_path = absl::StrCat(out_dir, "/trace.pb");
   if (profile == nullptr) {
-    ASSIGN_OR_RETURN(
-        recorder, TraceRecorder::Resume(trace_path, start_step, start_epoch));
+    ASSIGN_OR_RETURN(recorder,
+                     TraceRecorder::Resume(trace_path, start_step, start_epoch,
+                                           config.epochs));
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(HeaderFacts facts, GatherHeaderFacts());
@@ -671,14 +763,33 @@ absl::StatusOr<HeaderFacts> Trainer::Impl::GatherHeaderFacts() {
 absl::Status Trainer::Impl::Announce() {
   if (rank != 0) return absl::OkStatus();
   RETURN_IF_ERROR(
-      WriteRunConfigJson(run_config, absl::StrCat(config.out, "/config.json")));
+      WriteRunConfigJson(run_config, absl::StrCat(out_dir, "/config.json")));
   Log(absl::StrCat("training ", config.model, " on ", config.data, " (",
                    data->train.size(), " train / ", data->test.size(),
                    " test samples, ", data->num_classes, " classes), ", ranks,
                    " rank(s) x ", threads, " thread(s), batch ",
                    config.batch_size, " per rank, ", steps_per_epoch,
                    " steps per epoch, policy ", config.policy));
+  AnnouncePolicyReach();
   return absl::OkStatus();
+}
+
+// Rank 0: how many decisions the policy gets in this run; a warning when
+// it gets none (a run too short for its interval or warmup).
+void Trainer::Impl::AnnouncePolicyReach() const {
+  if (rank != 0 || env.quiet) return;
+  const freeze::FreezePolicy& policy = freezer->policy();
+  const PolicyReach reach = DescribePolicyReach(
+      config.policy, start_step, total_steps, policy.interval_steps(),
+      policy.guards().warmup_steps, config.stats_interval);
+  if (reach.note.empty()) return;
+  if (reach.warning) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "train: warning: %s\n", reach.note.c_str());
+    std::fflush(stderr);
+  } else {
+    Log(reach.note);
+  }
 }
 
 absl::StatusOr<RunSummary> Trainer::Impl::Run() {
@@ -769,6 +880,7 @@ absl::Status Trainer::Impl::RunStep(int64_t step_in_epoch, int64_t global_step,
   if (interval.decision.has_value()) {
     RETURN_IF_ERROR(ApplyDecision(*interval.decision));
   }
+  if (replace_pending) RETURN_IF_ERROR(ReplaceEarlierRun());
   Progress(progress.epoch, step_in_epoch, f.mean_loss, f.phases.total_ns,
            false);
   return absl::OkStatus();
@@ -871,7 +983,7 @@ absl::Status Trainer::Impl::ApplyDecision(const freeze::FreezeDecision& d) {
         absl::StrFormat(" (weight %.4g)", v.weight));
   }
   Log(absl::StrCat(
-      "step ", d.apply_step, " (epoch ", d.epoch, "): ",
+      "step ", d.apply_step, " (epoch ", d.epoch + 1, "): ",
       d.decision.freeze.empty()
           ? ""
           : absl::StrCat("froze ", UnitList(d.decision.freeze, *model)),
@@ -894,6 +1006,34 @@ absl::Status Trainer::Impl::ApplyDecision(const freeze::FreezeDecision& d) {
         d, freezer->policy().spec(), freeze::VoteRuleName(freezer->rule()))));
   }
   return absl::OkStatus();
+}
+
+// --overwrite, after the new run's first step: the staging folder replaces
+// OUT in one atomic swap (rank 0), then every rank writes into OUT. Files
+// open in the folder (the trace, the cache's spill files) move with it.
+absl::Status Trainer::Impl::ReplaceEarlierRun() {
+  absl::Status replaced;
+  if (rank == 0) replaced = ReplaceWithStaging(folder);
+  RETURN_IF_ERROR(AllRanksOk(replaced, "replace the earlier run"));
+  replace_pending = false;
+  out_dir = config.out;
+  checkpoint_dir = absl::StrCat(out_dir, "/checkpoint");
+  if (cache != nullptr) {
+    cache->SpillFileMoved(
+        absl::StrCat(out_dir, "/activation_cache.rank", rank, ".spill"));
+  }
+  if (recorder != nullptr) {
+    recorder->Moved(absl::StrCat(out_dir, "/trace.pb"));
+  }
+  Log(absl::StrCat("replaced the earlier run in ", config.out,
+                   " (--overwrite)"));
+  return absl::OkStatus();
+}
+
+// A run that failed before an --overwrite replaced OUT leaves OUT as it
+// was; its unfinished staging folder goes.
+void Trainer::Impl::RemoveStagingAfterFailure() {
+  if (rank == 0 && replace_pending) (void)base::RemoveTree(out_dir);
 }
 
 // The end of an epoch: evaluation (collective), the cache's revalidation, the
@@ -972,8 +1112,9 @@ absl::Status Trainer::Impl::Checkpoint(int epochs_done, int64_t global_step) {
   // succeeded. A failed write (a full disk) costs this checkpoint, not the
   // run: the previous checkpoint stays committed and training goes on.
   const std::string model_file = ModelFileName(epochs_done);
-  absl::Status written;
-  if (rank == 0) {
+  // The first checkpoint makes the folder (every rank: mkdir -p).
+  absl::Status written = base::MakeDirs(checkpoint_dir);
+  if (rank == 0 && written.ok()) {
     written =
         SaveWeights(absl::StrCat(checkpoint_dir, "/", model_file), *model);
   }
@@ -1063,16 +1204,20 @@ absl::Status Trainer::Impl::EndRun() {
     cache.reset();  // removes the spill file
   }
   if (rank == 0) {
-    RETURN_IF_ERROR(SaveWeights(absl::StrCat(config.out, "/model.pt"), *model));
+    RETURN_IF_ERROR(SaveWeights(absl::StrCat(out_dir, "/model.pt"), *model));
     RETURN_IF_ERROR(
-        WriteSummary(summary, absl::StrCat(config.out, "/summary.json")));
+        WriteSummary(summary, absl::StrCat(out_dir, "/summary.json")));
     if (!env.quiet) std::printf("%s", SummaryTable(summary).c_str());
   }
   if (recorder != nullptr) RETURN_IF_ERROR(recorder->Finish(summary));
   return absl::OkStatus();
 }
 
-absl::StatusOr<RunSummary> Trainer::Run() { return impl_->Run(); }
+absl::StatusOr<RunSummary> Trainer::Run() {
+  absl::StatusOr<RunSummary> summary = impl_->Run();
+  if (!summary.ok()) impl_->RemoveStagingAfterFailure();
+  return summary;
+}
 
 std::vector<at::Tensor> Trainer::parameters() const {
   return impl_->model->parameters();

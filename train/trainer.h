@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "comm/communicator.h"
+#include "train/output_folder.h"
 #include "train/summary.h"
 #include "train/train_config.h"
 
@@ -38,9 +39,17 @@ struct RunEnvironment {
 
 class Trainer {
  public:
+  // Create: everything of the run is set up; nothing is written yet. A
+  // finished run (--resume with the epochs it has) is FailedPrecondition.
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(
       const TrainConfig& config, comm::Communicator& comm,
       const RunEnvironment& env);
+
+  // Preflight: the errors Create would give, found without ranks or MPI and
+  // without writing anything (the launcher calls it before mpiexec): the
+  // configuration, the output folder's plan (returned), the data (loaded),
+  // the model (built, --init loaded), the policy and the vote rule.
+  static absl::StatusOr<OutputPlan> Preflight(const TrainConfig& config);
   ~Trainer();
 
   // The whole run; collective. Returns the summary (identical on all ranks

@@ -4,9 +4,11 @@
 #include "train/trainer.h"
 
 #include <ATen/ATen.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -145,29 +147,17 @@ TEST(TrainerTest, ResumeGivesTheParametersOfAnUninterruptedRun) {
   EXPECT_EQ(t.intervals.size(), 7u);
 }
 
-// A checkpoint that cannot be written (here: its folder became a file, as a
-// full disk would fail it) costs the checkpoint, not the run.
+// A checkpoint that cannot be written (here: its folder is a file, as a full
+// disk would fail it) costs the checkpoint, not the run.
 TEST(TrainerTest, FailedCheckpointWritesDoNotStopTraining) {
   TrainConfig c = SmallConfig(TempDir("nockpt"));
   c.epochs = 2;
-  RunEnvironment env;
-  env.quiet = true;
-  std::vector<absl::Status> st =
-      comm::RunOnFakeRanks(2, [&](comm::Communicator& comm) -> absl::Status {
-        auto trainer = Trainer::Create(c, comm, env);
-        if (!trainer.ok()) return trainer.status();
-        if (auto b = comm.Barrier(); !b.ok()) return b;
-        if (comm.rank() == 0) {
-          const std::string dir = c.out + "/checkpoint";
-          std::system(("rm -rf '" + dir + "'").c_str());
-          std::ofstream(dir) << "not a folder";
-        }
-        if (auto b = comm.Barrier(); !b.ok()) return b;
-        return (*trainer)->Run().status();
-      });
-  for (const absl::Status& s : st) EXPECT_TRUE(s.ok()) << s;
+  ASSERT_EQ(std::system(("mkdir -p '" + c.out + "'").c_str()), 0);
+  std::ofstream(c.out + "/checkpoint") << "not a folder";
+  TrainOnFakeRanks(c);
   EXPECT_NE(Read(c.out + "/summary.json").find("\"steps\": 24"),
             std::string::npos);
+  EXPECT_EQ(Read(c.out + "/checkpoint"), "not a folder");
 }
 
 // Weighted votes on deliberately different data: a Dirichlet non-IID
@@ -217,23 +207,113 @@ TEST(TrainerTest, RanksWithNonIidDataNeverDivergeUnderEveryVoteRule) {
   }
 }
 
-TEST(TrainerTest, ResumeRefusesAnotherConfiguration) {
+// Every rank's status of Create (and Run, when Create succeeds).
+std::vector<absl::Status> CreateAndRun(const TrainConfig& c) {
+  RunEnvironment env;
+  env.quiet = true;
+  return comm::RunOnFakeRanks(c.ranks,
+                              [&](comm::Communicator& comm) -> absl::Status {
+                                auto trainer = Trainer::Create(c, comm, env);
+                                if (!trainer.ok()) return trainer.status();
+                                return (*trainer)->Run().status();
+                              });
+}
+
+TEST(TrainerTest, ResumeRefusesAnotherConfigurationNamingOnlyTheDifference) {
   TrainConfig first = SmallConfig(TempDir("mismatch"));
   first.stop_after_epochs = 1;
   TrainOnFakeRanks(first);
   TrainConfig other = SmallConfig(TempDir("mismatch"));
   other.resume = true;
   other.batch_size = 8;
-  RunEnvironment env;
-  env.quiet = true;
-  std::vector<absl::Status> st =
-      comm::RunOnFakeRanks(2, [&](comm::Communicator& comm) -> absl::Status {
-        auto trainer = Trainer::Create(other, comm, env);
-        if (!trainer.ok()) return trainer.status();
-        return (*trainer)->Run().status();
-      });
+  std::vector<absl::Status> st = CreateAndRun(other);
   EXPECT_EQ(st[0].code(), absl::StatusCode::kFailedPrecondition) << st[0];
-  EXPECT_NE(st[0].message().find("batch_size=16"), std::string::npos) << st[0];
+  const std::string m(st[0].message());
+  EXPECT_NE(m.find("batch_size: 16 in the checkpoint, 8 now"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("model"), std::string::npos) << "not the whole config";
+}
+
+// A finished run continues with more epochs; the result is the finished
+// run's epochs plus the new one, in the summary and in one trace.
+TEST(TrainerTest, ResumeWithMoreEpochsContinuesAFinishedRun) {
+  TrainConfig first = SmallConfig(TempDir("longer"));
+  first.epochs = 2;
+  const RunResult done = TrainOnFakeRanks(first);
+  ASSERT_EQ(done.summary.test_accuracy_per_epoch.size(), 2u);
+  TrainConfig more = first;
+  more.resume = true;
+  more.epochs = 3;
+  const RunResult longer = TrainOnFakeRanks(more);
+  EXPECT_EQ(longer.summary.steps, 36);
+  EXPECT_EQ(longer.summary.epochs, 3);
+  ASSERT_EQ(longer.summary.test_accuracy_per_epoch.size(), 3u);
+  EXPECT_EQ(longer.summary.test_accuracy_per_epoch[1],
+            done.summary.test_accuracy_per_epoch[1]);
+  EXPECT_NE(Read(first.out + "/summary.json").find("\"epochs\": 3"),
+            std::string::npos);
+  trace::TraceContents t = trace::ReadTrace(first.out + "/trace.pb");
+  ASSERT_TRUE(t.complete()) << t.status;
+  EXPECT_EQ(t.steps.size(), 36u);
+  EXPECT_EQ(t.epochs.size(), 3u);
+  EXPECT_EQ(t.header->config().epochs(), 3);
+  EXPECT_TRUE(t.footer->resumed());
+}
+
+// Resuming a finished run with the length it has changes nothing.
+TEST(TrainerTest, ResumeOfAFinishedRunSaysSoAndChangesNothing) {
+  TrainConfig c = SmallConfig(TempDir("finished"));
+  c.epochs = 1;
+  TrainOnFakeRanks(c);
+  const std::string trace = Read(c.out + "/trace.pb");
+  const std::string summary = Read(c.out + "/summary.json");
+  c.resume = true;
+  std::vector<absl::Status> st = CreateAndRun(c);
+  EXPECT_EQ(st[0].code(), absl::StatusCode::kFailedPrecondition) << st[0];
+  EXPECT_NE(st[0].message().find("is finished (1 epochs)"), std::string::npos)
+      << st[0];
+  EXPECT_EQ(Read(c.out + "/trace.pb"), trace);
+  EXPECT_EQ(Read(c.out + "/summary.json"), summary);
+}
+
+// A run into the folder of an earlier run is refused and leaves it as it
+// was; --overwrite replaces it, but only once the new run has started.
+TEST(TrainerTest, AnEarlierRunIsKeptUnlessOverwrittenByARunThatStarted) {
+  TrainConfig c = SmallConfig(TempDir("earlier"));
+  c.epochs = 1;
+  TrainOnFakeRanks(c);
+  const std::string trace = Read(c.out + "/trace.pb");
+  ASSERT_FALSE(trace.empty());
+
+  std::vector<absl::Status> st = CreateAndRun(c);
+  EXPECT_EQ(st[0].code(), absl::StatusCode::kFailedPrecondition) << st[0];
+  EXPECT_NE(st[0].message().find("--overwrite"), std::string::npos) << st[0];
+  EXPECT_EQ(Read(c.out + "/trace.pb"), trace) << "the old trace changed";
+
+  // A new run that fails while setting up replaces nothing.
+  TrainConfig failing = c;
+  failing.overwrite = true;
+  failing.data = "cifar10:/nonexistent";
+  st = CreateAndRun(failing);
+  EXPECT_FALSE(st[0].ok());
+  EXPECT_EQ(Read(c.out + "/trace.pb"), trace);
+  EXPECT_EQ(::access((c.out + ".overwrite").c_str(), F_OK), -1);
+
+  TrainConfig replacing = c;
+  replacing.overwrite = true;
+  replacing.policy = "static:2";
+  const RunResult r = TrainOnFakeRanks(replacing);
+  EXPECT_EQ(r.summary.policy, "static:2");
+  EXPECT_NE(Read(c.out + "/trace.pb"), trace);
+  EXPECT_NE(Read(c.out + "/summary.json").find("static:2"), std::string::npos);
+  EXPECT_EQ(::access((c.out + ".overwrite").c_str(), F_OK), -1);
+  // The new run resumes like any other.
+  TrainConfig more = replacing;
+  more.overwrite = false;
+  more.resume = true;
+  more.epochs = 2;
+  EXPECT_EQ(TrainOnFakeRanks(more).summary.steps, 24);
 }
 
 TEST(TrainerTest, BadConfigurationsAreRefusedWithTheFix) {
@@ -267,6 +347,32 @@ TEST(TrainerTest, BadConfigurationsAreRefusedWithTheFix) {
   TrainConfig bad_data = c;
   bad_data.data = "cifar10:/nonexistent";
   check(bad_data, "/nonexistent");
+  // A refused run creates nothing.
+  EXPECT_EQ(::access(c.out.c_str(), F_OK), -1) << c.out << " was created";
+}
+
+// Preflight finds Create's errors without ranks, and creates nothing.
+TEST(TrainerTest, PreflightFindsConfigurationErrorsWithoutRanks) {
+  TrainConfig c = SmallConfig(TempDir("preflight"));
+  c.ranks = 4;  // no communicator needed
+  ASSERT_TRUE(Trainer::Preflight(c).ok());
+  const std::pair<std::function<void(TrainConfig&)>, const char*> cases[] = {
+      {[](TrainConfig& b) { b.policy = "gradnrom"; }, "gradnorm"},
+      {[](TrainConfig& b) { b.vote_rule = "median"; }, "--vote_rule"},
+      {[](TrainConfig& b) { b.model = "resnet19"; }, "resnet18"},
+      {[](TrainConfig& b) { b.classes = {7}; }, "class 7"},
+      {[](TrainConfig& b) { b.init = "/nonexistent"; }, "--init"},
+      {[](TrainConfig& b) { b.policy = "gradnorm:interval=7"; },
+       "--stats_interval"},
+  };
+  for (const auto& [change, needle] : cases) {
+    TrainConfig bad = c;
+    change(bad);
+    absl::Status s = Trainer::Preflight(bad).status();
+    EXPECT_FALSE(s.ok()) << needle;
+    EXPECT_NE(s.message().find(needle), absl::string_view::npos) << s;
+  }
+  EXPECT_EQ(::access(c.out.c_str(), F_OK), -1) << c.out << " was created";
 }
 
 }  // namespace
