@@ -304,9 +304,10 @@ def trace_units(trace):
 
 
 def replay(replay_bin, out_dir, trace, policies, network=None,
-           world_sizes=None, cache=False, validate=False):
+           world_sizes=None, cache=False, validate=False, extra=()):
   """Asks the simulator: runs //replay on `trace` for `policies` (on
-  `network` and `world_sizes`, replay's defaults when None) into out_dir.
+  `network` and `world_sizes`, replay's defaults when None; `extra`: more
+  flags, e.g. --scaling=same_steps) into out_dir.
 
   Returns (replay.json as a dict, the command as one line); replay's output
   goes to out_dir/log.txt, and a failure raises RunFailed with it.
@@ -322,6 +323,7 @@ def replay(replay_bin, out_dir, trace, policies, network=None,
     cmd.append("--cache")
   if validate:
     cmd.append("--validate")
+  cmd.extend(extra)
   log_path = os.path.join(out_dir, "log.txt")
   with open(log_path, "w") as f:
     r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)

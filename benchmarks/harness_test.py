@@ -175,6 +175,9 @@ class ReplayTest(unittest.TestCase):
     self.assertEqual(cmd, f"{fake} --trace=t.pb --policies=none "
                      f"--network=recorded --world_size=recorded --out={out} "
                      "--cache --validate")
+    _, cmd = harness.replay(fake, out, "t.pb", ["none"],
+                            extra=["--scaling=same_steps", "--max_risk=0.1"])
+    self.assertTrue(cmd.endswith(" --scaling=same_steps --max_risk=0.1"), cmd)
 
   def test_failure_raises_with_its_output(self):
     fake = self.fake_replay("echo 'replay: error: bad policy' >&2\nexit 1\n")
