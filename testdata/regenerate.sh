@@ -7,7 +7,8 @@
 #   testdata/regenerate.sh --goldens   # only refresh the goldens
 #
 # Each trace is a small real run on Fashion-MNIST classes 5-9 (about 5 s for
-# resnet_tiny, 30 s for resnet18 on 2 cores). Timings differ from run to run,
+# resnet_tiny, 30 s for resnet18, 4 min for vit_mini on 2 cores with
+# Debian's reference BLAS). Timings differ from run to run,
 # so recording changes the goldens: review `git diff testdata/` and commit
 # traces and goldens together.
 set -euo pipefail
@@ -19,6 +20,8 @@ COMMON=(--data=fashion_mnist --classes=5,6,7,8,9 --test_limit=500
 TINY1=(--model=resnet_tiny --ranks=1 --threads=1 --train_limit=1024)
 TINY2=(--model=resnet_tiny --ranks=2 --train_limit=2048)
 R18=(--model=resnet18 --ranks=2 --train_limit=2048)
+# A ViT learns with SGD at a smaller rate than the ResNets' 0.1.
+VIT=(--model=vit_mini --ranks=2 --train_limit=1024 --lr=0.03)
 
 declare -A TRACES=(
   [tiny_none_1rank]="${TINY1[*]} --policy=none"
@@ -28,6 +31,7 @@ declare -A TRACES=(
   [tiny_gradnorm_prefix_majority_2rank]="${TINY2[*]} --policy=gradnorm:variant=prefix --vote_rule=majority"
   [r18_none_2rank]="${R18[*]} --policy=none"
   [r18_static4_2rank]="${R18[*]} --policy=static:4"
+  [vit_mini_none_2rank]="${VIT[*]} --policy=none"
 )
 
 record() {
@@ -47,7 +51,7 @@ if [[ "${1:-}" != "--goldens" ]]; then
   if [[ ${#names[@]} -eq 0 ]]; then
     names=(tiny_none_1rank tiny_freezeout_1rank tiny_none_2rank
            tiny_autofreeze_snr_2rank tiny_gradnorm_prefix_majority_2rank
-           r18_none_2rank r18_static4_2rank)
+           r18_none_2rank r18_static4_2rank vit_mini_none_2rank)
   fi
   for name in "${names[@]}"; do
     [[ -n "${TRACES[$name]:-}" ]] || { echo "unknown trace ${name}; valid: ${!TRACES[*]}"; exit 2; }
