@@ -87,77 +87,17 @@ class ApfPolicy : public PolicyBase {
                    const std::vector<bool>& frozen) override {
     Decision d;
     std::string notes;
-    auto note = [&notes](const std::string& text) {
-      absl::StrAppend(&notes, notes.empty() ? "" : "; ", text);
-    };
     for (int u = 0; u < num_units(); ++u) {
       if (IsClassifierUnit(u)) continue;
       if (frozen[u]) {
-        if (!s_.tracked_frozen[u]) {
-          s_.tracked_frozen[u] = true;
-          s_.frozen_for[u] = 0;
-        }
-        s_.prev_valid[u] = false;
-        if (++s_.frozen_for[u] >= s_.period[u]) {
+        if (FrozenPeriodOver(u)) {
           d.unfreeze.push_back(u);
-          note(absl::StrCat("unit ", u, " period of ", s_.period[u],
-                            " intervals over"));
+          AppendNote(notes, absl::StrCat("unit ", u, " period of ",
+                                         s_.period[u], " intervals over"));
         }
         continue;
       }
-      if (s_.tracked_frozen[u]) {
-        s_.tracked_frozen[u] = false;
-        s_.frozen_for[u] = 0;
-        s_.recheck[u] = true;
-      }
-      const UnitNorms& cur = stats.units[u];
-      const double x = NormOf(cur, o_.norm);
-      if (cur.trained_steps <= 0 || !std::isfinite(x)) {
-        s_.prev_valid[u] = false;
-        continue;
-      }
-      bool observed = false;
-      if (s_.prev_valid[u]) {
-        const double delta = x - s_.prev[u];
-        if (std::isfinite(delta)) {
-          if (s_.observations[u] == 0) {
-            s_.ema_delta[u] = delta;
-            s_.ema_abs[u] = std::fabs(delta);
-          } else {
-            s_.ema_delta[u] = o_.ema * s_.ema_delta[u] + (1 - o_.ema) * delta;
-            s_.ema_abs[u] =
-                o_.ema * s_.ema_abs[u] + (1 - o_.ema) * std::fabs(delta);
-          }
-          ++s_.observations[u];
-          observed = true;
-        }
-      }
-      s_.prev[u] = x;
-      s_.prev_valid[u] = true;
-      if (!observed) continue;
-      const double e = s_.ema_delta[u], a = s_.ema_abs[u];
-      if (!(a > 0) || !std::isfinite(a) || !std::isfinite(e)) {
-        note(absl::StrCat("unit ", u,
-                          " stability undefined (EMA |Delta| = ", Num(a), ")"));
-        continue;
-      }
-      const double stability = std::fabs(e) / a;
-      const bool stable = stability < o_.threshold;
-      if (s_.recheck[u]) {
-        s_.recheck[u] = false;
-        s_.period[u] =
-            stable
-                ? s_.period[u] + o_.increase
-                : std::max<int64_t>(
-                      1, static_cast<int64_t>(std::floor(
-                             static_cast<double>(s_.period[u]) * o_.decrease)));
-      }
-      if (stable) {
-        d.freeze.push_back(u);
-        note(absl::StrCat("unit ", u, " stable ", Num(stability), " < ",
-                          FormatDouble(o_.threshold), ", period ",
-                          s_.period[u]));
-      }
+      if (Observe(u, stats.units[u])) Judge(u, d, notes);
     }
     d.reason = absl::StrCat("apf: ", notes.empty() ? "no change" : notes);
     return d;
@@ -201,6 +141,80 @@ class ApfPolicy : public PolicyBase {
   }
 
  private:
+  // Counts another interval of frozen unit `u`; whether its freezing period
+  // is over (it is to be unfrozen).
+  bool FrozenPeriodOver(int u) {
+    if (!s_.tracked_frozen[u]) {
+      s_.tracked_frozen[u] = true;
+      s_.frozen_for[u] = 0;
+    }
+    s_.prev_valid[u] = false;
+    return ++s_.frozen_for[u] >= s_.period[u];
+  }
+
+  // Takes the norm of active unit `u` in; whether it gave a new Delta (the
+  // EMAs moved).
+  bool Observe(int u, const UnitNorms& cur) {
+    if (s_.tracked_frozen[u]) {
+      s_.tracked_frozen[u] = false;
+      s_.frozen_for[u] = 0;
+      s_.recheck[u] = true;
+    }
+    const double x = NormOf(cur, o_.norm);
+    if (cur.trained_steps <= 0 || !std::isfinite(x)) {
+      s_.prev_valid[u] = false;
+      return false;
+    }
+    bool observed = false;
+    if (s_.prev_valid[u]) {
+      const double delta = x - s_.prev[u];
+      if (std::isfinite(delta)) {
+        if (s_.observations[u] == 0) {
+          s_.ema_delta[u] = delta;
+          s_.ema_abs[u] = std::fabs(delta);
+        } else {
+          s_.ema_delta[u] = o_.ema * s_.ema_delta[u] + (1 - o_.ema) * delta;
+          s_.ema_abs[u] =
+              o_.ema * s_.ema_abs[u] + (1 - o_.ema) * std::fabs(delta);
+        }
+        ++s_.observations[u];
+        observed = true;
+      }
+    }
+    s_.prev[u] = x;
+    s_.prev_valid[u] = true;
+    return observed;
+  }
+
+  // The verdict on unit `u` after a new Delta: the period adjusted if this
+  // is the first verdict since it was unfrozen, and a freeze if it is stable.
+  void Judge(int u, Decision& d, std::string& notes) {
+    const double e = s_.ema_delta[u], a = s_.ema_abs[u];
+    if (!(a > 0) || !std::isfinite(a) || !std::isfinite(e)) {
+      AppendNote(notes, absl::StrCat("unit ", u,
+                                     " stability undefined (EMA |Delta| = ",
+                                     Num(a), ")"));
+      return;
+    }
+    const double stability = std::fabs(e) / a;
+    const bool stable = stability < o_.threshold;
+    if (s_.recheck[u]) {
+      s_.recheck[u] = false;
+      s_.period[u] =
+          stable
+              ? s_.period[u] + o_.increase
+              : std::max<int64_t>(
+                    1, static_cast<int64_t>(std::floor(
+                           static_cast<double>(s_.period[u]) * o_.decrease)));
+    }
+    if (stable) {
+      d.freeze.push_back(u);
+      AppendNote(notes, absl::StrCat("unit ", u, " stable ", Num(stability),
+                                     " < ", FormatDouble(o_.threshold),
+                                     ", period ", s_.period[u]));
+    }
+  }
+
   ApfOptions o_;
   ApfState s_;
 };

@@ -54,6 +54,52 @@ bool Contains(const std::vector<int>& v, int u) {
   return std::find(v.begin(), v.end(), u) != v.end();
 }
 
+// CombineVotes' checks on votes sorted by rank: one vote a rank, each
+// changing only units that exist and are in the state it asks to leave.
+absl::Status CheckVotes(const std::vector<Vote>& votes,
+                        const std::vector<bool>& frozen) {
+  const int n = static_cast<int>(frozen.size());
+  for (size_t i = 0; i < votes.size(); ++i) {
+    const Vote& v = votes[i];
+    if (i > 0 && votes[i - 1].rank == v.rank) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("two votes from rank ", v.rank));
+    }
+    for (int u : v.freeze) {
+      if (u < 0 || u >= n || frozen[u]) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "rank ", v.rank, " votes to freeze unit ", u,
+            u < 0 || u >= n ? ", which does not exist"
+                            : ", which is frozen here: the ranks' frozen "
+                              "sets differ"));
+      }
+    }
+    for (int u : v.unfreeze) {
+      if (u < 0 || u >= n || !frozen[u]) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "rank ", v.rank, " votes to unfreeze unit ", u,
+            u < 0 || u >= n ? ", which does not exist"
+                            : ", which is not frozen here: the ranks' "
+                              "frozen sets differ"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The votes as the reason lists them: "r0 [1,2]-[3] w=0.5 r1 [] w=1".
+std::string Ballot(const std::vector<Vote>& votes) {
+  std::vector<std::string> ballot;
+  for (size_t i = 0; i < votes.size(); ++i) {
+    const Vote& v = votes[i];
+    std::string b = absl::StrCat("r", v.rank, " ", List(v.freeze));
+    if (!v.unfreeze.empty()) absl::StrAppend(&b, "-", List(v.unfreeze));
+    absl::StrAppend(&b, " w=", Short(v.weight));
+    ballot.push_back(std::move(b));
+  }
+  return absl::StrJoin(ballot, " ");
+}
+
 }  // namespace
 
 absl::StatusOr<VoteRule> ParseVoteRule(std::string_view name) {
@@ -135,31 +181,7 @@ absl::StatusOr<Decision> CombineVotes(VoteRule rule, std::vector<Vote> votes,
   const int n = static_cast<int>(frozen.size());
   std::sort(votes.begin(), votes.end(),
             [](const Vote& a, const Vote& b) { return a.rank < b.rank; });
-  for (size_t i = 0; i < votes.size(); ++i) {
-    const Vote& v = votes[i];
-    if (i > 0 && votes[i - 1].rank == v.rank) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("two votes from rank ", v.rank));
-    }
-    for (int u : v.freeze) {
-      if (u < 0 || u >= n || frozen[u]) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "rank ", v.rank, " votes to freeze unit ", u,
-            u < 0 || u >= n ? ", which does not exist"
-                            : ", which is frozen here: the ranks' frozen "
-                              "sets differ"));
-      }
-    }
-    for (int u : v.unfreeze) {
-      if (u < 0 || u >= n || !frozen[u]) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "rank ", v.rank, " votes to unfreeze unit ", u,
-            u < 0 || u >= n ? ", which does not exist"
-                            : ", which is not frozen here: the ranks' "
-                              "frozen sets differ"));
-      }
-    }
-  }
+  RETURN_IF_ERROR(CheckVotes(votes, frozen));
   std::vector<double> weights;
   double total = 0;
   for (const Vote& v : votes) {
@@ -191,19 +213,11 @@ absl::StatusOr<Decision> CombineVotes(VoteRule rule, std::vector<Vote> votes,
                                    Short(no), " ", outcome));
     if (yes > no) (is_frozen ? d.unfreeze : d.freeze).push_back(u);
   }
-  std::vector<std::string> ballot;
-  for (size_t i = 0; i < votes.size(); ++i) {
-    const Vote& v = votes[i];
-    std::string b = absl::StrCat("r", v.rank, " ", List(v.freeze));
-    if (!v.unfreeze.empty()) absl::StrAppend(&b, "-", List(v.unfreeze));
-    absl::StrAppend(&b, " w=", Short(v.weight));
-    ballot.push_back(std::move(b));
-  }
   d.reason = absl::StrCat(
       "vote ", VoteRuleName(rule), equal ? " (no positive weight: equal)" : "",
       ": ",
       tallies.empty() ? "no unit asked for" : absl::StrJoin(tallies, ", "),
-      "; votes ", absl::StrJoin(ballot, " "));
+      "; votes ", Ballot(votes));
   return d;
 }
 
@@ -234,6 +248,106 @@ struct Freezer::Impl {
     const FreezePolicy& p = *instances[0];
     return ApplyGuards(p.guards(), context.units, frozen, apply_step,
                        !p.can_unfreeze(), std::move(d));
+  }
+
+  // OnBaseInterval's checks of what it is fed.
+  absl::Status CheckFeed(const BaseIntervalStats& stats,
+                         const std::vector<bool>& frozen) const {
+    const size_t n = context.units.size();
+    if (stats.index != next_index) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "base interval ", stats.index, " given, expected ", next_index,
+          " (feed every base interval once, in order)"));
+    }
+    if (frozen.size() != n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "frozen set of ", frozen.size(), " units, the model has ", n));
+    }
+    return ValidateBaseIntervalStats(stats, n);
+  }
+
+  // The decision of a vote rule at the end of a policy interval: the owned
+  // instances vote, the others' votes come through `exchange` (unless every
+  // rank is owned), and the combined votes are guarded into `out`. On an
+  // error every instance keeps the state it had.
+  absl::Status DecideByVotes(const BaseIntervalStats& stats,
+                             int64_t policy_interval,
+                             const std::vector<bool>& frozen,
+                             const VoteExchange& exchange,
+                             FreezeDecision& out) {
+    // Check everything that can fail before any instance changes its state.
+    std::vector<IntervalStats> local;
+    std::vector<double> weights;
+    for (int r : owned) {
+      auto s = SelectWindow(stats, window, policy_interval, r);
+      if (!s.ok()) return absl::InvalidArgumentError(s.status().message());
+      local.push_back(*std::move(s));
+      ASSIGN_OR_RETURN(double w, VoteWeight(rule, stats, window, r, frozen));
+      weights.push_back(w);
+    }
+    const bool all_owned = static_cast<int>(owned.size()) == context.ranks;
+    if (!all_owned && !exchange) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "vote rule ", VoteRuleName(rule), " owns ranks {",
+          absl::StrJoin(owned, ","), "} of ", context.ranks,
+          " and needs a VoteExchange to gather the others' votes"));
+    }
+    // Online, the exchange can fail after the instances have decided: keep
+    // their states so that a failure leaves this Freezer as it was and the
+    // interval can be fed again. Offline nothing can fail from here on (the
+    // votes are the instances' own guarded decisions), so no copy is made.
+    std::vector<std::string> saved;
+    if (!all_owned) {
+      for (const auto& p : instances) saved.push_back(p->SaveState());
+    }
+    std::vector<Vote> mine;
+    for (size_t i = 0; i < owned.size(); ++i) {
+      Decision d = instances[i]->Decide(local[i], frozen);
+      mine.push_back(Vote{owned[i], d.freeze, d.unfreeze, weights[i]});
+    }
+    absl::StatusOr<std::vector<Vote>> all = mine;
+    if (!all_owned) all = GatherVotes(mine, exchange);
+    absl::StatusOr<Decision> combined =
+        all.ok() ? CombineVotes(rule, *all, frozen) : all.status();
+    if (!combined.ok()) {
+      for (size_t i = 0; i < saved.size(); ++i) {
+        instances[i]->LoadState(saved[i]).IgnoreError();
+      }
+      return combined.status();
+    }
+    out.decision = Guard(frozen, out.apply_step, *std::move(combined));
+    out.votes = *std::move(all);
+    return absl::OkStatus();
+  }
+
+  // Every rank's vote through `exchange`, in rank order; an error unless it
+  // returns one vote a rank with `mine` unchanged.
+  absl::StatusOr<std::vector<Vote>> GatherVotes(
+      const std::vector<Vote>& mine, const VoteExchange& exchange) const {
+    auto gathered = exchange(mine);
+    if (!gathered.ok()) {
+      return absl::Status(
+          gathered.status().code(),
+          absl::StrCat("vote exchange: ", gathered.status().message()));
+    }
+    std::vector<Vote> all = *std::move(gathered);
+    std::sort(all.begin(), all.end(),
+              [](const Vote& a, const Vote& b) { return a.rank < b.rank; });
+    bool ok = static_cast<int>(all.size()) == context.ranks;
+    for (size_t i = 0; ok && i < all.size(); ++i) {
+      ok = all[i].rank == static_cast<int>(i);
+    }
+    for (const Vote& v : mine) ok = ok && SameVote(all[v.rank], v);
+    if (!ok) {
+      std::vector<int> ranks;
+      for (const Vote& v : all) ranks.push_back(v.rank);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "vote exchange returned votes of ranks {", absl::StrJoin(ranks, ","),
+          "}; expected each of 0..", context.ranks - 1,
+          " once, with this process's own votes "
+          "unchanged"));
+    }
+    return all;
   }
 };
 
@@ -302,107 +416,26 @@ absl::StatusOr<std::optional<FreezeDecision>> Freezer::OnBaseInterval(
     const BaseIntervalStats& stats, std::vector<bool>& frozen,
     const VoteExchange& exchange) {
   Impl& m = *impl_;
-  const size_t n = m.context.units.size();
-  if (stats.index != m.next_index) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "base interval ", stats.index, " given, expected ", m.next_index,
-        " (feed every base interval once, in order)"));
-  }
-  if (frozen.size() != n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "frozen set of ", frozen.size(), " units, the model has ", n));
-  }
-  RETURN_IF_ERROR(ValidateBaseIntervalStats(stats, n));
+  RETURN_IF_ERROR(m.CheckFeed(stats, frozen));
   if ((stats.index + 1) % m.window != 0) {
     ++m.next_index;
     return std::optional<FreezeDecision>();
   }
   const int64_t policy_interval = (stats.index + 1) / m.window - 1;
-  const int64_t apply_step = stats.last_step + 1;
 
   FreezeDecision out;
   out.interval = stats.index;
-  out.apply_step = apply_step;
+  out.apply_step = stats.last_step + 1;
   out.epoch = stats.epoch;
   if (m.rule == VoteRule::kGlobal) {
     ASSIGN_OR_RETURN(
         IntervalStats s,
         SelectWindow(stats, m.window, policy_interval, kGlobalRank));
     out.decision =
-        m.Guard(frozen, apply_step, m.instances[0]->Decide(s, frozen));
+        m.Guard(frozen, out.apply_step, m.instances[0]->Decide(s, frozen));
   } else {
-    // Check everything that can fail before any instance changes its state.
-    std::vector<IntervalStats> local;
-    std::vector<double> weights;
-    for (int r : m.owned) {
-      auto s = SelectWindow(stats, m.window, policy_interval, r);
-      if (!s.ok()) return absl::InvalidArgumentError(s.status().message());
-      local.push_back(*std::move(s));
-      ASSIGN_OR_RETURN(double w,
-                       VoteWeight(m.rule, stats, m.window, r, frozen));
-      weights.push_back(w);
-    }
-    const bool all_owned = static_cast<int>(m.owned.size()) == m.context.ranks;
-    if (!all_owned && !exchange) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "vote rule ", VoteRuleName(m.rule), " owns ranks {",
-          absl::StrJoin(m.owned, ","), "} of ", m.context.ranks,
-          " and needs a VoteExchange to gather the others' votes"));
-    }
-    // Online, the exchange can fail after the instances have decided: keep
-    // their states so that a failure leaves this Freezer as it was and the
-    // interval can be fed again. Offline nothing can fail from here on (the
-    // votes are the instances' own guarded decisions), so no copy is made.
-    std::vector<std::string> saved;
-    if (!all_owned) {
-      for (const auto& p : m.instances) saved.push_back(p->SaveState());
-    }
-    std::vector<Vote> mine;
-    for (size_t i = 0; i < m.owned.size(); ++i) {
-      Decision d = m.instances[i]->Decide(local[i], frozen);
-      mine.push_back(Vote{m.owned[i], d.freeze, d.unfreeze, weights[i]});
-    }
-    auto restore = [&] {
-      for (size_t i = 0; i < saved.size(); ++i) {
-        m.instances[i]->LoadState(saved[i]).IgnoreError();
-      }
-    };
-    std::vector<Vote> all = mine;
-    if (!all_owned) {
-      auto gathered = exchange(mine);
-      if (!gathered.ok()) {
-        restore();
-        return absl::Status(
-            gathered.status().code(),
-            absl::StrCat("vote exchange: ", gathered.status().message()));
-      }
-      all = *std::move(gathered);
-      std::sort(all.begin(), all.end(),
-                [](const Vote& a, const Vote& b) { return a.rank < b.rank; });
-      bool ok = static_cast<int>(all.size()) == m.context.ranks;
-      for (size_t i = 0; ok && i < all.size(); ++i) {
-        ok = all[i].rank == static_cast<int>(i);
-      }
-      for (const Vote& v : mine) ok = ok && SameVote(all[v.rank], v);
-      if (!ok) {
-        restore();
-        std::vector<int> ranks;
-        for (const Vote& v : all) ranks.push_back(v.rank);
-        return absl::FailedPreconditionError(
-            absl::StrCat("vote exchange returned votes of ranks {",
-                         absl::StrJoin(ranks, ","), "}; expected each of 0..",
-                         m.context.ranks - 1,
-                         " once, with this process's own votes "
-                         "unchanged"));
-      }
-    }
-    auto combined = CombineVotes(m.rule, all, frozen);
-    if (!combined.ok()) {
-      restore();
-      return combined.status();
-    }
-    out.decision = m.Guard(frozen, apply_step, *std::move(combined));
-    out.votes = std::move(all);
+    RETURN_IF_ERROR(
+        m.DecideByVotes(stats, policy_interval, frozen, exchange, out));
   }
   ++m.next_index;
   for (int u : out.decision.freeze) frozen[u] = true;

@@ -96,94 +96,118 @@ bool IsClassifier(const std::vector<UnitInfo>& units, int u) {
           units[u].is_classifier);
 }
 
-Decision ApplyGuards(const Guards& guards, const std::vector<UnitInfo>& units,
-                     const std::vector<bool>& frozen, int64_t apply_step,
-                     bool keep_prefix, Decision proposal) {
+namespace {
+
+// Guard 1: the proposed changes that can be made at all, de-duplicated and
+// ascending, into `out`.
+void KeepPossible(const std::vector<UnitInfo>& units,
+                  const std::vector<bool>& frozen, Decision& proposal,
+                  Decision& out) {
   const int n = static_cast<int>(units.size());
-  Decision out;
-  out.reason = std::move(proposal.reason);
-  auto note = [&out](const std::string& text) {
-    absl::StrAppend(&out.reason, out.reason.empty() ? "" : "; ", text);
-  };
   auto valid = [&](int u) {
     return u >= 0 && u < n && u < static_cast<int>(frozen.size());
   };
-
-  // 1. What can be done at all, de-duplicated and ascending.
-  std::vector<int> freeze, unfreeze;
   std::sort(proposal.freeze.begin(), proposal.freeze.end());
   std::sort(proposal.unfreeze.begin(), proposal.unfreeze.end());
   for (int u : proposal.freeze) {
     if (!valid(u) || frozen[u]) continue;
     if (IsClassifier(units, u)) {
-      note(absl::StrCat("unit ", u, " is the classifier: never frozen"));
+      internal::AppendNote(
+          out.reason,
+          absl::StrCat("unit ", u, " is the classifier: never frozen"));
       continue;
     }
-    if (freeze.empty() || freeze.back() != u) freeze.push_back(u);
+    if (out.freeze.empty() || out.freeze.back() != u) out.freeze.push_back(u);
   }
   for (int u : proposal.unfreeze) {
     if (!valid(u) || !frozen[u]) continue;
-    if (unfreeze.empty() || unfreeze.back() != u) unfreeze.push_back(u);
+    if (out.unfreeze.empty() || out.unfreeze.back() != u) {
+      out.unfreeze.push_back(u);
+    }
   }
+}
 
+// Guard 3: the frozen set after the decision must stay a prefix.
+void KeepPrefix(int n, const std::vector<bool>& frozen, Decision& out) {
+  std::vector<int>& freeze = out.freeze;
+  std::vector<int> kept;
+  size_t next = 0;  // into `freeze`
+  for (int u = 0; u < n && next < freeze.size(); ++u) {
+    const bool unfrozen_now =
+        std::binary_search(out.unfreeze.begin(), out.unfreeze.end(), u);
+    if (frozen[u] && !unfrozen_now) continue;
+    if (freeze[next] != u) break;
+    kept.push_back(u);
+    ++next;
+  }
+  if (kept.size() != freeze.size()) {
+    std::vector<int> dropped(freeze.begin() + kept.size(), freeze.end());
+    internal::AppendNote(
+        out.reason,
+        absl::StrCat("prefix order: dropped ", internal::UnitList(dropped),
+                     " (an earlier unit stays active)"));
+    freeze = std::move(kept);
+  }
+}
+
+// Guard 4: the cap on the frozen share of parameters.
+void CapFrozenShare(double max_frozen, const std::vector<UnitInfo>& units,
+                    const std::vector<bool>& frozen, Decision& out) {
+  const int n = static_cast<int>(units.size());
+  std::vector<int>& freeze = out.freeze;
+  double total = 0;
+  for (const UnitInfo& info : units) total += static_cast<double>(info.params);
+  const bool by_units = total <= 0;
+  auto weight = [&](int u) {
+    return by_units ? 1.0 : static_cast<double>(units[u].params);
+  };
+  if (by_units) total = n;
+  double now = 0;
+  for (int u = 0; u < n && u < static_cast<int>(frozen.size()); ++u) {
+    if (frozen[u] &&
+        !std::binary_search(out.unfreeze.begin(), out.unfreeze.end(), u)) {
+      now += weight(u);
+    }
+  }
+  size_t k = 0;
+  for (; k < freeze.size(); ++k) {
+    if (now + weight(freeze[k]) > max_frozen * total) break;
+    now += weight(freeze[k]);
+  }
+  if (k < freeze.size()) {
+    std::vector<int> dropped(freeze.begin() + k, freeze.end());
+    internal::AppendNote(
+        out.reason, absl::StrCat("max_frozen=", FormatDouble(max_frozen),
+                                 ": held back ", internal::UnitList(dropped)));
+    freeze.resize(k);
+  }
+}
+
+}  // namespace
+
+Decision ApplyGuards(const Guards& guards, const std::vector<UnitInfo>& units,
+                     const std::vector<bool>& frozen, int64_t apply_step,
+                     bool keep_prefix, Decision proposal) {
+  Decision out;
+  out.reason = std::move(proposal.reason);
+  // 1. What can be done at all.
+  KeepPossible(units, frozen, proposal, out);
   // 2. Warm-up.
-  if (!freeze.empty() && apply_step < guards.warmup_steps) {
-    note(absl::StrCat("warmup: no freezing before step ", guards.warmup_steps,
-                      " (held back ", internal::UnitList(freeze), ")"));
-    freeze.clear();
+  if (!out.freeze.empty() && apply_step < guards.warmup_steps) {
+    internal::AppendNote(
+        out.reason,
+        absl::StrCat("warmup: no freezing before step ", guards.warmup_steps,
+                     " (held back ", internal::UnitList(out.freeze), ")"));
+    out.freeze.clear();
   }
-
-  // 3. Prefix order: the frozen set after the decision must stay a prefix.
-  if (keep_prefix && !freeze.empty()) {
-    std::vector<int> kept;
-    size_t next = 0;  // into `freeze`
-    for (int u = 0; u < n && next < freeze.size(); ++u) {
-      const bool unfrozen_now =
-          std::binary_search(unfreeze.begin(), unfreeze.end(), u);
-      if (frozen[u] && !unfrozen_now) continue;
-      if (freeze[next] != u) break;
-      kept.push_back(u);
-      ++next;
-    }
-    if (kept.size() != freeze.size()) {
-      std::vector<int> dropped(freeze.begin() + kept.size(), freeze.end());
-      note(absl::StrCat("prefix order: dropped ", internal::UnitList(dropped),
-                        " (an earlier unit stays active)"));
-      freeze = std::move(kept);
-    }
+  // 3. Prefix order.
+  if (keep_prefix && !out.freeze.empty()) {
+    KeepPrefix(static_cast<int>(units.size()), frozen, out);
   }
-
   // 4. Cap on the frozen share of parameters.
-  if (!freeze.empty()) {
-    double total = 0;
-    for (const UnitInfo& info : units)
-      total += static_cast<double>(info.params);
-    const bool by_units = total <= 0;
-    auto weight = [&](int u) {
-      return by_units ? 1.0 : static_cast<double>(units[u].params);
-    };
-    if (by_units) total = n;
-    double now = 0;
-    for (int u = 0; u < n && u < static_cast<int>(frozen.size()); ++u) {
-      if (frozen[u] &&
-          !std::binary_search(unfreeze.begin(), unfreeze.end(), u)) {
-        now += weight(u);
-      }
-    }
-    size_t k = 0;
-    for (; k < freeze.size(); ++k) {
-      if (now + weight(freeze[k]) > guards.max_frozen * total) break;
-      now += weight(freeze[k]);
-    }
-    if (k < freeze.size()) {
-      std::vector<int> dropped(freeze.begin() + k, freeze.end());
-      note(absl::StrCat("max_frozen=", FormatDouble(guards.max_frozen),
-                        ": held back ", internal::UnitList(dropped)));
-      freeze.resize(k);
-    }
+  if (!out.freeze.empty()) {
+    CapFrozenShare(guards.max_frozen, units, frozen, out);
   }
-  out.freeze = std::move(freeze);
-  out.unfreeze = std::move(unfreeze);
   return out;
 }
 

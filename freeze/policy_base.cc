@@ -166,4 +166,8 @@ std::string UnitList(const std::vector<int>& units) {
   return absl::StrCat("[", absl::StrJoin(units, ","), "]");
 }
 
+void AppendNote(std::string& text, const std::string& note) {
+  absl::StrAppend(&text, text.empty() ? "" : "; ", note);
+}
+
 }  // namespace freezing::freeze::internal

@@ -121,6 +121,8 @@ class EtaTracker {
 // Fixed-format text for reasons.
 std::string Num(double v);
 std::string UnitList(const std::vector<int>& units);
+// AppendNote: adds `note` to the notes in `text`, "; "-separated.
+void AppendNote(std::string& text, const std::string& note);
 
 // Factories, one per policy (policies are selected in policy.cc).
 using Factory = absl::StatusOr<std::unique_ptr<FreezePolicy>> (*)(

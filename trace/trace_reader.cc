@@ -167,6 +167,20 @@ absl::StatusOr<TraceRecord> TraceReader::Next() {
 }
 
 absl::Status TraceReader::ReadRecord(TraceRecord* record) {
+  ASSIGN_OR_RETURN(const uint32_t length, ReadRecordHeader());
+  RETURN_IF_ERROR(ReadPayload(length));
+  if (!record->ParseFromString(payload_)) {
+    return DataLoss(absl::StrCat("unparsable payload: ", length,
+                                 " bytes with a good checksum are not a "
+                                 "TraceRecord"));
+  }
+  if (records_ == 0) RETURN_IF_ERROR(CheckFirstRecord(*record));
+  offset_ += kRecordOverheadBytes + length;
+  ++records_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> TraceReader::ReadRecordHeader() {
   char header[kRecordHeaderBytes];
   const size_t got = source_->Read(header, kRecordHeaderBytes);
   RETURN_IF_ERROR(source_->status());
@@ -194,6 +208,10 @@ absl::Status TraceReader::ReadRecord(TraceRecord* record) {
     return DataLoss(absl::StrCat("record too large: ", length,
                                  " bytes, the limit is ", kMaxRecordBytes));
   }
+  return length;
+}
+
+absl::Status TraceReader::ReadPayload(uint32_t length) {
   payload_.clear();
   while (payload_.size() < length) {
     const size_t want =
@@ -221,28 +239,23 @@ absl::Status TraceReader::ReadRecord(TraceRecord* record) {
                                  absl::Hex(crc), ", computed 0x",
                                  absl::Hex(computed_crc)));
   }
-  if (!record->ParseFromString(payload_)) {
-    return DataLoss(absl::StrCat("unparsable payload: ", length,
-                                 " bytes with a good checksum are not a "
-                                 "TraceRecord"));
+  return absl::OkStatus();
+}
+
+absl::Status TraceReader::CheckFirstRecord(const TraceRecord& record) const {
+  if (record.kind_case() != TraceRecord::kHeader) {
+    return Invalid(absl::StrCat("missing Header: the first record is a ",
+                                KindName(record.kind_case())));
   }
-  if (records_ == 0) {
-    if (record->kind_case() != TraceRecord::kHeader) {
-      return Invalid(absl::StrCat("missing Header: the first record is a ",
-                                  KindName(record->kind_case())));
-    }
-    const uint32_t schema = record->header().schema_version();
-    if (schema == 0) {
-      return Invalid("the Header has no schema_version");
-    }
-    if (schema > kSchemaVersion) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("trace ", path_, ": schema version ", schema,
-                       ", this reader reads up to ", kSchemaVersion));
-    }
+  const uint32_t schema = record.header().schema_version();
+  if (schema == 0) {
+    return Invalid("the Header has no schema_version");
   }
-  offset_ += kRecordOverheadBytes + length;
-  ++records_;
+  if (schema > kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trace ", path_, ": schema version ", schema,
+                     ", this reader reads up to ", kSchemaVersion));
+  }
   return absl::OkStatus();
 }
 

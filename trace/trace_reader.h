@@ -67,6 +67,12 @@ class TraceReader {
   static absl::StatusOr<TraceReader> Start(std::string path,
                                            std::unique_ptr<Source> source);
   absl::Status ReadRecord(TraceRecord* record);
+  // ReadRecord's steps: the payload length from a record's header
+  // (OutOfRange at the end), the payload into payload_ with its checksum
+  // checked, and what the first record must be (a Header this reader reads).
+  absl::StatusOr<uint32_t> ReadRecordHeader();
+  absl::Status ReadPayload(uint32_t length);
+  absl::Status CheckFirstRecord(const TraceRecord& record) const;
   absl::Status DataLoss(absl::string_view reason) const;
   absl::Status Invalid(absl::string_view reason) const;
 

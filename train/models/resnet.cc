@@ -128,36 +128,99 @@ class BottleneckImpl : public ResidualBlockImpl {
   nn::ReLU relu_{nullptr};
 };
 
+// torchvision's initialisation: Kaiming normal (fan_out, ReLU) for
+// convolutions; BatchNorm weight 1, bias 0 and Linear's default (kept from
+// the constructors, which match PyTorch's).
+void InitLikeTorchvision(nn::Module& model) {
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (auto* conv = module->as<nn::Conv2d>()) {
+      nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = module->as<nn::BatchNorm2d>()) {
+      nn::init::ones_(bn->weight);
+      nn::init::zeros_(bn->bias);
+    }
+  }
+}
+
 }  // namespace
+
+// conv1, bn1, relu and (ImageNet stem) maxpool, as registered.
+struct ResNet::Stem {
+  std::shared_ptr<nn::Conv2dImpl> conv1;
+  std::shared_ptr<nn::BatchNorm2dImpl> bn1;
+  std::shared_ptr<nn::ReLUImpl> relu;
+  std::shared_ptr<nn::MaxPool2dImpl> maxpool;  // null with the CIFAR stem
+  double conv1_flops = 0;
+  double bn1_flops = 0;  // BatchNorm + ReLU (+ max-pool)
+  int out_size = 0;      // spatial size after the stem
+
+  // What follows conv1: bn1, relu, maxpool.
+  torch::Tensor Tail(const torch::Tensor& x) const {
+    torch::Tensor h = relu->forward(bn1->forward(x));
+    return maxpool == nullptr ? h : maxpool->forward(h);
+  }
+};
+
+// layer1..layer4: blocks[s] are registered in modules[s].
+struct ResNet::Stages {
+  std::vector<std::vector<std::shared_ptr<ResidualBlockImpl>>> blocks;
+  std::vector<std::shared_ptr<nn::ModuleListImpl>> modules;
+  int channels = 0;  // output channels of the last block
+  int out_size = 0;  // spatial size after the last block
+};
 
 ResNet::ResNet(const ResNetOptions& o)
     : UnitModel(o.name, {o.in_channels, o.image_size, o.image_size}) {
   TORCH_CHECK(o.layers.size() == 4 && o.widths.size() == 4,
               "a ResNet has 4 stages");
-  // Stem.
-  auto conv1 = register_module(
+  const Stem stem = AddStem(o);
+  const Stages stages = AddStages(o, stem.out_size);
+  const int in = stages.channels, size = stages.out_size;
+  auto avgpool = register_module(
+      "avgpool", nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
+  auto fc = register_module("fc", nn::Linear(in, o.num_classes));
+  const double fc_flops =
+      static_cast<double>(in) * size * size + 2.0 * in * o.num_classes;
+  InitLikeTorchvision(*this);
+
+  std::vector<UnitDef> units =
+      o.block_units ? BlockUnits(stem, stages) : ChildUnits(stem, stages);
+  units.push_back({"fc",
+                   {avgpool, fc},
+                   [avgpool, fc](const torch::Tensor& x) {
+                     return fc->forward(avgpool->forward(x).flatten(1));
+                   },
+                   fc_flops,
+                   /*is_classifier=*/true});
+  SetUnits(std::move(units));
+}
+
+ResNet::Stem ResNet::AddStem(const ResNetOptions& o) {
+  Stem stem;
+  stem.conv1 = register_module(
       "conv1", o.cifar_stem ? Conv(o.in_channels, o.stem_width, 3, 1, 1)
                             : Conv(o.in_channels, o.stem_width, 7, 2, 3));
-  auto bn1 = register_module("bn1", nn::BatchNorm2d(o.stem_width));
-  auto relu = register_module("relu", nn::ReLU(nn::ReLUOptions(true)));
-  std::shared_ptr<nn::MaxPool2dImpl> maxpool;
+  stem.bn1 = register_module("bn1", nn::BatchNorm2d(o.stem_width));
+  stem.relu = register_module("relu", nn::ReLU(nn::ReLUOptions(true)));
   int size = o.image_size;
   const int conv1_size =
       o.cifar_stem ? OutSize(size, 3, 1, 1) : OutSize(size, 7, 2, 3);
-  const double conv1_flops =
+  stem.conv1_flops =
       ConvFlops(o.in_channels, o.stem_width, o.cifar_stem ? 3 : 7, conv1_size);
   size = conv1_size;
-  double bn1_flops = 3.0 * o.stem_width * size * size;  // BatchNorm + ReLU
+  stem.bn1_flops = 3.0 * o.stem_width * size * size;  // BatchNorm + ReLU
   if (!o.cifar_stem) {
-    maxpool = register_module(
+    stem.maxpool = register_module(
         "maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
     size = OutSize(size, 3, 2, 1);
-    bn1_flops += 8.0 * o.stem_width * size * size;
+    stem.bn1_flops += 8.0 * o.stem_width * size * size;
   }
+  stem.out_size = size;
+  return stem;
+}
 
-  // Stages.
-  std::vector<std::vector<std::shared_ptr<ResidualBlockImpl>>> stages;
-  std::vector<std::shared_ptr<nn::ModuleListImpl>> stage_modules;
+ResNet::Stages ResNet::AddStages(const ResNetOptions& o, int size) {
+  Stages stages;
   int in = o.stem_width;
   for (int s = 0; s < 4; ++s) {
     nn::ModuleList list;
@@ -176,84 +239,67 @@ ResNet::ResNet(const ResNetOptions& o)
       list->push_back(block);
       blocks.push_back(block);
     }
-    stage_modules.push_back(
+    stages.modules.push_back(
         register_module("layer" + std::to_string(s + 1), list));
-    stages.push_back(std::move(blocks));
+    stages.blocks.push_back(std::move(blocks));
   }
-  auto avgpool = register_module(
-      "avgpool", nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
-  auto fc = register_module("fc", nn::Linear(in, o.num_classes));
-  const double fc_flops =
-      static_cast<double>(in) * size * size + 2.0 * in * o.num_classes;
+  stages.channels = in;
+  stages.out_size = size;
+  return stages;
+}
 
-  // torchvision's initialisation: Kaiming normal (fan_out, ReLU) for
-  // convolutions; BatchNorm weight 1, bias 0 and Linear's default (kept from
-  // the constructors, which match PyTorch's).
-  for (const auto& module : modules(/*include_self=*/false)) {
-    if (auto* conv = module->as<nn::Conv2d>()) {
-      nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
-    } else if (auto* bn = module->as<nn::BatchNorm2d>()) {
-      nn::init::ones_(bn->weight);
-      nn::init::zeros_(bn->bias);
-    }
-  }
-
-  // Units.
-  auto stem_forward = [conv1, bn1, relu, maxpool](const torch::Tensor& x) {
-    torch::Tensor h = relu->forward(bn1->forward(conv1->forward(x)));
-    return maxpool == nullptr ? h : maxpool->forward(h);
-  };
-  std::vector<std::shared_ptr<nn::Module>> stem_tail = {bn1, relu};
-  if (maxpool != nullptr) stem_tail.push_back(maxpool);
+std::vector<UnitModel::UnitDef> ResNet::ChildUnits(const Stem& stem,
+                                                   const Stages& stages) {
   std::vector<UnitDef> units;
-  if (o.block_units) {
-    std::vector<std::shared_ptr<nn::Module>> stem = {conv1};
-    stem.insert(stem.end(), stem_tail.begin(), stem_tail.end());
-    units.push_back({"stem", stem, stem_forward, conv1_flops + bn1_flops});
-    for (int s = 0; s < 4; ++s) {
-      for (size_t b = 0; b < stages[s].size(); ++b) {
-        auto block = stages[s][b];
-        units.push_back(
-            {"layer" + std::to_string(s + 1) + "." + std::to_string(b),
-             {block},
-             [block](const torch::Tensor& x) { return block->forward(x); },
-             block->flops()});
-      }
-    }
-  } else {
-    units.push_back(
-        {"conv1",
-         {conv1},
-         [conv1](const torch::Tensor& x) { return conv1->forward(x); },
-         conv1_flops});
-    units.push_back({"bn1", stem_tail,
-                     [bn1, relu, maxpool](const torch::Tensor& x) {
-                       torch::Tensor h = relu->forward(bn1->forward(x));
-                       return maxpool == nullptr ? h : maxpool->forward(h);
+  auto conv1 = stem.conv1;
+  units.push_back(
+      {"conv1",
+       {conv1},
+       [conv1](const torch::Tensor& x) { return conv1->forward(x); },
+       stem.conv1_flops});
+  std::vector<std::shared_ptr<nn::Module>> stem_tail = {stem.bn1, stem.relu};
+  if (stem.maxpool != nullptr) stem_tail.push_back(stem.maxpool);
+  units.push_back({"bn1", stem_tail,
+                   [stem](const torch::Tensor& x) { return stem.Tail(x); },
+                   stem.bn1_flops});
+  for (int s = 0; s < 4; ++s) {
+    auto blocks = stages.blocks[s];
+    double flops = 0;
+    for (const auto& block : blocks) flops += block->flops();
+    units.push_back({"layer" + std::to_string(s + 1),
+                     {stages.modules[s]},
+                     [blocks](const torch::Tensor& x) {
+                       torch::Tensor h = x;
+                       for (const auto& block : blocks) h = block->forward(h);
+                       return h;
                      },
-                     bn1_flops});
-    for (int s = 0; s < 4; ++s) {
-      auto blocks = stages[s];
-      double flops = 0;
-      for (const auto& block : blocks) flops += block->flops();
-      units.push_back({"layer" + std::to_string(s + 1),
-                       {stage_modules[s]},
-                       [blocks](const torch::Tensor& x) {
-                         torch::Tensor h = x;
-                         for (const auto& block : blocks) h = block->forward(h);
-                         return h;
-                       },
-                       flops});
+                     flops});
+  }
+  return units;
+}
+
+std::vector<UnitModel::UnitDef> ResNet::BlockUnits(const Stem& stem,
+                                                   const Stages& stages) {
+  std::vector<UnitDef> units;
+  std::vector<std::shared_ptr<nn::Module>> stem_modules = {stem.conv1, stem.bn1,
+                                                           stem.relu};
+  if (stem.maxpool != nullptr) stem_modules.push_back(stem.maxpool);
+  units.push_back({"stem", stem_modules,
+                   [stem](const torch::Tensor& x) {
+                     return stem.Tail(stem.conv1->forward(x));
+                   },
+                   stem.conv1_flops + stem.bn1_flops});
+  for (int s = 0; s < 4; ++s) {
+    for (size_t b = 0; b < stages.blocks[s].size(); ++b) {
+      auto block = stages.blocks[s][b];
+      units.push_back(
+          {"layer" + std::to_string(s + 1) + "." + std::to_string(b),
+           {block},
+           [block](const torch::Tensor& x) { return block->forward(x); },
+           block->flops()});
     }
   }
-  units.push_back({"fc",
-                   {avgpool, fc},
-                   [avgpool, fc](const torch::Tensor& x) {
-                     return fc->forward(avgpool->forward(x).flatten(1));
-                   },
-                   fc_flops,
-                   /*is_classifier=*/true});
-  SetUnits(std::move(units));
+  return units;
 }
 
 }  // namespace freezing::train

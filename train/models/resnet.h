@@ -39,6 +39,18 @@ struct ResNetOptions {
 class ResNet : public UnitModel {
  public:
   explicit ResNet(const ResNetOptions& options);
+
+ private:
+  // The constructor's steps (resnet.cc): the stem and the four stages,
+  // registered in torchvision's order, and the units over them.
+  struct Stem;
+  struct Stages;
+  Stem AddStem(const ResNetOptions& o);
+  Stages AddStages(const ResNetOptions& o, int size);
+  static std::vector<UnitDef> ChildUnits(const Stem& stem,
+                                         const Stages& stages);
+  static std::vector<UnitDef> BlockUnits(const Stem& stem,
+                                         const Stages& stages);
 };
 
 }  // namespace freezing::train
