@@ -234,6 +234,13 @@ class Experiment:
         self.source = m
         return m["model"]
     os.makedirs(folder, exist_ok=True)
+    # A source model of other flags goes: //train refuses a folder that holds
+    # a run (its files; anything else in the folder stays).
+    for f in ("model.pt", "trace.pb", "summary.json", "config.json",
+              "pretrain.json"):
+      if os.path.exists(os.path.join(folder, f)):
+        os.remove(os.path.join(folder, f))
+    shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)
     log(f"source model: pre-training on classes {a.source_classes} into "
         f"{folder}")
     meas = harness.run_command(cmd, os.path.join(folder, "log.txt"),
