@@ -45,6 +45,8 @@ runs at the same rank count, with medians over their measured steps,
 
 Run with Debian's python, from the checkout:
   /usr/bin/python3 -m benchmarks.compare_pytorch --out=/tmp/compare
+  /usr/bin/python3 -m benchmarks.compare_pytorch --model=vit_mini \
+      --ranks=2 --frozen=0,1,2,3,4,5,6,7 --out=/tmp/compare_vit
 (it builds //train, //replay and //benchmarks:trace_json with bazel and
 copies the binaries into OUT/bin, so rebuilds by others during the run
 change nothing), or `bazel run //benchmarks:compare_pytorch -- --out=DIR`.
@@ -83,7 +85,12 @@ def parse_args(argv=None):
   p.add_argument("--classes", default="5,6,7,8,9")
   p.add_argument("--cores", type=int, default=0,
                  help="cores to share among ranks (0: this machine's)")
-  p.add_argument("--model", default="resnet18")
+  p.add_argument("--model", default="resnet18",
+                 help="resnet18 | vit_mini | vit_tiny | vit_b_16 (the "
+                 "baseline runs torchvision's model of the same shape)")
+  p.add_argument("--image_size", type=int, default=32)
+  p.add_argument("--patch_size", type=int, default=0,
+                 help="ViTs: 0 = the default for the image size")
   p.add_argument("--seed", type=int, default=1)
   p.add_argument("--stacks", default="ours,pytorch,ours_cache",
                  help="which stacks to run: ours, pytorch, and ours_cache "
@@ -110,6 +117,16 @@ def parse_args(argv=None):
   return p.parse_args(argv)
 
 
+def model_shape_flags(args):
+  """--image_size / --patch_size for both stacks, when not the defaults."""
+  flags = []
+  if args.image_size != 32:
+    flags.append(f"--image_size={args.image_size}")
+  if args.patch_size:
+    flags.append(f"--patch_size={args.patch_size}")
+  return flags
+
+
 def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
              cache=False):
   """Our trainer; with `cache`, two epochs over fixed augmentations with the
@@ -123,7 +140,8 @@ def run_ours(args, bins, ranks, k, threads, train_limit, run_dir,
       f"--batch_size={args.batch_size}", f"--ranks={ranks}",
       f"--threads={threads}", f"--model={args.model}",
       f"--policy=static:{k}", f"--seed={args.seed}", f"--out={run_dir}",
-  ] + (["--cache", "--augment_variants=1"] if cache else []) + [
+  ] + model_shape_flags(args) + (
+      ["--cache", "--augment_variants=1"] if cache else []) + [
       a for a in args.train_args.split() if a]
   os.makedirs(run_dir, exist_ok=True)
   # In its own process group, killed on timeout or interrupt; a failure
@@ -191,7 +209,11 @@ def run_pytorch(args, ranks, k, threads, train_limit, run_dir):
       f"--threads={threads}", f"--frozen={k}", f"--steps={args.steps}",
       f"--warmup={args.warmup}", f"--seed={args.seed}", f"--out={out_json}",
       "--quiet",
-  ] + [a for a in args.baseline_args.split() if a]
+  ] + model_shape_flags(args) + (
+      # A ViT runs as torchvision's VisionTransformer of the same shape; for
+      # the other models the baseline runs resnet18, as it always has.
+      [f"--model={args.model}"] if args.model.startswith("vit_") else []) + [
+          a for a in args.baseline_args.split() if a]
   others = harness.run_command(cmd, os.path.join(run_dir, "log.txt"),
                                args.timeout_s)["others_busy_cores"]
   with open(out_json) as f:

@@ -1,14 +1,19 @@
 #!/usr/bin/python3
-"""The study's own stack: PyTorch DDP over gloo, torchvision resnet18.
+"""The study's own stack: PyTorch DDP over gloo, torchvision resnet18 or ViT.
 
 The baseline our trainer (//train) is compared with, side by side, by
-benchmarks/compare_pytorch.py. Same model (torchvision resnet18, ImageNet stem
-on 32x32 inputs, num_classes = number of selected classes), same data
-(Fashion-MNIST IDX .gz, class subset and limits, padded to 32x32, repeated to 3
-channels, normalised with mean 0.2860 / std 0.3530, random crop 32 with
-padding 4 + horizontal flip), same batch per rank, same threads per rank, same
-optimizer (SGD lr 0.1, momentum 0.9, weight decay 1e-4) and the same K frozen
-child groups (conv1, bn1, layer1, layer2, layer3, layer4, fc).
+benchmarks/compare_pytorch.py. Same model (--model: torchvision resnet18,
+ImageNet stem; or torchvision's VisionTransformer with our ViTs' shapes:
+vit_mini, vit_tiny, vit_b_16 at --image_size with --patch_size; num_classes =
+number of selected classes), same data (Fashion-MNIST IDX .gz, class subset
+and limits, centred on a black --image_size canvas (32x32 by default),
+repeated to 3 channels, normalised with mean 0.2860 / std 0.3530, random crop
+of the image size with padding 4 + horizontal flip), same batch per rank, same
+threads per rank, same optimizer (SGD lr 0.1, momentum 0.9, weight decay
+1e-4) and the same K frozen child groups (ResNet: conv1, bn1, layer1, layer2,
+layer3, layer4, fc; ViT: embedding (conv_proj, class_token,
+encoder.pos_embedding), encoder_layer_0 .. encoder_layer_{depth-1}, head
+(encoder.ln, heads)).
 
 What the study's stack does, and the choices made here (docs/PERFORMANCE.md):
 - Frozen groups: requires_grad False before wrapping in DDP; their BatchNorm
@@ -57,11 +62,61 @@ FASHION_MEAN = 0.2860
 FASHION_STD = 0.3530
 # The study's 7 freezable groups, in forward order.
 CHILD_GROUPS = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
+# The ViTs of //train/models/vit.h: (depth, width, heads, MLP width).
+VITS = {
+    "vit_mini": (6, 128, 4, 512),
+    "vit_tiny": (12, 192, 3, 768),
+    "vit_b_16": (12, 768, 12, 3072),
+}
+
+
+def child_groups(model_name):
+  """The model's child groups (our --freeze_unit=child units), in order."""
+  if model_name in VITS:
+    depth = VITS[model_name][0]
+    return (["embedding"] + [f"encoder_layer_{i}" for i in range(depth)] +
+            ["head"])
+  return CHILD_GROUPS
+
+
+def group_members(model, model_name, group):
+  """The modules and parameters of one child group of `model`:
+  (modules to put in eval mode, parameters to freeze)."""
+  if model_name not in VITS:
+    module = getattr(model, group)
+    return [module], list(module.parameters())
+  if group == "embedding":
+    return ([model.conv_proj], list(model.conv_proj.parameters()) +
+            [model.class_token, model.encoder.pos_embedding])
+  if group == "head":
+    modules = [model.encoder.ln, model.heads]
+  else:
+    modules = [getattr(model.encoder.layers, group)]
+  return modules, [p for m in modules for p in m.parameters()]
+
+
+def build_model(args, num_classes):
+  import torchvision
+  if args.model in VITS:
+    from torchvision.models.vision_transformer import VisionTransformer
+    depth, width, heads, mlp = VITS[args.model]
+    return VisionTransformer(image_size=args.image_size,
+                             patch_size=args.patch_size, num_layers=depth,
+                             num_heads=heads, hidden_dim=width, mlp_dim=mlp,
+                             num_classes=num_classes)
+  return torchvision.models.resnet18(num_classes=num_classes)
 
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--data_dir", default=DEFAULT_DATA_DIR)
+  p.add_argument("--model", default="resnet18",
+                 choices=["resnet18"] + list(VITS))
+  p.add_argument("--image_size", type=int, default=32,
+                 help="side of the model's input (the 28x28 images centred)")
+  p.add_argument("--patch_size", type=int, default=0,
+                 help="ViTs: 0 = 4 below 224 pixels, 16 from 224 on (as "
+                 "//train)")
   p.add_argument("--classes", default="5,6,7,8,9",
                  help="comma-separated classes, relabelled 0..k-1 in order")
   p.add_argument("--train_limit", type=int, default=0,
@@ -71,7 +126,8 @@ def parse_args(argv=None):
   p.add_argument("--threads", type=int, default=0,
                  help="torch threads per rank (0: cores / ranks)")
   p.add_argument("--frozen", type=int, default=0,
-                 help="K: the first K of the 7 child groups are frozen")
+                 help="K: the first K child groups are frozen (ResNet: 7 "
+                 "groups, ViT: depth + 2)")
   p.add_argument("--steps", type=int, default=30, help="measured steps")
   p.add_argument("--warmup", type=int, default=5, help="steps not measured")
   p.add_argument("--lr", type=float, default=0.1)
@@ -117,7 +173,7 @@ def read_idx(path):
   return arr.reshape(dims)
 
 
-def load_train(data_dir, classes, limit):
+def load_train(data_dir, classes, limit, size=32):
   images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz"))
   labels = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"))
   if classes:
@@ -131,10 +187,12 @@ def load_train(data_dir, classes, limit):
     labels = labels.astype(np.int64)
   if limit > 0:
     images, labels = images[:limit], labels[:limit]
-  # Padded to 32x32 (centred, black) and then by 4 for the random crop: one
-  # 40x40 canvas per image, cropped per batch.
-  canvas = np.zeros((images.shape[0], 40, 40), dtype=np.uint8)
-  canvas[:, 6:34, 6:34] = images
+  # Padded to size x size (centred, black, as train/data/augment.h) and then
+  # by 4 for the random crop: one (size + 8)^2 canvas per image, cropped per
+  # batch.
+  canvas = np.zeros((images.shape[0], size + 8, size + 8), dtype=np.uint8)
+  top = 4 + (size - 28) // 2
+  canvas[:, top:top + 28, top:top + 28] = images
   return canvas, labels
 
 
@@ -156,8 +214,8 @@ class BatchMaker:
     # uint8 -> normalised float, as a lookup table.
     self.lut = ((np.arange(256, dtype=np.float32) / 255.0 - FASHION_MEAN) /
                 FASHION_STD).astype(np.float32)
-    rows = np.arange(32)
-    self.rows = rows
+    self.size = canvas.shape[1] - 8
+    self.rows = np.arange(self.size)
     self.order = None
     self.pos = 0
 
@@ -172,13 +230,13 @@ class BatchMaker:
     dx = self.rng.integers(0, 9, size=b)
     flip = self.rng.integers(0, 2, size=b).astype(bool)
     # Crop: gather rows then columns of each 40x40 canvas.
-    ys = dy[:, None] + self.rows[None, :]  # [b, 32]
+    ys = dy[:, None] + self.rows[None, :]  # [b, size]
     xs = dx[:, None] + self.rows[None, :]
     xs = np.where(flip[:, None], xs[:, ::-1], xs)
-    imgs = self.canvas[idx]  # [b, 40, 40]
+    imgs = self.canvas[idx]  # [b, size + 8, size + 8]
     crops = imgs[np.arange(b)[:, None, None], ys[:, :, None], xs[:, None, :]]
-    x = self.lut[crops]  # [b, 32, 32] float32
-    x = np.broadcast_to(x[:, None], (b, 3, 32, 32))
+    x = self.lut[crops]  # [b, size, size] float32
+    x = np.broadcast_to(x[:, None], (b, 3, self.size, self.size))
     return np.ascontiguousarray(x), self.labels[idx]
 
 
@@ -211,23 +269,26 @@ def run_rank(rank, args, store_path, result_path):
                             world_size=args.ranks)
 
   classes = [int(c) for c in args.classes.split(",") if c]
-  canvas, labels = load_train(args.data_dir, classes, args.train_limit)
+  canvas, labels = load_train(args.data_dir, classes, args.train_limit,
+                              args.image_size)
   num_classes = len(classes) if classes else 10
   batches = BatchMaker(canvas, labels, rank, args.ranks, args.batch_size,
                        args.seed)
 
   torch.manual_seed(args.seed)
-  model = torchvision.models.resnet18(num_classes=num_classes)
-  frozen = CHILD_GROUPS[:args.frozen]
-  for name in frozen:
-    for p in getattr(model, name).parameters():
+  model = build_model(args, num_classes)
+  frozen = [group_members(model, args.model, name)
+            for name in child_groups(args.model)[:args.frozen]]
+  for _, params in frozen:
+    for p in params:
       p.requires_grad_(False)
   model.train()
 
   def set_frozen_modes():
     if args.frozen_bn_eval == "true":
-      for name in frozen:
-        getattr(model, name).eval()
+      for modules, _ in frozen:
+        for m in modules:
+          m.eval()
 
   set_frozen_modes()
   if use_ddp:
@@ -297,9 +358,18 @@ def run_rank(rank, args, store_path, result_path):
 
 def main(argv=None):
   args = parse_args(argv)
-  if args.frozen < 0 or args.frozen >= len(CHILD_GROUPS):
-    sys.exit(f"error: --frozen must be 0..{len(CHILD_GROUPS) - 1} "
-             "(the classifier is never frozen)")
+  groups = child_groups(args.model)
+  if args.frozen < 0 or args.frozen >= len(groups):
+    sys.exit(f"error: --frozen must be 0..{len(groups) - 1} for "
+             f"{args.model} (the classifier is never frozen)")
+  if args.model in VITS:
+    args.patch_size = args.patch_size or (4 if args.image_size < 224 else 16)
+    if args.image_size % args.patch_size != 0:
+      sys.exit(f"error: --patch_size={args.patch_size} does not divide "
+               f"--image_size={args.image_size}")
+  elif args.image_size != 32 or args.patch_size:
+    sys.exit("error: --image_size and --patch_size are for the ViTs (the "
+             "resnet18 baseline runs at 32x32)")
   if args.ranks < 1 or args.steps < 1 or args.warmup < 0:
     sys.exit("error: --ranks and --steps must be >= 1, --warmup >= 0")
   cores = len(os.sched_getaffinity(0))
@@ -327,14 +397,20 @@ def main(argv=None):
       "stack": "pytorch_ddp_gloo",
       "command": " ".join([sys.executable] + sys.argv),
       "config": {
-          "model": "resnet18 (torchvision, ImageNet stem, 32x32 input)",
+          "model": (f"{args.model} (torchvision VisionTransformer, "
+                    f"{args.image_size}x{args.image_size} input, patch "
+                    f"{args.patch_size})" if args.model in VITS else
+                    "resnet18 (torchvision, ImageNet stem, 32x32 input)"),
+          "model_name": args.model,
+          "image_size": args.image_size,
+          "patch_size": args.patch_size,
           "classes": args.classes,
           "train_limit": args.train_limit,
           "batch_size": args.batch_size,
           "ranks": args.ranks,
           "threads": args.threads,
           "frozen": args.frozen,
-          "frozen_groups": CHILD_GROUPS[:args.frozen],
+          "frozen_groups": groups[:args.frozen],
           "steps": args.steps,
           "warmup": args.warmup,
           "lr": args.lr,

@@ -4,8 +4,9 @@
 # Google Benchmarks on a tiny model, and the side-by-side driver (our
 # trainer with and without the activation cache, the PyTorch DDP baseline on
 # 1 and 2 ranks, trace_json, the efficiency table with the simulator) with 2
-# steps at batch 4. Asserts that the outputs exist and hold the expected
-# rows; the numbers themselves are not checked (a test is no benchmark).
+# steps at batch 4, for ResNet-18 and for vit_mini. Asserts that the outputs
+# exist and hold the expected rows; the numbers themselves are not checked (a
+# test is no benchmark).
 set -euo pipefail
 runfiles="${RUNFILES_DIR:-$0.runfiles}/freezing"
 # The benchmarks package from the runfiles, not from the current folder (-P).
@@ -54,4 +55,21 @@ done
   cat "${out}/compare.txt" >&2; exit 1; }
 [[ "$(wc -l < "${out}/compare/efficiency.csv")" == 5 ]] || {
   cat "${out}/compare.txt" >&2; exit 1; }
+
+# The same for a ViT (the baseline runs torchvision's VisionTransformer of
+# vit_mini's shape), patch 8 to keep it short: 1 rank, K = 0 and 2.
+/usr/bin/python3 -P -m benchmarks.compare_pytorch \
+  --out="${out}/compare_vit" --model=vit_mini --patch_size=8 --ranks=1 \
+  --frozen=0,2 --rounds=1 --steps=2 --warmup=1 --batch_size=4 \
+  --train_args=--profile_repeats=1 --stacks=ours,pytorch --quiet_wait_s=0 \
+  --retries=0 --train_bin="${runfiles}/train/train" \
+  --trace_json_bin="${runfiles}/benchmarks/trace_json" \
+  --replay_bin="${runfiles}/replay/replay" > "${out}/compare_vit.txt"
+[[ "$(wc -l < "${out}/compare_vit/ratios.csv")" == 3 ]] || {
+  cat "${out}/compare_vit.txt" >&2; exit 1; }
+grep -q "embedding+encoder_layer_0" "${out}/compare_vit/efficiency.csv" || {
+  cat "${out}/compare_vit.txt" >&2; exit 1; }
+grep -q "VisionTransformer" \
+  "${out}"/compare_vit/runs/pytorch_r1_k2_round0_try0/ddp_baseline.json || {
+  echo "the baseline did not run a ViT" >&2; exit 1; }
 echo "PASS"
