@@ -128,66 +128,62 @@ CsvPaths CsvPathsFor(const std::string& trace_path,
           absl::StrCat(dir, "/", name, ".intervals.csv")};
 }
 
-void WriteInfo(const TraceContents& contents, const TraceSummary& s,
-               std::ostream& out) {
-  out << "trace: " << contents.path << "\n";
-  out << "state: "
-      << (contents.complete()    ? "complete (has a Footer)"
-          : contents.status.ok() ? "incomplete (no Footer: the run "
-                                   "died or is still running)"
-                                 : "damaged, read up to the error below")
-      << "; " << contents.valid_bytes << " valid bytes\n";
-  if (contents.header.has_value()) {
-    const Header& h = *contents.header;
-    const RunConfig& c = h.config();
-    out << "schema: " << h.schema_version() << "; revision: " << h.revision()
-        << "\n";
-    out << "model: " << c.model() << " (" << c.stem() << " stem, "
-        << c.num_classes() << " classes, " << c.in_channels()
-        << " input channels), freeze unit: " << c.freeze_unit()
-        << ", init: " << (c.init().empty() ? "random" : c.init()) << "\n";
-    out << "data: " << c.data() << ", classes ["
-        << absl::StrJoin(c.classes(), ",") << "], " << c.train_samples()
-        << " train / " << c.test_samples()
-        << " test samples, partition: " << c.partition() << ", shards ["
-        << absl::StrJoin(c.shard_sizes(), ",") << "]"
-        << ", augment: " << (c.augment() ? "on" : "off") << "\n";
-    out << "optimizer: batch " << c.batch_size() << " per rank, " << c.epochs()
-        << " epochs x " << c.steps_per_epoch() << " steps, lr " << c.lr()
-        << " (" << c.lr_schedule() << "), momentum " << c.momentum()
-        << ", weight decay " << c.weight_decay() << "\n";
-    out << "freezing: policy " << c.policy() << ", vote rule " << c.vote_rule()
-        << ", base interval T=" << c.stats_interval()
-        << " steps, window W=" << c.stats_window() << "\n";
-    out << "execution: " << c.ranks() << " ranks x " << c.threads()
-        << " threads, seed " << c.seed() << ", comm " << c.comm_mode()
-        << ", buckets " << Bytes(c.first_bucket_bytes()) << " first / "
-        << Bytes(c.bucket_cap_bytes()) << " cap, cache "
-        << (c.cache() ? absl::StrCat("on (", c.cache_mem_mb(), " MB)")
-                      : std::string("off"))
-        << "\n";
-    out << "machine: " << h.machine().cpu_model() << ", " << h.machine().cores()
-        << " cores, " << h.machine().threads_per_rank()
-        << " threads per rank, host " << h.machine().hostname() << "\n";
-    if (h.machine().rank_hosts_size() > 0) {
-      out << "hosts of ranks 0.." << h.machine().rank_hosts_size() - 1 << ": "
-          << absl::StrJoin(h.machine().rank_hosts(), " ") << "\n";
-    }
-    if (h.libraries_size() > 0) {
-      std::vector<std::string> libs;
-      for (const LibraryVersion& l : h.libraries()) {
-        libs.push_back(absl::StrCat(l.name(), " ", l.version()));
-      }
-      out << "libraries: " << absl::StrJoin(libs, ", ") << "\n";
-    }
-    if (h.has_network()) {
-      out << absl::StrFormat(
-          "network: %s, %d ranks, alpha %.3g s, beta %.3g s/B, r2 %.4f (%s)\n",
-          h.network().transport(), h.network().ranks(), h.network().alpha_s(),
-          h.network().beta_s_per_byte(), h.network().r2(),
-          h.network().source());
-    }
+namespace {
+
+// The run's configuration, machine and libraries, from the header.
+void WriteHeaderInfo(const Header& h, std::ostream& out) {
+  const RunConfig& c = h.config();
+  out << "schema: " << h.schema_version() << "; revision: " << h.revision()
+      << "\n";
+  out << "model: " << c.model() << " (" << c.stem() << " stem, "
+      << c.num_classes() << " classes, " << c.in_channels()
+      << " input channels), freeze unit: " << c.freeze_unit()
+      << ", init: " << (c.init().empty() ? "random" : c.init()) << "\n";
+  out << "data: " << c.data() << ", classes ["
+      << absl::StrJoin(c.classes(), ",") << "], " << c.train_samples()
+      << " train / " << c.test_samples()
+      << " test samples, partition: " << c.partition() << ", shards ["
+      << absl::StrJoin(c.shard_sizes(), ",") << "]"
+      << ", augment: " << (c.augment() ? "on" : "off") << "\n";
+  out << "optimizer: batch " << c.batch_size() << " per rank, " << c.epochs()
+      << " epochs x " << c.steps_per_epoch() << " steps, lr " << c.lr() << " ("
+      << c.lr_schedule() << "), momentum " << c.momentum() << ", weight decay "
+      << c.weight_decay() << "\n";
+  out << "freezing: policy " << c.policy() << ", vote rule " << c.vote_rule()
+      << ", base interval T=" << c.stats_interval()
+      << " steps, window W=" << c.stats_window() << "\n";
+  out << "execution: " << c.ranks() << " ranks x " << c.threads()
+      << " threads, seed " << c.seed() << ", comm " << c.comm_mode()
+      << ", buckets " << Bytes(c.first_bucket_bytes()) << " first / "
+      << Bytes(c.bucket_cap_bytes()) << " cap, cache "
+      << (c.cache() ? absl::StrCat("on (", c.cache_mem_mb(), " MB)")
+                    : std::string("off"))
+      << "\n";
+  out << "machine: " << h.machine().cpu_model() << ", " << h.machine().cores()
+      << " cores, " << h.machine().threads_per_rank()
+      << " threads per rank, host " << h.machine().hostname() << "\n";
+  if (h.machine().rank_hosts_size() > 0) {
+    out << "hosts of ranks 0.." << h.machine().rank_hosts_size() - 1 << ": "
+        << absl::StrJoin(h.machine().rank_hosts(), " ") << "\n";
   }
+  if (h.libraries_size() > 0) {
+    std::vector<std::string> libs;
+    for (const LibraryVersion& l : h.libraries()) {
+      libs.push_back(absl::StrCat(l.name(), " ", l.version()));
+    }
+    out << "libraries: " << absl::StrJoin(libs, ", ") << "\n";
+  }
+  if (h.has_network()) {
+    out << absl::StrFormat(
+        "network: %s, %d ranks, alpha %.3g s, beta %.3g s/B, r2 %.4f (%s)\n",
+        h.network().transport(), h.network().ranks(), h.network().alpha_s(),
+        h.network().beta_s_per_byte(), h.network().r2(), h.network().source());
+  }
+}
+
+// Record counts, step totals, phases and the footer.
+void WriteStepsInfo(const TraceContents& contents, const TraceSummary& s,
+                    std::ostream& out) {
   out << "records: " << s.records << " (steps " << s.steps << ", intervals "
       << s.intervals << ", freeze events " << s.freeze_events << ", epochs "
       << s.epochs << ", profile " << (s.has_profile ? 1 : 0) << ", footer "
@@ -218,25 +214,31 @@ void WriteInfo(const TraceContents& contents, const TraceSummary& s,
         << ", eval " << Seconds(f.eval_ns())
         << (f.resumed() ? ", resumed from a checkpoint" : "") << "\n";
   }
-  if (contents.header.has_value()) {
-    const Header& h = *contents.header;
-    out << "units (" << h.units_size() << "):\n";
-    out << absl::StrFormat("  %3s  %-16s %12s %12s %14s  %s\n", "#", "name",
-                           "params", "bytes", "fwd MFLOP/smp", "at end");
-    for (int u = 0; u < h.units_size(); ++u) {
-      const Unit& unit = h.units(u);
-      const int64_t frozen = u < static_cast<int>(s.frozen_from_step.size())
-                                 ? s.frozen_from_step[u]
-                                 : -1;
-      out << absl::StrFormat(
-          "  %3d  %-16s %12d %12d %14.3f  %s%s\n", u, unit.name(),
-          unit.params(), unit.bytes(), unit.forward_flops_per_sample() * 1e-6,
-          frozen >= 0 ? absl::StrCat("frozen from step ", frozen)
-                      : std::string("trainable"),
-          unit.is_classifier() ? " (classifier)" : "");
-    }
-    out << "params: " << h.params_size() << " tensors\n";
+}
+
+// Each unit with its size and whether it ended frozen.
+void WriteUnitsInfo(const Header& h, const TraceSummary& s, std::ostream& out) {
+  out << "units (" << h.units_size() << "):\n";
+  out << absl::StrFormat("  %3s  %-16s %12s %12s %14s  %s\n", "#", "name",
+                         "params", "bytes", "fwd MFLOP/smp", "at end");
+  for (int u = 0; u < h.units_size(); ++u) {
+    const Unit& unit = h.units(u);
+    const int64_t frozen = u < static_cast<int>(s.frozen_from_step.size())
+                               ? s.frozen_from_step[u]
+                               : -1;
+    out << absl::StrFormat(
+        "  %3d  %-16s %12d %12d %14.3f  %s%s\n", u, unit.name(), unit.params(),
+        unit.bytes(), unit.forward_flops_per_sample() * 1e-6,
+        frozen >= 0 ? absl::StrCat("frozen from step ", frozen)
+                    : std::string("trainable"),
+        unit.is_classifier() ? " (classifier)" : "");
   }
+  out << "params: " << h.params_size() << " tensors\n";
+}
+
+// Freeze events, epochs and the final accuracy.
+void WriteEventsInfo(const TraceContents& contents, const TraceSummary& s,
+                     std::ostream& out) {
   out << "freeze events (" << contents.freeze_events.size() << "):\n";
   const auto names = [&](const auto& units) {
     std::vector<std::string> n;
@@ -265,6 +267,23 @@ void WriteInfo(const TraceContents& contents, const TraceSummary& s,
     out << "final test accuracy: none recorded\n";
   }
   if (!contents.status.ok()) out << "stopped: " << contents.status << "\n";
+}
+
+}  // namespace
+
+void WriteInfo(const TraceContents& contents, const TraceSummary& s,
+               std::ostream& out) {
+  out << "trace: " << contents.path << "\n";
+  out << "state: "
+      << (contents.complete()    ? "complete (has a Footer)"
+          : contents.status.ok() ? "incomplete (no Footer: the run "
+                                   "died or is still running)"
+                                 : "damaged, read up to the error below")
+      << "; " << contents.valid_bytes << " valid bytes\n";
+  if (contents.header.has_value()) WriteHeaderInfo(*contents.header, out);
+  WriteStepsInfo(contents, s, out);
+  if (contents.header.has_value()) WriteUnitsInfo(*contents.header, s, out);
+  WriteEventsInfo(contents, s, out);
 }
 
 absl::Status RunTraceTool(const std::string& command, const std::string& path,
