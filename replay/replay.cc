@@ -92,6 +92,7 @@ class CaseRunner {
         RETURN_IF_ERROR(net->CheckWorldSize(w));
       }
       RETURN_IF_ERROR(sim::CheckRankSkew(options_.skew, w));
+      RETURN_IF_ERROR(sim::CheckSharedCores(options_.shared_cores));
       if (maps_.count(w) == 0) {
         ASSIGN_OR_RETURN(
             sim::StepMap map,
@@ -144,6 +145,7 @@ class CaseRunner {
     t.cache = options_.cache;
     t.augment_variants = options_.augment_variants;
     t.skew = options_.skew;
+    t.shared_cores = options_.shared_cores;
     t.keep_step_totals = true;
     return t;
   }
@@ -334,6 +336,7 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::CostModel& model,
   report.interval_in = options.interval_in;
   report.risk_proxy = sim::RiskProxyName(options.risk_proxy);
   report.skew = options.skew;
+  report.shared_cores = options.shared_cores;
   report.recommend = options.recommend;
   report.max_risk = options.max_risk;
   CaseRunner runner(model, options);

@@ -46,6 +46,9 @@ struct ReplayOptions {
   // Stragglers and jitter (sim/rank_skew.h); checked against every world
   // size.
   sim::RankSkewOptions skew;
+  // Every rank on one machine of this many cores, as on comm's emulated
+  // cluster (sim::TimingOptions::shared_cores); 0: hosts of their own.
+  int shared_cores = 0;
   // The Pareto front of (time saved, risk) and the recommendation in the
   // reports; the summary after the table is always there.
   bool recommend = false;
@@ -109,6 +112,7 @@ struct ReplayReport {
   sim::IntervalUnit interval_in = sim::IntervalUnit::kSteps;
   std::string risk_proxy;
   sim::RankSkewOptions skew;
+  int shared_cores = 0;
   bool recommend = false;
   double max_risk = kDefaultMaxRisk;
   std::vector<GroupSummary> summaries;

@@ -1,7 +1,8 @@
 // bazel run //replay -- TRACE|--trace=TRACE [--policies=all|a,b,...]
 //   [--network=SPEC,...] [--world_size=N,...] [--scaling=same_data|
 //   same_steps] [--interval_in=steps|epochs] [--recommend] [--max_risk=X]
-//   [--straggler=RANK:FACTOR] [--jitter=FRACTION] [--out=DIR]
+//   [--straggler=RANK:FACTOR] [--jitter=FRACTION] [--shared_cores=C]
+//   [--out=DIR]
 //   [--chrome=FILE] [--validate] [--cache]
 //
 // Replays a recorded trace against freezing policies, networks and world
@@ -79,6 +80,10 @@ ABSL_FLAG(double, jitter, 0,
           "per-step, per-rank compute noise (its standard deviation, a "
           "fraction >= 0); the collectives wait for the slowest rank");
 ABSL_FLAG(uint64_t, jitter_seed, 1, "the seed of --jitter's draws");
+ABSL_FLAG(int, shared_cores, 0,
+          "every rank, recorded and replayed, on one machine of this many "
+          "cores (comm's emulated cluster): compute scales with the ranks "
+          "sharing them; 0: each rank on a host of its own");
 
 namespace freezing::replay {
 namespace {
@@ -112,6 +117,7 @@ absl::Status RealMain() {
                    sim::ParseStragglers(absl::GetFlag(FLAGS_straggler)));
   options.skew.jitter = absl::GetFlag(FLAGS_jitter);
   options.skew.seed = absl::GetFlag(FLAGS_jitter_seed);
+  options.shared_cores = absl::GetFlag(FLAGS_shared_cores);
   options.cache = absl::GetFlag(FLAGS_cache);
   options.augment_variants = absl::GetFlag(FLAGS_augment_variants);
   options.validate = absl::GetFlag(FLAGS_validate);
@@ -172,7 +178,8 @@ const freezing::base::CliSpec& Cli() {
       {{"input", {"trace", "allow_partial"}},
        {"what if",
         {"policies", "network", "world_size", "scaling", "interval_in", "cache",
-         "augment_variants", "straggler", "jitter", "jitter_seed"}},
+         "augment_variants", "straggler", "jitter", "jitter_seed",
+         "shared_cores"}},
        {"accuracy risk and recommendation",
         {"risk_proxy", "recommend", "max_risk"}},
        {"validation", {"validate", "held_in_fraction"}},

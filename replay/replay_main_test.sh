@@ -68,18 +68,22 @@ head -1 "$tmp/out/replay.csv" | grep -q ",predicted_total_s,predicted_interval_l
 # a recommendation.
 out2="$("$replay" "$t2" --policies=none,static:2,autofreeze --network=1gbe \
   --world_size=2,4 --scaling=same_steps --interval_in=epochs --straggler=1:1.5 \
-  --jitter=0.05 --recommend --max_risk=0.5 --risk_proxy=lr --out="$tmp/out2" 2>&1)"
+  --jitter=0.05 --shared_cores=2 --recommend --max_risk=0.5 --risk_proxy=lr \
+  --out="$tmp/out2" 2>&1)"
 rc=$?
 echo "$out2"
 [[ $rc -eq 0 ]] || { echo "FAIL: what-if run exited $rc"; fail=1; }
 grep -q "^  Pareto front (saved vs risk): none " <<<"$out2" || { echo "FAIL: no Pareto front"; fail=1; }
 grep -q "^  recommended: " <<<"$out2" || { echo "FAIL: no recommendation"; fail=1; }
 grep -q "rank 1 computes x1.5, jitter 0.05" <<<"$out2" || { echo "FAIL: skew not shown"; fail=1; }
+grep -q "every rank on one machine of 2 cores" <<<"$out2" || { echo "FAIL: shared cores not shown"; fail=1; }
 /usr/bin/python3 - "$tmp/out2/replay.json" <<'PY' || fail=1
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["options"]["scaling"] == "same_steps"
 assert r["options"]["stragglers"] == [{"rank": 1, "factor": 1.5}]
+assert r["options"]["shared_cores"] == 2
+assert any("compute x2.0000" in n for c in r["results"] for n in c["notes"])
 assert all(c["scaling"] == "same_steps" and c["accuracy_risk_proxy"] == "lr"
            for c in r["results"])
 assert len(r["pareto"]) == 2 and len(r["recommended"]) == 2
@@ -120,6 +124,7 @@ bad "valid values are steps and epochs" --trace="$t2" --interval_in=hours
 bad "valid ranks are 0..1" --trace="$t2" --policies=none --straggler=2:1.5
 bad "RANK:FACTOR" --trace="$t2" --policies=none --straggler=fast
 bad "valid values are fractions >= 0" --trace="$t2" --policies=none --jitter=-0.1
+bad "shared cores -2" --trace="$t2" --policies=none --shared_cores=-2
 bad "valid values are in [0, 1]" --trace="$t2" --policies=none --max_risk=1.5
 bad "valid values are norm_share" --trace="$t2" --risk_proxy=vibes
 bad "world sizes up to 64" --trace="$t2" --policies=none --world_size=128

@@ -219,6 +219,7 @@ TEST(Reports, JsonHasTheContractFields) {
   o.recommend = true;
   o.skew.stragglers = {{1, 1.25}};
   o.skew.jitter = 0.02;
+  o.shared_cores = 2;
   o.interval_in = sim::IntervalUnit::kEpochs;
   auto r = RunReplay(m, o);
   ASSERT_TRUE(r.ok());
@@ -253,6 +254,8 @@ TEST(Reports, JsonHasTheContractFields) {
                             "\"options\": {",
                             "\"stragglers\": [{",
                             "\"jitter\": 0.02",
+                            "\"shared_cores\": 2",
+                            "shared cores: all 8 ranks",
                             "\"summary\": [",
                             "\"pareto\": [",
                             "\"recommended\": ["}) {

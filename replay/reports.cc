@@ -469,6 +469,10 @@ std::string OptionsLine(const ReplayReport& r) {
     absl::StrAppend(&out, ", jitter ", r.skew.jitter, " (seed ", r.skew.seed,
                     ")");
   }
+  if (r.shared_cores > 0) {
+    absl::StrAppend(&out, ", every rank on one machine of ", r.shared_cores,
+                    " cores (emulated hosts)");
+  }
   return absl::StrCat(out, "\n");
 }
 
@@ -666,6 +670,7 @@ void WriteOptions(base::JsonWriter& w, const ReplayReport& r) {
   w.EndArray();
   w.Key("jitter").Double(r.skew.jitter);
   w.Key("jitter_seed").Uint(r.skew.seed);
+  w.Key("shared_cores").Int(r.shared_cores);
   w.EndObject();
 }
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "comm/bucket_plan.h"
 #include "sim/cache_model.h"
@@ -226,10 +227,11 @@ struct StepTiming {
 // The steps of one schedule on one cost model and network, in order.
 class StepSimulator {
  public:
+  // `compute_scale`: every compute cost's factor (SharedCoresFactor).
   StepSimulator(const CostModel& costs, const FreezeSchedule& schedule,
                 const NetworkModel& network, int world_size,
                 std::optional<CacheModel> cache, std::vector<int64_t> waits,
-                std::optional<RankSkew> skew)
+                std::optional<RankSkew> skew, double compute_scale)
       : costs_(costs),
         run_(costs.run()),
         schedule_(schedule),
@@ -238,7 +240,8 @@ class StepSimulator {
         cache_(std::move(cache)),
         waits_(std::move(waits)),
         plans_(schedule.sets.size()),
-        skew_(std::move(skew)) {}
+        skew_(std::move(skew)),
+        compute_scale_(compute_scale) {}
 
   // Simulate: simulated step `s` (the replayed run's, schedule.steps) into
   // `t`, costed as the recorded step it maps to; its buckets only when
@@ -250,24 +253,25 @@ class StepSimulator {
     const SetPlan& plan = Plan(schedule_.step_set[s]);
     const StepCosts step = costs_.Step(r);
     t.cost_by_source = {0, 0, 0};
-    t.data_ns = step.data_ns;
-    t.other_ns = step.other_ns;
+    t.data_ns = Compute(step.data_ns);
+    t.other_ns = Compute(step.other_ns);
     RETURN_IF_ERROR(Forward(r, plan, step.loss_forward_ns, map.epoch[s], t));
     RETURN_IF_ERROR(Backward(r, plan, t));
     t.wait_ns = world_size_ > 1 && !waits_.empty() ? waits_[r] : 0;
     t.comm_total_ns = plan.bucket_ns_total;
     t.bytes_allreduced = plan.grad_bytes;
     const bool same_set = plan.recorded_set == rs.frozen_set;
-    t.accumulate_ns = std::min(
-        t.backward_ns, same_set ? step.accumulate_ns : plan.accumulate_ns);
-    t.optimizer_ns = same_set ? step.optimizer_ns : plan.optimizer_ns;
+    t.accumulate_ns =
+        std::min(t.backward_ns,
+                 Compute(same_set ? step.accumulate_ns : plan.accumulate_ns));
+    t.optimizer_ns = Compute(same_set ? step.optimizer_ns : plan.optimizer_ns);
     t.optimizer_line_ns =
         !same_set && plan.optimizer_from_line ? t.optimizer_ns : 0;
     int64_t interval_compute = 0, interval_comm = 0;
     bool interval_end = false;
     while (next_interval_ < map.num_intervals() &&
            map.interval_last_step[next_interval_] == s) {
-      interval_compute += IntervalCompute(next_interval_++);
+      interval_compute += Compute(IntervalCompute(next_interval_++));
       interval_comm += plan.interval_comm_ns;
       interval_end = true;
     }
@@ -294,6 +298,13 @@ class StepSimulator {
   }
 
  private:
+  // Compute: `ns` of compute on this world's share of the cores.
+  int64_t Compute(int64_t ns) const {
+    return compute_scale_ == 1.0
+               ? ns
+               : RoundNs(static_cast<double>(ns) * compute_scale_);
+  }
+
   const SetPlan& Plan(int set) {
     if (!plans_[set].has_value()) {
       plans_[set] =
@@ -310,7 +321,8 @@ class StepSimulator {
   }
 
   // Each unit's forward in its state, the loss's, and the cache's reads and
-  // writes in place of the frozen prefix's forward.
+  // writes in place of the frozen prefix's forward; the sums are scaled to
+  // the shared cores once (the cache model sees the units' own costs).
   absl::Status Forward(int64_t s, const SetPlan& plan, int64_t loss_ns,
                        int epoch, StepTiming& t) {
     const int n = run_.num_units;
@@ -324,21 +336,22 @@ class StepSimulator {
             u, x == ForwardState::kGrad ? "forward" : "no-grad forward");
       }
       t.unit_forward_ns[u] = cost->ns;
-      t.cost_by_source[static_cast<int>(cost->source)] += cost->ns;
+      t.cost_by_source[static_cast<int>(cost->source)] += Compute(cost->ns);
       (u <= plan.boundary ? prefix : rest) += cost->ns;
     }
-    t.forward_ns = loss_ns + prefix + rest;
+    t.forward_ns = Compute(loss_ns + prefix + rest);
     t.cache_ns = 0;
     t.cached_through = -1;
     if (cache_.has_value()) {
       const CacheModel::StepCache c =
           cache_->Step(epoch, plan.boundary, t.unit_forward_ns);
       if (c.active) {
-        t.cache_ns = c.ns;
+        t.cache_ns = Compute(c.ns);
         t.cached_through = plan.boundary;
-        t.forward_ns = loss_ns + c.ns + rest;
+        t.forward_ns = Compute(loss_ns + c.ns + rest);
       }
     }
+    for (int64_t& ns : t.unit_forward_ns) ns = Compute(ns);
     return absl::OkStatus();
   }
 
@@ -352,9 +365,9 @@ class StepSimulator {
       const std::optional<UnitCost> cost =
           costs_.Cost(u, plan.states.backward[u], s);
       if (!cost.has_value()) return MissingCost(u, "backward");
-      t.unit_backward_ns[u] = cost->ns;
-      t.cost_by_source[static_cast<int>(cost->source)] += cost->ns;
-      wall += cost->ns;
+      t.unit_backward_ns[u] = Compute(cost->ns);
+      t.cost_by_source[static_cast<int>(cost->source)] += t.unit_backward_ns[u];
+      wall += t.unit_backward_ns[u];
       t.unit_backward_end_ns[u] = wall;
     }
     t.backward_ns = wall;
@@ -427,6 +440,7 @@ class StepSimulator {
   int64_t next_interval_ = 0;
   std::vector<int64_t> ready_;
   std::optional<RankSkew> skew_;
+  const double compute_scale_;
 };
 
 void AddToTotals(const StepTiming& t, TimingResult& out) {
@@ -469,7 +483,43 @@ StepTimeline TimelineOf(const StepTiming& t, int64_t step, int64_t start_ns) {
   return tl;
 }
 
+// What a case's note says about shared cores.
+std::string SharedCoresNote(const RecordedRun& run, int world_size, int cores,
+                            double factor) {
+  return absl::StrCat(
+      "shared cores: all ", world_size, " ranks (", ThreadsPerRank(run),
+      " thread(s) each) on one machine of ", cores, " cores, as the recorded ",
+      run.world_size, " were: compute x", absl::StrFormat("%.4f", factor),
+      " (an emulation of hosts on one machine, not a property of real "
+      "clusters)");
+}
+
 }  // namespace
+
+double SharedCoresFactor(int world_size, int recorded_world_size,
+                         int threads_per_rank, int cores) {
+  if (cores <= 0) return 1.0;
+  const auto share = [&](int ranks) {
+    return std::max(1.0, static_cast<double>(ranks) * threads_per_rank /
+                             static_cast<double>(cores));
+  };
+  return share(world_size) / share(recorded_world_size);
+}
+
+int ThreadsPerRank(const RecordedRun& run) {
+  if (run.header.machine().threads_per_rank() > 0) {
+    return run.header.machine().threads_per_rank();
+  }
+  return run.header.config().threads() > 0 ? run.header.config().threads() : 1;
+}
+
+absl::Status CheckSharedCores(int cores) {
+  if (cores >= 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "shared cores ", cores,
+      ": give the machine's cores (> 0), or 0 for ranks on hosts of their "
+      "own"));
+}
 
 absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
                                             const FreezeSchedule& schedule,
@@ -504,12 +554,19 @@ absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
     waits = RecordedWaits(costs, network);
   }
   RETURN_IF_ERROR(CheckRankSkew(options.skew, world_size));
+  RETURN_IF_ERROR(CheckSharedCores(options.shared_cores));
   std::optional<RankSkew> skew;
   if (options.skew.enabled()) skew.emplace(options.skew, world_size);
+  const double compute_scale = SharedCoresFactor(
+      world_size, run.world_size, ThreadsPerRank(run), options.shared_cores);
+  if (options.shared_cores > 0) {
+    out.notes.push_back(
+        SharedCoresNote(run, world_size, options.shared_cores, compute_scale));
+  }
   StepSimulator simulator(
       costs, schedule, network, world_size,
       MakeCache(run, options, map.steps_per_epoch, out.notes), std::move(waits),
-      std::move(skew));
+      std::move(skew), compute_scale);
   StepTiming t;
   int64_t clock = 0;
   for (int64_t s = 0; s < map.num_steps(); ++s) {

@@ -42,7 +42,8 @@
 // CostModel::Step's: the recorded step's, or the fit's prediction for steps
 // after the measured ones.
 // World sizes other than the recorded one keep the per-rank batch and the
-// per-rank compute; only communication changes. The steps simulated are
+// per-rank compute (but with shared_cores, below); only communication
+// changes. The steps simulated are
 // the schedule's (FreezeSchedule::steps, step_map.h): the recorded ones, or
 // at another world size with the same data, fewer or more, each costed as
 // the recorded step at the same place in its epoch.
@@ -54,6 +55,14 @@
 // Cache (TimingOptions::cache): CacheModel (cache_model.h), with the
 // profile's cache_read_ns_per_element. Only deterministic inputs can hit (no
 // augmentation, or K fixed variants).
+//
+// Shared cores (TimingOptions::shared_cores, an emulation knob): every rank
+// of the replayed world and of the recorded one ran on one machine with C
+// cores (comm's emulated cluster), so a rank's compute slows as ranks are
+// added. Everything but communication (data, forward, the cache, backward
+// and with it when buckets are ready, accumulation, optimizer, interval
+// compute, other) is scaled by SharedCoresFactor; all-reduce times and
+// recorded waits are not. Off (0) on real hosts, which bring their own cores.
 #ifndef FREEZING_SIM_SIMULATOR_H_
 #define FREEZING_SIM_SIMULATOR_H_
 
@@ -62,10 +71,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sim/cost_model.h"
 #include "sim/network.h"
 #include "sim/rank_skew.h"
+#include "sim/recorded_run.h"
 #include "sim/schedule.h"
 
 namespace freezing::sim {
@@ -87,7 +98,24 @@ struct TimingOptions {
   bool keep_step_totals = false;
   // Ranks that compute at different speeds (rank_skew.h); off by default.
   RankSkewOptions skew;
+  // Cores of the one machine every rank runs on (see above); 0: off, each
+  // rank on a host of its own.
+  int shared_cores = 0;
 };
+
+// SharedCoresFactor: how much slower a rank computes in a world of
+// `world_size` ranks of `threads_per_rank` threads each on `cores` cores
+// than in the recorded world of `recorded_world_size` ranks on them:
+// max(1, p·t/C) / max(1, p_rec·t/C). 1 when `cores` <= 0 (off).
+double SharedCoresFactor(int world_size, int recorded_world_size,
+                         int threads_per_rank, int cores);
+
+// ThreadsPerRank: the recorded run's compute threads per rank (the trace
+// header's machine, else its configuration; 1 when neither says).
+int ThreadsPerRank(const RecordedRun& run);
+
+// CheckSharedCores: `cores` >= 0; InvalidArgument otherwise.
+absl::Status CheckSharedCores(int cores);
 
 // Phase sums, nanoseconds.
 struct PhaseTotals {

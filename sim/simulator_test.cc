@@ -137,6 +137,87 @@ TEST(SimulateTiming, LargerWorldsCostMoreOnARing) {
   }
 }
 
+TEST(SharedCoresFactor, RanksOverCores) {
+  struct Case {
+    int p, recorded, threads, cores;
+    double factor;
+  } cases[] = {
+      {3, 2, 1, 2, 1.5},  // 3 ranks on 2 cores against 2 on 2
+      {4, 2, 1, 2, 2.0},
+      {2, 2, 1, 2, 1.0},  // the recorded world
+      {4, 2, 2, 2, 2.0},  // 8 threads on 2 cores against 4
+      {3, 2, 1, 4, 1.0},  // both fit on 4 cores
+      {8, 2, 1, 4, 2.0},
+      {2, 4, 1, 2, 0.5},  // fewer ranks than recorded: faster
+      {4, 2, 1, 0, 1.0},  // off
+  };
+  for (const Case& c : cases) {
+    EXPECT_DOUBLE_EQ(SharedCoresFactor(c.p, c.recorded, c.threads, c.cores),
+                     c.factor)
+        << c.p << " " << c.recorded << " " << c.threads << " " << c.cores;
+  }
+}
+
+TEST(SimulateTiming, SharedCoresScaleComputeNotCommunication) {
+  trace::TraceContents t = HandTrace();
+  t.header->mutable_machine()->set_threads_per_rank(1);
+  CostModel m = Model(t);
+  EXPECT_EQ(ThreadsPerRank(m.run()), 1);
+  auto schedule = ComputeSchedule(m.run(), "none", "");
+  ASSERT_TRUE(schedule.ok()) << schedule.status();
+  auto net = Net("ring:alpha_us=0,gbps=8", m);  // 1 ns per byte
+  TimingOptions o;
+  o.world_size = 4;
+  o.shared_cores = 2;
+  auto r = SimulateTiming(m, *schedule, *net, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // 4 ranks of 1 thread on 2 cores against the recorded 2: compute x2.
+  // Per step: data 2·20; forward 2·(5 + 110 + 11) = 252; backward fc 66,
+  // body 440: wall 506, the one 4400-byte bucket ready at 506 and taking
+  // 2·3/4·4400 = 6600 ns, all exposed (not scaled); accumulation 2·7;
+  // optimizer 2·1100; other 2·3. Interval ends (steps 1, 3, 5, 7): compute
+  // 2·1000, the accumulators' all-reduce 6600 (not scaled).
+  const PhaseTotals& p = r->phases;
+  EXPECT_EQ(p.data_ns, 8 * 40);
+  EXPECT_EQ(p.forward_ns, 8 * 252);
+  EXPECT_EQ(p.backward_ns, 8 * (506 - 14));
+  EXPECT_EQ(p.comm_exposed_ns, 8 * 6600);
+  EXPECT_EQ(p.comm_total_ns, 8 * 6600);
+  EXPECT_EQ(p.optimizer_ns, 8 * 2200);
+  EXPECT_EQ(p.stats_ns, 8 * 14 + 4 * (2000 + 6600));
+  EXPECT_EQ(p.other_ns, 8 * 6);
+  EXPECT_EQ(p.total_ns, 8 * 9604 + 4 * 8600);
+  EXPECT_EQ(r->cost_by_source[static_cast<int>(CostSource::kSameStep)],
+            8 * 2 * (110 + 11 + 220 + 33));
+  ASSERT_FALSE(r->notes.empty());
+  EXPECT_NE(r->notes.back().find("compute x2.0000"), std::string::npos)
+      << r->notes.back();
+  // Off, the same world computes as recorded: 8·8102 + 4·7600.
+  o.shared_cores = 0;
+  auto off = SimulateTiming(m, *schedule, *net, o);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->phases.total_ns, 8 * 8102 + 4 * 7600);
+  EXPECT_TRUE(off->notes.empty());
+  // At the recorded world size the factor is 1: the same simulation.
+  o.world_size = 2;
+  auto own = SimulateTiming(m, *schedule, *net, o);
+  o.shared_cores = 2;
+  auto own_shared = SimulateTiming(m, *schedule, *net, o);
+  ASSERT_TRUE(own.ok() && own_shared.ok());
+  EXPECT_EQ(own_shared->phases.total_ns, own->phases.total_ns);
+  // 3 ranks: x1.5, rounded to the nanosecond once per cost (llround: 4.5
+  // -> 5): data 30, other 5, optimizer 1650.
+  o.world_size = 3;
+  auto three = SimulateTiming(m, *schedule, *net, o);
+  ASSERT_TRUE(three.ok());
+  EXPECT_EQ(three->phases.data_ns, 8 * 30);
+  EXPECT_EQ(three->phases.other_ns, 8 * 5);
+  EXPECT_EQ(three->phases.optimizer_ns, 8 * 1650);
+  o.shared_cores = -1;
+  EXPECT_EQ(SimulateTiming(m, *schedule, *net, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(SimulateTiming, Deterministic) {
   trace::SyntheticTraceOptions o;
   o.freeze_every_intervals = 0;
