@@ -130,6 +130,17 @@ def size_mode(args):
   return "smoke" if args.smoke else ("full" if args.full else "default")
 
 
+def is_vit(model):
+  return model.startswith("vit_")
+
+
+def model_flags(args):
+  """//train flags an experiment sets for its model in every run, the
+  source model's pre-training included (args.model_flags, e.g. experiment
+  8's --lr and --patch_size for a ViT)."""
+  return list(getattr(args, "model_flags", []))
+
+
 def static_policy(k):
   """The --policy of K frozen groups from the first step (K=0: none)."""
   return "none" if k == 0 else f"static:{k}"
@@ -208,9 +219,13 @@ class Experiment:
         "smoke": {"train_limit": 256, "test_limit": 64, "epochs": 1},
     }[mode]
     data_tag = a.data.split(":", 1)[0]
-    folder = a.pretrain_dir or os.path.join(
-        REPO, "out", "experiments",
-        f"pretrain_{data_tag}" + ("" if mode == "default" else "_" + mode))
+    # A ViT source model has its own folder, also beside a --pretrain_dir
+    # that run_all gives every experiment (the ResNets' stays where it was).
+    model_tag = f"_{a.model}" if is_vit(a.model) else ""
+    folder = (a.pretrain_dir.rstrip("/") + model_tag if a.pretrain_dir else
+              os.path.join(REPO, "out", "experiments",
+                           f"pretrain_{data_tag}{model_tag}" +
+                           ("" if mode == "default" else "_" + mode)))
     flags = [
         f"--data={a.data}", f"--classes={a.source_classes}",
         f"--train_limit={recipe['train_limit']}",
@@ -219,7 +234,7 @@ class Experiment:
         f"--ranks={a.ranks}", f"--threads={a.threads}",
         f"--model={a.model}", "--policy=none", f"--seed={a.seed}",
         "--checkpoints=false", "--log_every=1000",
-    ]
+    ] + model_flags(a)
     cmd = [self.bins["train"]] + flags + [f"--out={folder}"]
     marker = os.path.join(folder, "pretrain.json")
     key = " ".join(flags)
@@ -270,11 +285,12 @@ class Experiment:
         f"--epochs={a.epochs if epochs is None else epochs}",
         f"--batch_size={a.batch_size}", f"--threads={a.threads}",
         f"--model={a.model}", f"--init={self.source_model()}",
-        # The head is the target task's: a fresh fc, as when fine-tuning an
-        # ImageNet model on CIFAR-10.
-        "--init_exclude=fc.", f"--stats_interval={a.stats_interval}",
+        # The head is the target task's: a fresh fc (a ViT's heads.head), as
+        # when fine-tuning an ImageNet model on CIFAR-10.
+        "--init_exclude=" + ("heads.head." if is_vit(a.model) else "fc."),
+        f"--stats_interval={a.stats_interval}",
         f"--seed={a.seed}", "--checkpoints=false", "--log_every=1000",
-    ] + [x for x in a.train_args.split() if x]
+    ] + model_flags(a) + [x for x in a.train_args.split() if x]
 
   def run_train(self, name, flags, env=None, ranks=None, keep_model=False):
     """Runs //train with `flags` (plus --ranks, --out) as run `name`.

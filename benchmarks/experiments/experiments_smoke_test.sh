@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs every experiment of benchmarks/experiments once in --smoke mode
-# (resnet_tiny, a few steps, reduced lists), through run_all.py as users run
-# them, then experiment 1 again on a fake CIFAR-10 folder and --plot_only;
+# (resnet_tiny; experiment 8 vit_mini with patch 8; a few steps, reduced
+# lists), through run_all.py as users run them, then experiment 1 again on a
+# fake CIFAR-10 folder and --plot_only;
 # checks that every results.json, CSV table and figure was written. The
 # numbers mean nothing. Experiment 5 runs without shaping the loopback (a
 # test must not change the machine's network): networks single, shm, tcp.
@@ -28,7 +29,8 @@ bins=(--train_bin="${runfiles}/train/train"
   --args3="--stats_interval=2 --partitions=iid;dirichlet:alpha=0.1 --rules=global,snr" \
   --args4="--stats_interval=2" \
   --args5="--networks=single,shm,tcp --ks=0,6" \
-  --args7="--rank_counts=2 --frozen=0,2"
+  --args7="--rank_counts=2 --frozen=0,2" \
+  --args8="--stats_interval=2 --ks=0,3 --policies=gradnorm:variant=prefix --cache_ks=3"
 
 check() {
   for f in "$@"; do
@@ -47,14 +49,19 @@ check exp1_static_sweep/results.json exp1_static_sweep/static_sweep.csv \
   exp5_comm/comm.csv exp5_comm/calibration_tcp.json exp5_comm/exp5_comm.png \
   exp6_replay/fidelity.csv exp6_replay/validate.csv exp6_replay/scale.csv \
   exp6_replay/exp6_fidelity.png exp6_replay/exp6_scale.png \
-  exp7_pytorch/ratios.csv exp7_pytorch/exp7_pytorch.png run_all.json
+  exp7_pytorch/ratios.csv exp7_pytorch/exp7_pytorch.png \
+  exp8_vit/static_sweep.csv exp8_vit/where_time_goes.csv \
+  exp8_vit/adaptive.csv exp8_vit/cache.csv exp8_vit/replay.csv \
+  exp8_vit/exp8_where_time_goes.png exp8_vit/exp8_static_sweep.png \
+  exp8_vit/exp8_adaptive.png exp8_vit/exp8_cache.png \
+  exp8_vit/exp8_replay.png run_all.json
 # Every experiment exited 0; K=0 and K=4 rows; the static:4 run froze 4
 # units at step 0; replay predicted every exp1/exp2/exp4/exp5 run.
 /usr/bin/python3 - "${out}" <<'PY'
 import csv, json, sys
 out = sys.argv[1]
 runs = json.load(open(f"{out}/run_all.json"))["experiments"]
-assert [e["exit"] for e in runs] == [0] * 7, runs
+assert [e["exit"] for e in runs] == [0] * 8, runs
 rows = list(csv.DictReader(open(f"{out}/exp1_static_sweep/static_sweep.csv")))
 assert [r["K"] for r in rows] == ["0", "4"], rows
 assert rows[1]["freeze_events"].split() == [
@@ -64,6 +71,17 @@ for e in ("exp1", "exp2", "exp4", "exp5", "exp5-cross"):
   assert any(r["experiment"] == e for r in fid), e
 val = list(csv.DictReader(open(f"{out}/exp6_replay/validate.csv")))
 assert all(r["schedule_matches"] == "True" for r in val), val
+# Experiment 8: a ViT (vit_mini's units), ResNet beside it, the cache hit,
+# replay predicted both runs (how well is not checked: smoke timings).
+units = [r["name"] for r in csv.DictReader(
+    open(f"{out}/exp8_vit/where_time_goes.csv")) if r["model"] == "vit_mini"]
+assert units[0] == "embedding" and units[-1] == "head" and len(units) == 8, units
+sweep = list(csv.DictReader(open(f"{out}/exp8_vit/static_sweep.csv")))
+assert sweep[1]["frozen_units"] == "embedding+encoder_layer_0+encoder_layer_1"
+cache = {r["config"]: r for r in csv.DictReader(
+    open(f"{out}/exp8_vit/cache.csv"))}
+assert int(cache["static3_cache"]["cache_hits"]) > 0, cache
+assert len(list(csv.DictReader(open(f"{out}/exp8_vit/replay.csv")))) == 2
 print(f"run_all: {len(runs)} experiments, {len(fid)} replay cases, "
       f"{len(val)} validations")
 PY

@@ -1,20 +1,22 @@
-"""Runs the study's seven experiments one after another (never two at once:
-they would distort each other's timings), then optionally publishes the
-figures and compact tables for docs/RESULTS.md.
+"""Runs the study's experiments one after another (never two at once: they
+would distort each other's timings), then optionally publishes the figures
+and compact tables for docs/RESULTS.md.
 
   bazel run //benchmarks:experiments_all -- [--out=DIR] [--full] [--publish]
   /usr/bin/python3 -m benchmarks.experiments.run_all [--only=1,2,...]
 
-Order: 1, 2, 3, 4, 5, 7, then 6 (it replays the traces of 1, 2, 4 and 5).
+Order: 1, 2, 3, 4, 5, 7, 8 (the ViT; it reads experiment 1 for ResNet-18
+beside it), then 6 (it replays the traces of 1, 2, 4 and 5).
 All of them use the same binaries (built once and copied into OUT/bin) and
-the same source model (pre-trained once). Writes OUT/run_all.json with each
-experiment's command, wall time, exit status and the load average before and
-after. With --publish: the PNG figures go to docs/figures/ and the CSV
+the same source model (pre-trained once; experiment 8's ViT has its own).
+Writes OUT/run_all.json with each experiment's command, wall time, exit
+status and the load average before and after. With --publish: the PNG figures go to docs/figures/ and the CSV
 tables (plus each results.json without its per-run records) to
 benchmarks/results/experiments/ in the checkout.
 
-Default sizes take about an hour on 2 idle cores (51 min on 2026-11-25); --full (the study's 50
-epochs on all samples) takes days.
+Default sizes take about an hour on 2 idle cores (51 min on 2026-11-25,
+experiments 1-7) plus experiment 8's ViT runs; --full (the study's 50 epochs
+on all samples) takes days.
 """
 
 import argparse
@@ -36,6 +38,7 @@ EXPERIMENTS = {
     "4": "exp4_cache",
     "5": "exp5_comm",
     "7": "exp7_pytorch",
+    "8": "exp8_vit",
     "6": "exp6_replay",
 }
 # Small tables that docs/RESULTS.md quotes (the traces and per-run records
@@ -47,7 +50,7 @@ def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   p.add_argument("--out", default="",
                  help="output root (default: out/experiments in the checkout)")
-  p.add_argument("--only", default="1,2,3,4,5,7,6",
+  p.add_argument("--only", default="1,2,3,4,5,7,8,6",
                  help="experiments to run, in this order")
   p.add_argument("--full", action="store_true")
   p.add_argument("--smoke", action="store_true")
@@ -146,6 +149,8 @@ def main(argv=None):
       cmd = [c for c in cmd if not c.startswith(("--data=", "--pretrain_dir"))]
       cmd += [f"--exp{k}={os.path.join(a.out, EXPERIMENTS[k])}"
               for k in ("1", "2", "4", "5")]
+    if n == "8":  # ResNet-18 beside the ViT: experiment 1 of this root
+      cmd.append(f"--exp1={os.path.join(a.out, EXPERIMENTS['1'])}")
     cmd += [x for x in getattr(a, f"args{n}").split() if x]
     harness.log(f"=== experiment {n}: {' '.join(cmd)}")
     load0, t0 = harness.loadavg(), time.time()
