@@ -37,8 +37,8 @@
 #include "freeze/freezer.h"
 #include "freeze/policy.h"
 #include "freeze/stats.h"
+#include "freeze/window_norms.h"
 #include "freeze_trace/convert.h"
-#include "pytorch/window_norms.h"
 #include "trace/trace.pb.h"
 #include "trace/trace_format.h"
 #include "trace/trace_writer.h"
@@ -263,17 +263,17 @@ void BindWindowNorms(py::module_& m) {
           l.push_back(reinterpret_cast<const float*>(p));
         for (uintptr_t p : global)
           g.push_back(reinterpret_cast<const float*>(p));
-        WindowSums s;
+        freeze::WindowSums s;
         {
           py::gil_scoped_release release;
-          s = WindowNormSums(l, g, begin, end, same);
+          s = freeze::WindowNormSums(l, g, begin, end, same);
         }
         return py::make_tuple(s.local_l2, s.local_l1, s.global_l2, s.global_l1,
                               s.dot);
       },
       py::arg("local"), py::arg("global_"), py::arg("begin"), py::arg("end"),
       py::arg("same"),
-      "pytorch/window_norms.h: (local_l2, local_l1, global_l2, global_l1, "
+      "freeze/window_norms.h: (local_l2, local_l1, global_l2, global_l1, "
       "dot) sums for windows 1..k, squared for L2.");
 }
 

@@ -7,112 +7,27 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/status_macros.h"
+#include "freeze/window_norms.h"
 
 namespace freezing::train {
 namespace {
 
 using base::NowNs;
 
-constexpr int kMaxWindow = 16;
-constexpr int64_t kBlock = 512;
+constexpr int kMaxWindow = freeze::kMaxWindowSums;
 
-// Sums over one unit's segment, for windows of 1..k intervals.
-struct WindowSums {
-  double local_l2[kMaxWindow] = {};  // squared
-  double local_l1[kMaxWindow] = {};
-  double global_l2[kMaxWindow] = {};  // squared
-  double global_l1[kMaxWindow] = {};
-  double dot[kMaxWindow] = {};
-};
-
-// One pass over [begin, end) of the last `k` local and global interval sums
-// (index 0 = the newest). Blocks keep the running window sums in L1 cache;
-// each interval buffer is read once. With `same` (one rank: global = local)
-// only the local sums are computed and copied.
-void WindowNormsSerial(const float* const* local, const float* const* global,
-                       int k, int64_t begin, int64_t end, bool same,
-                       WindowSums& out) {
-  alignas(64) float sl[kBlock];
-  alignas(64) float sg[kBlock];
-  for (int64_t b = begin; b < end; b += kBlock) {
-    const int64_t n = std::min(kBlock, end - b);
-    std::memset(sl, 0, sizeof(float) * n);
-    if (!same) std::memset(sg, 0, sizeof(float) * n);
-    for (int w = 0; w < k; ++w) {
-      const float* l = local[w] + b;
-      const float* g = global[w] + b;
-      if (same) {
-        float l2 = 0, l1 = 0;
-#pragma omp simd reduction(+ : l2, l1)
-        for (int64_t j = 0; j < n; ++j) {
-          const float x = sl[j] + l[j];
-          sl[j] = x;
-          l2 += x * x;
-          l1 += std::fabs(x);
-        }
-        out.local_l2[w] += l2;
-        out.local_l1[w] += l1;
-        continue;
-      }
-      float l2 = 0, l1 = 0, g2 = 0, g1 = 0, d = 0;
-#pragma omp simd reduction(+ : l2, l1, g2, g1, d)
-      for (int64_t j = 0; j < n; ++j) {
-        const float x = sl[j] + l[j];
-        const float y = sg[j] + g[j];
-        sl[j] = x;
-        sg[j] = y;
-        l2 += x * x;
-        l1 += std::fabs(x);
-        g2 += y * y;
-        g1 += std::fabs(y);
-        d += x * y;
-      }
-      out.local_l2[w] += l2;
-      out.local_l1[w] += l1;
-      out.global_l2[w] += g2;
-      out.global_l1[w] += g1;
-      out.dot[w] += d;
-    }
-  }
-  if (same) {
-    for (int w = 0; w < k; ++w) {
-      out.global_l2[w] = out.local_l2[w];
-      out.global_l1[w] = out.local_l1[w];
-      out.dot[w] = out.local_l2[w];
-    }
-  }
-}
-
-// The same over the torch threads, in fixed chunks whose partial sums are
-// added in chunk order: the result does not depend on the thread count.
-void FusedWindowNorms(const float* const* local, const float* const* global,
-                      int k, int64_t begin, int64_t end, bool same,
-                      WindowSums& out) {
-  constexpr int64_t kChunk = int64_t{1} << 16;
-  const int64_t chunks = (end - begin + kChunk - 1) / kChunk;
-  std::vector<WindowSums> partial(chunks);
-  at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
-    for (int64_t c = first; c < last; ++c) {
-      const int64_t b = begin + c * kChunk;
-      WindowNormsSerial(local, global, k, b, std::min(end, b + kChunk), same,
-                        partial[c]);
-    }
-  });
-  for (const WindowSums& p : partial) {
-    for (int w = 0; w < k; ++w) {
-      out.local_l2[w] += p.local_l2[w];
-      out.local_l1[w] += p.local_l1[w];
-      out.global_l2[w] += p.global_l2[w];
-      out.global_l1[w] += p.global_l1[w];
-      out.dot[w] += p.dot[w];
-    }
-  }
+// The norm pass's chunks over the torch threads (its result does not depend
+// on how they are spread).
+void ParallelChunks(int64_t chunks,
+                    const std::function<void(int64_t, int64_t)>& fn) {
+  at::parallel_for(0, chunks, 1, fn);
 }
 
 // Fixed-layout encoding of one rank's statistics for the all-gather.
@@ -354,10 +269,14 @@ freeze::RankWindowStats GradientStatistics::WindowStats(
       t += trained_steps_[slot[w]][u];
       trained[w] = t;
     }
-    WindowSums sums;
+    freeze::WindowSums sums;
     if (t > 0) {
-      FusedWindowNorms(lp.data(), gp.data(), k, unit_begin_[u], unit_end_[u],
-                       /*same=*/ranks == 1, sums);
+      sums = freeze::WindowNormSums(lp, gp, unit_begin_[u], unit_end_[u],
+                                    /*same=*/ranks == 1, ParallelChunks);
+    } else {
+      sums.local_l2.assign(k, 0.0);
+      sums.local_l1 = sums.global_l2 = sums.global_l1 = sums.dot =
+          sums.local_l2;
     }
     freeze::WindowNorms& gn = global[u];
     freeze::WindowNorms& ln = mine.units[u];

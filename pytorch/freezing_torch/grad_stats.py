@@ -12,9 +12,8 @@ The same numbers as the C++ trainer, field by field: window sums are float32
 sums taken newest interval first (bit for bit the trainer's), squares and
 products in float32, float partial sums per 512-element block added in
 double per 64Ki-element chunk: the trainer's fused pass itself
-(pytorch/window_norms.h, a copy of its code called through the extension:
-the same operations in the same order, so the same gradients give the same
-numbers); global norms are
+(freeze/window_norms.h, the code the trainer runs, called through the
+extension, so the same gradients give the same numbers); global norms are
 sqrt(sum)/ranks, l1/ranks, dot/ranks; with one rank global = local and
 dot_global is the local squared L2 norm; mean_loss = summed loss / samples
 (0 without samples); trained_steps counts the steps each unit was trained in.

@@ -1,4 +1,4 @@
-#include "pytorch/window_norms.h"
+#include "freeze/window_norms.h"
 
 #include <cmath>
 #include <random>
@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace freezing::pytorch {
+namespace freezing::freeze {
 namespace {
 
 // Reference in double: window w sums the newest w + 1 intervals.
@@ -97,4 +97,4 @@ TEST(WindowNormsTest, EmptyUnitIsZero) {
 }
 
 }  // namespace
-}  // namespace freezing::pytorch
+}  // namespace freezing::freeze
