@@ -11,22 +11,45 @@
 # Usage: cluster_test.sh JOB...
 # Needs root: fails without it, unless FREEZING_NO_CLUSTER=1 (then skips;
 # bazel test --test_env=FREEZING_NO_CLUSTER=1 ...).
+# Other tests that bring up clusters source this file for the three
+# functions below (then no job runs): //benchmarks:exp9_cluster_smoke_test.
 set -euo pipefail
 
-if [[ "${FREEZING_NO_CLUSTER:-}" == 1 ]]; then
-  echo "SKIPPED: FREEZING_NO_CLUSTER=1: no emulated cluster brought up"
-  exit 0
-fi
-if [[ "$(id -u)" != 0 ]]; then
-  echo "FAILED: an emulated cluster needs root (network namespaces, links," \
-    "qdiscs, /etc/hosts); run the test as root, or skip it with" \
-    "bazel test --test_env=FREEZING_NO_CLUSTER=1" >&2
-  exit 1
-fi
+# cluster_test_require: returns when an emulated cluster can be made; else
+# exits 0 (skipped) with FREEZING_NO_CLUSTER=1, or 1 naming the reason.
+cluster_test_require() {
+  if [[ "${FREEZING_NO_CLUSTER:-}" == 1 ]]; then
+    echo "SKIPPED: FREEZING_NO_CLUSTER=1: no emulated cluster brought up"
+    exit 0
+  fi
+  if [[ "$(id -u)" != 0 ]]; then
+    echo "FAILED: an emulated cluster needs root (network namespaces, links," \
+      "qdiscs, /etc/hosts); run the test as root, or skip it with" \
+      "bazel test --test_env=FREEZING_NO_CLUSTER=1" >&2
+    exit 1
+  fi
+}
 
-# The PID alone could repeat in PID namespaces; the name must end with a
-# letter and have at most 9 characters.
-export FREEZING_CLUSTER="t$(( ($$ * 251 + RANDOM) % 10000000 ))z"
+# cluster_test_name: a cluster name of this test run's own. The PID alone
+# could repeat in PID namespaces; the name must end with a letter and have
+# at most 9 characters.
+cluster_test_name() {
+  echo "t$(( ($$ * 251 + RANDOM) % 10000000 ))z"
+}
+
+# cluster_leftovers NAME: what of cluster NAME exists (nothing: empty).
+cluster_leftovers() {
+  ip netns list | grep -E "^${1}[0-9]+( |$)" || true
+  ip -o link show | grep -E ": (veth${1}[0-9]+|br-${1})[@:]" || true
+  grep -E "# freezing-cluster ${1}\$" /etc/hosts || true
+  ls -d "/run/freezing-cluster/${1}" 2>/dev/null || true
+}
+
+# Sourced: the functions only.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
+cluster_test_require
+export FREEZING_CLUSTER="$(cluster_test_name)"
 c="$FREEZING_CLUSTER"
 cluster="$PWD/comm/cluster"
 out="${TEST_TMPDIR:-$(mktemp -d)}/cluster_test"
@@ -35,20 +58,13 @@ mkdir -p "$out"
 # the trap below still has time to bring the cluster down.
 export MPIEXEC_TIMEOUT=$(( ${TEST_TIMEOUT:-300} > 60 ? ${TEST_TIMEOUT:-300} - 40 : 30 ))
 
-leftovers() {
-  ip netns list | grep -E "^${c}[0-9]+( |$)" || true
-  ip -o link show | grep -E ": (veth${c}[0-9]+|br-${c})[@:]" || true
-  grep -E "# freezing-cluster ${c}\$" /etc/hosts || true
-  ls -d "/run/freezing-cluster/${c}" 2>/dev/null || true
-}
-
 finish() {
   local rc=$?
   trap - EXIT INT TERM
   echo "+ cluster down ($c)"
   "$cluster" down || rc=1
   local left
-  left="$(leftovers)"
+  left="$(cluster_leftovers "$c")"
   if [[ -n "$left" ]]; then
     echo "FAILED: left behind after down:" >&2
     echo "$left" >&2
