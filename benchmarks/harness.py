@@ -139,6 +139,7 @@ BAZEL_TARGETS = {
     "replay": ("//replay", "replay/replay"),
     "trace_json": ("//benchmarks:trace_json", "benchmarks/trace_json"),
     "calibrate": ("//comm:calibrate", "comm/calibrate"),
+    "cluster": ("//comm:cluster", "comm/cluster"),
 }
 
 

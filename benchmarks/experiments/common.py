@@ -90,7 +90,8 @@ def base_parser(name, description, sizes, full_sizes, smoke_sizes):
   p.add_argument("--train_args", default="",
                  help="extra //train flags for every fine-tuning run "
                  "(space separated)")
-  harness.add_binary_flags(p, ("train", "replay", "trace_json", "calibrate"))
+  harness.add_binary_flags(
+      p, ("train", "replay", "trace_json", "calibrate", "cluster"))
   p.add_argument("--timeout_s", type=int, default=7200, help="per run")
   p.add_argument("--resume", action="store_true",
                  help="keep runs that OUT/runs/ already holds with the same "

@@ -17,4 +17,5 @@ exec /usr/bin/python3 -P -m "benchmarks.experiments.${module}" \
   --train_bin="${runfiles}/train/train" \
   --replay_bin="${runfiles}/replay/replay" \
   --trace_json_bin="${runfiles}/benchmarks/trace_json" \
-  --calibrate_bin="${runfiles}/comm/calibrate" "$@"
+  --calibrate_bin="${runfiles}/comm/calibrate" \
+  --cluster_bin="${runfiles}/comm/cluster" "$@"

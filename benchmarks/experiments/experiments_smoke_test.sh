@@ -7,20 +7,9 @@
 # numbers mean nothing. Experiment 5 runs without shaping the loopback (a
 # test must not change the machine's network): networks single, shm, tcp.
 set -euo pipefail
-runfiles="${RUNFILES_DIR:-$0.runfiles}/freezing"
-# The benchmarks package from the runfiles, not from the current folder (-P).
-export PYTHONPATH="${runfiles}${PYTHONPATH:+:${PYTHONPATH}}"
-py=(/usr/bin/python3 -P -m)
-exp=benchmarks.experiments
-out="${TEST_TMPDIR:-$(mktemp -d)}/experiments"
-export MPLCONFIGDIR="${out}/mpl"
-# mpiexec kills a hung job before Bazel's timeout does.
-export MPIEXEC_TIMEOUT=$(( ${TEST_TIMEOUT:-900} > 120 ? ${TEST_TIMEOUT:-900} / 4 : 60 ))
-mkdir -p "${out}"
-bins=(--train_bin="${runfiles}/train/train"
-      --replay_bin="${runfiles}/replay/replay"
-      --trace_json_bin="${runfiles}/benchmarks/trace_json"
-      --calibrate_bin="${runfiles}/comm/calibrate")
+# runfiles, py, exp, out, bins.
+source "${RUNFILES_DIR:-$0.runfiles}/freezing/benchmarks/experiments/smoke_env.sh" \
+  experiments
 
 "${py[@]}" "${exp}.run_all" --smoke --out="${out}" \
   --pretrain_dir="${out}/pretrain" "${bins[@]}" \

@@ -49,7 +49,8 @@ def parse_args(argv=None):
                  "interval_coverage in the checkout)")
   p.add_argument("--cross", default="static", choices=("static", "all"),
                  help="which freezing runs a `none` twin predicts")
-  harness.add_binary_flags(p, ("train", "replay", "trace_json", "calibrate"))
+  harness.add_binary_flags(
+      p, ("train", "replay", "trace_json", "calibrate", "cluster"))
   args = p.parse_args(argv)
   args.folders = [harness.user_path(f) for f in args.folders]
   args.out = os.path.abspath(harness.user_path(args.out) or os.path.join(

@@ -49,7 +49,8 @@ def parse_args(argv=None):
   p.add_argument("--bootstrap", type=int, default=10000,
                  help="bootstrap resamples for the confidence interval")
   p.add_argument("--seed", type=int, default=1, help="of the bootstrap")
-  harness.add_binary_flags(p, ("train", "replay", "trace_json", "calibrate"))
+  harness.add_binary_flags(
+      p, ("train", "replay", "trace_json", "calibrate", "cluster"))
   args = p.parse_args(argv)
   args.folders = [harness.user_path(f) for f in args.folders]
   args.out = os.path.abspath(harness.user_path(args.out) or os.path.join(
