@@ -279,6 +279,34 @@ def run_command(cmd, log_path, timeout_s, env=None, done_file=None):
   return meas
 
 
+# What a rank prints when it leaves without MPI_Finalize, which hung
+# (comm/mpi_session.h: MPICH 4.0.2's hang at exit over UCX's TCP): its work
+# is done, but the job's exit status says it failed.
+EXIT_HANG_MARK = "MPI_Finalize has not returned"
+
+
+def run_command_retrying_exit_hang(cmd, log_path, timeout_s, env=None,
+                                   tries=3):
+  """run_command for a job whose work cannot be kept after a hang at exit
+  (comm:calibrate --world_sizes: the parent writes the file only when every
+  job succeeded): runs it again, up to `tries` times in all, as long as it
+  fails with that hang in its log. Earlier logs are kept as LOG.tryN; the
+  result has `attempts`."""
+  for attempt in range(1, tries + 1):
+    try:
+      return dict(run_command(cmd, log_path, timeout_s, env=env),
+                  attempts=attempt)
+    except RunFailed:
+      with open(log_path) as f:
+        hung = EXIT_HANG_MARK in f.read()
+      if not hung or attempt == tries:
+        raise
+      os.replace(log_path, f"{log_path}.try{attempt}")
+      log(f"WARNING: {os.path.basename(log_path)}: failed at MPI's exit "
+          "(MPI_Finalize hung, comm/mpi_session.h); running it again "
+          f"({attempt + 1}/{tries})")
+
+
 # --------------------------------------------------------------------------
 # The project's outputs.
 

@@ -3,6 +3,8 @@
 run_command's failure handling: a command that finished its work (its last
 output written, the trainer's last line printed) and then hung or failed at
 exit is kept with a warning; every other failure still raises RunFailed.
+run_command_retrying_exit_hang runs a job again that failed with MPI's hang
+at exit, and only then.
 Signals: SIGTERM, SIGINT and SIGHUP end a harness process with 128 + signal
 and kill the job it was running. The binaries: given paths are copied into
 OUT/bin without building, also when they already are those copies (--resume).
@@ -71,6 +73,28 @@ class RunCommandTest(unittest.TestCase):
   def test_hang_before_finishing_raises(self):
     with self.assertRaisesRegex(harness.RunFailed, "timed out after 1 s"):
       self.run_sh("sleep 30", timeout_s=1)
+
+  def test_exit_hang_is_run_again(self):
+    # Fails at MPI's exit on the first try, succeeds on the second.
+    tries = os.path.join(self.dir, "tries")
+    script = (f"echo x >> {tries}; [ $(wc -l < {tries}) -ge 2 ] && exit 0; "
+              f"echo '{harness.EXIT_HANG_MARK} 20 s'; exit 13")
+    meas = harness.run_command_retrying_exit_hang(["/bin/sh", "-c", script],
+                                                  self.log, 20)
+    self.assertEqual(meas["attempts"], 2)
+    with open(f"{self.log}.try1") as f:
+      self.assertIn(harness.EXIT_HANG_MARK, f.read())
+
+  def test_other_failures_and_the_last_try_raise(self):
+    with self.assertRaisesRegex(harness.RunFailed, "exit 3"):
+      harness.run_command_retrying_exit_hang(["/bin/sh", "-c", "exit 3"],
+                                             self.log, 20)
+    self.assertFalse(os.path.exists(f"{self.log}.try1"))
+    script = f"echo '{harness.EXIT_HANG_MARK}'; exit 13"
+    with self.assertRaisesRegex(harness.RunFailed, "exit 13"):
+      harness.run_command_retrying_exit_hang(["/bin/sh", "-c", script],
+                                             self.log, 20, tries=2)
+    self.assertTrue(os.path.exists(f"{self.log}.try1"))
 
   def test_command_text(self):
     self.assertEqual(harness.command_text(["a", "b"], {"Z": "1", "A": "2"}),
