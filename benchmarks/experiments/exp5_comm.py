@@ -1,61 +1,80 @@
 """Experiment 5: communication: gradient bytes and exposed communication
-per step against the number of frozen groups, over a real network stack.
+per step against the number of frozen groups, over real links.
 
-Networks (--networks):
-  single       1 rank using every core: no communication (the single-node
-               run of the study's comparison)
-  shm          2 ranks on this host, MPI through shared memory (MPICH/UCX's
-               default on one host)
-  tcp          2 ranks, MPI over TCP on the loopback (UCX_TLS=tcp,self), as
-               between hosts
-  tcp_10gbit   the same, loopback shaped to 10 Gbit/s
-               (tc qdisc add dev lo root tbf rate 10gbit burst 2560kb
-               latency 50ms)
-  tcp_1gbit    the same at 1 Gbit/s (tbf rate 1gbit burst 256kb latency 50ms,
-               comm/README.md)
-Shaping needs root and `tc`; without them the shaped networks are skipped
-(and said so in the output). The qdisc is removed after each network, also
-on failure or interrupt; a loopback that already has a qdisc (someone
-else's shaping) is left alone and the shaped networks are skipped. Shaping
-applies to all loopback traffic of the machine while it is on.
+Networks (--networks; default: single, shm and the three cluster links):
+  single           1 rank using every core: no communication (the
+                   single-node run of the study's comparison)
+  shm              2 ranks on this host, MPI through shared memory
+                   (MPICH/UCX's default on one host)
+  cluster_10gbit   2 ranks on 2 emulated hosts (comm/README.md, "Several
+  cluster_1gbit    hosts on one machine"): each a network namespace with its
+  cluster_250mbit  own full-duplex link of that rate into a bridge, MPI over
+                   TCP between them (`bazel run //comm:cluster -- up
+                   --hosts=2 --rate=R`, brought up by the experiment under
+                   its own name, --cluster_name, and down after each)
+The earlier result (--loopback adds them; also valid in --networks): 2 ranks
+over TCP on this host's loopback (UCX_TLS=tcp,self), unshaped (`tcp`) and
+shaped by tc (`tcp_10gbit`: tbf rate 10gbit burst 2560kb latency 50ms;
+`tcp_1gbit`: rate 1gbit burst 256kb). Shaping `lo` makes one queue for both
+directions and every rank: a half-duplex link. At 1 Gbit/s it gave the
+all-reduce 0.50 Gbit/s, where per-host links of 1 Gbit/s give 0.94
+(calibrate: beta 8.51 ns/byte), which is why the cluster replaced it.
+
+The cluster and the shaping need root (and ip, tc, unshare); without them
+those networks are skipped, and the output says so. The loopback qdisc is
+removed after each network, also on failure or interrupt; a loopback that
+already has a qdisc (someone else's shaping) is left alone and the shaped
+networks are skipped. A cluster whose name is already up is refused.
 
 For every network and K in --ks, one short fine-tuning (--steps steps of
 batch 64 per rank, static:K), and for every 2-rank network one
-`comm:calibrate` (the ring model's alpha and beta as this network delivers
-them: replay's `calibration:FILE`, used by experiment 6). Per step (the
-first 5 left out): gradient bytes all-reduced, exposed communication (what
-backward did not hide), all-reduce time, step time; medians.
+`comm:calibrate` (both operations: MPI_Allreduce, what the trainer's sync
+mode runs, and MPI_Iallreduce, its gradient buckets off one host; replay's
+`calibration:FILE` picks the one the replayed trace used, experiment 6
+replays with them). Per step (the first 5 left out): gradient bytes
+all-reduced, exposed communication (what backward did not hide), all-reduce
+time, step time; medians.
 
-  bazel run //benchmarks:exp5_comm -- [--out=DIR] [--full]
+  bazel run //benchmarks:exp5_comm -- [--out=DIR] [--full] [--loopback]
   /usr/bin/python3 -m benchmarks.experiments.exp5_comm [--out=DIR]
 
 Writes OUT/results.json, OUT/comm.csv, OUT/calibration_<network>.json and
 the figure OUT/exp5_comm.png. Default: 30 steps per run, 5 networks x 7 K
-(about 15 minutes on 2 idle cores); --full: 100 steps.
+(about 30 minutes on 2 idle cores, a third of it at 250 Mbit/s); --full: 100
+steps.
 """
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
 import sys
 
 from benchmarks import harness
+from benchmarks.experiments import cluster
 from benchmarks.experiments import common
 
 SIZES = {"steps": 30, "test_limit": 256}
 FULL = {"steps": 100, "test_limit": 256}
 SMOKE = {"steps": 8, "test_limit": 64}
 
+TCP = {"UCX_TLS": "tcp,self"}
 NETWORKS = {
-    # name: (ranks, env, tc rate, tc burst)
-    "single": (1, {}, None, None),
-    "shm": (2, {}, None, None),
-    "tcp": (2, {"UCX_TLS": "tcp,self"}, None, None),
-    "tcp_10gbit": (2, {"UCX_TLS": "tcp,self"}, "10gbit", "2560kb"),
-    "tcp_1gbit": (2, {"UCX_TLS": "tcp,self"}, "1gbit", "256kb"),
+    # name: ranks; env of the runs; the loopback's tc rate and burst; the
+    # rate of the emulated hosts' links (2 hosts).
+    "single": {"ranks": 1},
+    "shm": {"ranks": 2},
+    "cluster_10gbit": {"ranks": 2, "cluster_rate": "10gbit"},
+    "cluster_1gbit": {"ranks": 2, "cluster_rate": "1gbit"},
+    "cluster_250mbit": {"ranks": 2, "cluster_rate": "250mbit"},
+    "tcp": {"ranks": 2, "env": TCP},
+    "tcp_10gbit": {"ranks": 2, "env": TCP, "tc": ("10gbit", "2560kb")},
+    "tcp_1gbit": {"ranks": 2, "env": TCP, "tc": ("1gbit", "256kb")},
 }
+DEFAULT_NETWORKS = ["single", "shm", "cluster_10gbit", "cluster_1gbit",
+                    "cluster_250mbit"]
+# The earlier result, on the (half-duplex) shaped loopback.
+LOOPBACK_NETWORKS = ["tcp", "tcp_10gbit", "tcp_1gbit"]
 SKIP_STEPS = 5
 
 
@@ -65,10 +84,21 @@ class Skip(Exception):
 
 def parse_args(argv=None):
   p = common.base_parser("exp5_comm", __doc__, SIZES, FULL, SMOKE)
-  p.add_argument("--networks", default=",".join(NETWORKS))
+  p.add_argument("--networks", default=",".join(DEFAULT_NETWORKS),
+                 help=f"of {', '.join(NETWORKS)}")
+  p.add_argument("--loopback", action="store_true",
+                 help="also the loopback networks of the earlier result: "
+                 f"{', '.join(LOOPBACK_NETWORKS)}")
   p.add_argument("--ks", default="0,1,2,3,4,5,6")
   p.add_argument("--calibrate", default="true", choices=["true", "false"])
+  p.add_argument("--cluster_name", default="exp5c",
+                 help="the emulated cluster's name (its hosts NAME1, NAME2); "
+                 "one that is already up is refused")
   args = p.parse_args(argv)
+  if args.loopback:
+    args.networks += "," + ",".join(
+        n for n in LOOPBACK_NETWORKS if n not in args.networks.split(","))
+  cluster.check_name(args.cluster_name)
   args.epochs = 1
   args.train_limit = None
   return common.resolve(args)
@@ -106,27 +136,55 @@ def shaped_loopback(rate, burst):
                f"{lo_root_qdisc()!r})")
 
 
-def calibrate(exp, name, ranks, env):
+@contextlib.contextmanager
+def network(exp, net):
+  """The network `net` for the duration of the block: shaping or a cluster
+  when it needs one. Yields (env, extra //train and calibrate flags, what
+  was set up)."""
+  spec = NETWORKS[net]
+  env = dict(spec.get("env", {}))
+  if "cluster_rate" in spec:
+    try:
+      cluster.check_available()
+    except cluster.Unavailable as e:
+      raise Skip(f"{e}; skipped") from e
+    with cluster.cluster_up(exp.bins["cluster"], exp.args.cluster_name,
+                            spec["ranks"], spec["cluster_rate"],
+                            exp.out) as c:
+      # The ring MPICH runs across hosts (--allreduce_algorithm=auto's
+      # choice there, comm/allreduce_settings.h), pinned so that the
+      # traces and calibrations say so.
+      yield (dict(env, **c["env"]), ["--cluster", "--allreduce_algorithm=ring"],
+             c["up_command"])
+  else:
+    with shaped_loopback(*spec.get("tc", (None, None))) as tc_cmd:
+      yield env, [], tc_cmd
+
+
+def calibrate(exp, name, ranks, env, flags):
   path = os.path.join(exp.out, f"calibration_{name}.json")
   log_path = os.path.join(exp.out, f"calibration_{name}.log")
-  cmd = [exp.bins["calibrate"], f"--ranks={ranks}", f"--out={path}"]
+  cmd = [exp.bins["calibrate"], f"--ranks={ranks}", f"--out={path}"] + flags
   if exp.args.smoke:
     cmd += ["--max_bytes=262144", "--min_repeats=3", "--seconds_per_size=0.01"]
-  meas = harness.run_command(cmd, log_path, exp.args.timeout_s, env=env)
-  with open(path) as f:
-    cal = json.load(f)
-  # comm/calibration.proto's field names (protobuf's camelCase in files
-  # written before base/proto_json.h).
-  alpha = cal.get("alpha_s", cal.get("alphaS", 0.0))
-  beta = cal.get("beta_s_per_byte", cal.get("betaSPerByte", 0.0))
-  harness.log(f"calibration {name}: alpha {alpha * 1e6:.1f} us, beta "
-             f"{beta * 1e9:.3f} ns/byte ({8 / beta / 1e9 if beta else 0:.2f} "
-             "Gbit/s)")
-  return {"file": path, "alpha_us": alpha * 1e6, "beta_ns_per_byte": beta * 1e9,
-          "gbit_s": 8 / beta / 1e9 if beta else None,
-          "r2": cal.get("r_squared", cal.get("rSquared")),
-          "command": harness.command_text(cmd, env),
-          "measured": meas}
+  meas = harness.run_command_retrying_exit_hang(cmd, log_path,
+                                                exp.args.timeout_s, env=env)
+  fits = cluster.calibrations(path)
+  for c in fits:
+    harness.log(f"calibration {name} ({c['operation']}, {c['algorithm']}): "
+                f"alpha {c['alpha_us']:.1f} us, beta "
+                f"{c['beta_ns_per_byte']:.3f} ns/byte "
+                f"({c['gbit_s'] or 0:.2f} Gbit/s)")
+  return {"file": path, "fits": fits,
+          "command": harness.command_text(cmd, env), "measured": meas}
+
+
+def trainer_fit(cal, comm_mode):
+  """Of a network's calibrations, the operation its runs' gradient buckets
+  used: MPI_Allreduce in sync mode, else MPI_Iallreduce."""
+  op = "allreduce" if comm_mode == "sync" else "iallreduce"
+  return next((c for c in cal["fits"] if c["operation"] == op),
+              cal["fits"][0] if cal["fits"] else {})
 
 
 def step_stats(rec):
@@ -155,7 +213,7 @@ def run(exp):
                        f"{', '.join(NETWORKS)}")
   rows, skipped, calibrations, shaping = [], {}, {}, {}
   for net in nets:
-    ranks, env, rate, burst = NETWORKS[net]
+    ranks = NETWORKS[net]["ranks"]
     train_limit = args.batch_size * 2 * args.steps + 4
     flags = exp.finetune_flags(train_limit=train_limit, epochs=1) + [
         f"--max_steps={args.steps}"]
@@ -163,13 +221,14 @@ def run(exp):
       flags = [f for f in flags if not f.startswith("--threads=")] + [
           "--threads=0"]
     try:
-      with shaped_loopback(rate, burst) as tc_cmd:
-        shaping[net] = tc_cmd
+      with network(exp, net) as (env, net_flags, setup):
+        shaping[net] = setup
         if ranks > 1 and args.calibrate == "true":
-          calibrations[net] = calibrate(exp, net, ranks, env)
+          calibrations[net] = calibrate(exp, net, ranks, env, net_flags)
         for k in ks:
           rec = exp.run_train(
-              f"{net}_k{k}", flags + [f"--policy={common.static_policy(k)}"],
+              f"{net}_k{k}",
+              flags + net_flags + [f"--policy={common.static_policy(k)}"],
               env=env, ranks=ranks)
           row = dict(network=net, K=k, ranks=ranks,
                      comm_mode=rec["config"]["comm_mode"], **step_stats(rec))
@@ -188,12 +247,19 @@ def run(exp):
     if b:
       r["saved_step_frac"] = 1 - r["step_ms"] / b["step_ms"]
       r["comm_share"] = r["comm_exposed_ms"] / r["step_ms"]
+  for net, cal in calibrations.items():
+    # The fit of the operation the network's runs used, for the tables.
+    mode = next((r["comm_mode"] for r in rows if r["network"] == net), "")
+    cal.update(trainer_fit(cal, mode))
   return exp.write_results({
       "rows": rows, "skipped": skipped, "calibrations": calibrations,
-      "shaping": shaping, "networks": {n: {"ranks": NETWORKS[n][0],
-                                           "env": NETWORKS[n][1],
-                                           "tc_rate": NETWORKS[n][2]}
-                                       for n in nets},
+      "shaping": shaping,
+      "networks": {n: {"ranks": NETWORKS[n]["ranks"],
+                       "env": NETWORKS[n].get("env", {}),
+                       "tc_rate": NETWORKS[n].get("tc", (None,))[0],
+                       "cluster_rate": NETWORKS[n].get("cluster_rate")}
+                   for n in nets},
+      "cluster_name": args.cluster_name,
       "records": [common.strip(r) for r in exp.records]})
 
 
@@ -212,9 +278,10 @@ def report(exp, res):
   for net, why in res["skipped"].items():
     print(f"{net}: {why}")
   for net, c in res["calibrations"].items():
-    print(f"calibration {net}: alpha {c['alpha_us']:.1f} us, beta "
-          f"{c['beta_ns_per_byte']:.3f} ns/byte = {c['gbit_s']:.2f} Gbit/s, "
-          f"R^2 {c['r2']}")
+    if c.get("beta_ns_per_byte"):
+      print(f"calibration {net} ({c.get('operation', 'allreduce')}): alpha "
+            f"{c['alpha_us']:.1f} us, beta {c['beta_ns_per_byte']:.3f} "
+            f"ns/byte = {c['gbit_s']:.2f} Gbit/s, R^2 {c['r2']}")
   print("medians per step after the first 5 steps")
   print("| network | K | MB all-reduced | step ms | saved | exposed comm ms | "
         "all-reduce ms | comm share | backward ms | load before->after |")
@@ -268,7 +335,9 @@ def report(exp, res):
 def main(argv=None):
   args = parse_args(argv)
   binaries = ("train", "trace_json") + (
-      ("calibrate",) if args.calibrate == "true" else ())
+      ("calibrate",) if args.calibrate == "true" else ()) + (
+          ("cluster",) if any("cluster_rate" in NETWORKS.get(n, {})
+                              for n in args.networks.split(",")) else ())
   return common.main(args, run, report, binaries)
 
 

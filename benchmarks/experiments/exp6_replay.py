@@ -10,23 +10,30 @@ compares with what was measured:
   exp4  none -> static:4, static:4 + cache, adaptive, adaptive + cache, per
         round (`recorded`; `--cache` for the cached runs)
   exp5  each network's K=0 run -> static:K on that network (`recorded`);
-        and across networks: the shared-memory K=0 run -> every TCP run,
-        with the network given as that network's `comm:calibrate` file
-        (`calibration:FILE`) and as the nearest documented preset (1gbe,
-        10gbe)
+        and across networks: the shared-memory K=0 run -> every run on
+        another 2-rank network (the emulated cluster's links, or the
+        loopback's of the earlier result), with the network given as that
+        network's `comm:calibrate` file (`calibration:FILE`) and as the
+        nearest documented preset (1gbe, 10gbe) when there is one
 For adaptive policies the replayed schedule comes from the `none` run's
 statistics and may differ from the schedule the real run took; both are
 listed. Also the own-configuration check (`--validate`) of every run, and
-the predictions of static:K and the adaptive policies for 2-64 ranks on the
-documented presets (1gbe, 10gbe, 25gbe, ib100) from experiment 1's `none`
-trace.
+the predictions of static:K and the adaptive policies for 2-64 ranks from
+experiment 1's `none` trace (weak scaling) on the documented ring presets
+(1gbe, 10gbe, 25gbe, ib100), on MPICH's own all-reduce with the same links
+(`mpich:...`, --mpich_networks: reduce-scatter + all-gather over the
+largest power of two, whole-vector steps for the rest; what MPICH runs when
+nothing pins its ring) and on the calibrated 1 Gbit/s links of experiment 9
+(several world sizes) or 5. With experiment 9's output (--exp9), its
+validation on the emulated cluster (2 ranks recorded, 3 and 4 predicted and
+measured) is summarised here too.
 
   bazel run //benchmarks:exp6_replay -- [--out=DIR]
   /usr/bin/python3 -m benchmarks.experiments.exp6_replay [--exp1=DIR ...]
 
-Writes OUT/results.json, OUT/fidelity.csv, OUT/validate.csv, OUT/scale.csv
-and the figures OUT/exp6_fidelity.png, exp6_scale.png. Takes about a
-minute.
+Writes OUT/results.json, OUT/fidelity.csv, OUT/validate.csv, OUT/scale.csv,
+OUT/cluster_validation.csv (with --exp9) and the figures
+OUT/exp6_fidelity.png, exp6_scale.png. Takes about a minute.
 """
 
 import json
@@ -35,21 +42,35 @@ import sys
 
 from benchmarks import harness
 from benchmarks.experiments import common
+from benchmarks.experiments import exp9_cluster
 
 SIZES = {}
+# The experiments whose output this one reads.
+INPUTS = {"1": "exp1_static_sweep", "2": "exp2_adaptive", "4": "exp4_cache",
+          "5": "exp5_comm", "9": "exp9_cluster"}
+# The documented preset nearest to a network of experiment 5.
+PRESET_OF = {"tcp_1gbit": "1gbe", "tcp_10gbit": "10gbe",
+             "cluster_1gbit": "1gbe", "cluster_10gbit": "10gbe"}
 
 
 def parse_args(argv=None):
   p = common.base_parser("exp6_replay", __doc__, SIZES, {}, {})
   exp_root = os.path.join(harness.REPO, "out", "experiments")
-  for n, name in (("1", "exp1_static_sweep"), ("2", "exp2_adaptive"),
-                  ("4", "exp4_cache"), ("5", "exp5_comm")):
+  for n, name in INPUTS.items():
     p.add_argument(f"--exp{n}", default=os.path.join(exp_root, name),
                    help=f"experiment {n}'s output folder ('' to leave out)")
   p.add_argument("--presets", default="1gbe,10gbe,25gbe,ib100")
-  p.add_argument("--world_sizes", default="2,4,8,16,32,64")
+  p.add_argument("--mpich_networks",
+                 default="mpich:alpha_us=50,gbps=0.94;"
+                 "mpich:alpha_us=20,gbps=9.4",
+                 help="MPICH's own all-reduce beside the ring presets, ';' "
+                 "between specs (default: the links of 1gbe and 10gbe, "
+                 "sim/README.md's presets; '' for none)")
+  # Powers of two and not: MPICH's all-reduce differs from a ring most at
+  # the others (3 ranks: 2.25x the ring's bytes).
+  p.add_argument("--world_sizes", default="2,3,4,6,8,12,16,24,32,48,64")
   args = p.parse_args(argv)
-  for n in ("1", "2", "4", "5"):
+  for n in INPUTS:
     setattr(args, f"exp{n}", harness.user_path(getattr(args, f"exp{n}")))
   return common.resolve(args)
 
@@ -173,14 +194,13 @@ def fidelity(exp, rp):
       for t, res in zip(targets, rep["results"]):
         rows.append(case_row("exp5", net, t, res, cmd, base))
     shm = recs.get("shm_k0")
-    presets = {"tcp_1gbit": "1gbe", "tcp_10gbit": "10gbe"}
     for net in nets:
-      if not net.startswith("tcp") or not shm:
+      if net == "shm" or e5["networks"][net]["ranks"] != 2 or not shm:
         continue
       targets = [r for n, r in sorted(recs.items()) if n.startswith(net + "_k")]
       cal = e5["calibrations"].get(net, {}).get("file")
       networks = ([f"calibration:{cal}"] if cal and os.path.exists(cal)
-                  else []) + ([presets[net]] if net in presets else [])
+                  else []) + ([PRESET_OF[net]] if net in PRESET_OF else [])
       for network in networks:
         rep, cmd = rp(shm["trace"], [t["config"]["policy"] for t in targets],
                       network=network)
@@ -238,19 +258,22 @@ def scale(exp, rp):
     pols += [r["config"]["policy"] for r in e2["records"]
              if r["summary"]["policy"] != "none" and
              r["config"]["stats_interval"] == base["config"]["stats_interval"]]
-  networks = a.presets
-  e5 = load_exp(a.exp5)
-  cal = ((e5 or {}).get("calibrations") or {}).get("tcp_1gbit", {}).get("file")
-  if cal and os.path.exists(cal):
-    networks += f",calibration:{cal}"
+  networks = [n for n in a.presets.split(",") + a.mpich_networks.split(";")
+              if n]
+  labels = {}
+  cal, label = calibrated_1gbit(a)
+  if cal:
+    networks.append(f"calibration:{cal}")
+    labels[f"calibration:{cal}"] = label
   # Weak scaling (the recorded steps, each on N ranks' batches), as this
   # experiment has always reported it; replay's default is now same_data
   # (the recorded data set on N ranks: fewer steps).
-  rep, cmd = rp(base["trace"], pols, network=networks,
+  rep, cmd = rp(base["trace"], pols, network=";".join(networks),
                 world_sizes=a.world_sizes, extra=["--scaling=same_steps"])
   rows = []
   for r in rep["results"]:
     rows.append({"policy": r["policy"], "network": r["network"],
+                 "network_label": labels.get(r["network"], r["network"]),
                  "world_size": r["world_size"],
                  "predicted_s": r["predicted_total_s"],
                  "baseline_s": r["baseline_total_s"], "speedup": r["speedup"],
@@ -262,13 +285,43 @@ def scale(exp, rp):
   return rows, cmd
 
 
+def calibrated_1gbit(a):
+  """The calibration of 1 Gbit/s links for the scale-out: experiment 9's
+  (world sizes 2-4 on the emulated cluster), else experiment 5's (2 ranks;
+  its cluster link, else the earlier shaped loopback). (file, label) or
+  (None, None)."""
+  e9 = load_exp(a.exp9)
+  path = ((e9 or {}).get("calibrations") or {}).get("1gbit", {}).get("file")
+  if path and os.path.exists(path):
+    sizes = sorted({c["world_size"] for c in e9["calibrations"]["1gbit"]
+                    ["fits"]})
+    return path, ("calibrated 1 Gbit/s hosts (exp9, p="
+                  f"{','.join(str(s) for s in sizes)})")
+  e5 = load_exp(a.exp5)
+  for net, label in (("cluster_1gbit", "calibrated 1 Gbit/s hosts (exp5)"),
+                     ("tcp_1gbit", "calibrated shaped 1 Gbit/s loopback "
+                      "(exp5)")):
+    path = ((e5 or {}).get("calibrations") or {}).get(net, {}).get("file")
+    if path and os.path.exists(path):
+      return path, label
+  return None, None
+
+
+def cluster_validation(exp):
+  """Experiment 9's table (predicted against measured on the emulated
+  cluster), without its commands; [] without experiment 9."""
+  e9 = load_exp(exp.args.exp9)
+  return [{k: v for k, v in r.items() if k != "command"}
+          for r in (e9 or {}).get("rows", [])]
+
+
 def run(exp):
   rp = Replayer(exp)
   fid = fidelity(exp, rp)
   val = validations(exp, rp)
   sc, sc_cmd = scale(exp, rp)
   inputs = {}
-  for n in ("1", "2", "4", "5"):
+  for n in INPUTS:
     res = load_exp(getattr(exp.args, f"exp{n}"))
     if res:
       inputs[f"exp{n}"] = {"folder": getattr(exp.args, f"exp{n}"),
@@ -278,6 +331,7 @@ def run(exp):
   return exp.write_results({"inputs": inputs, "fidelity": fid,
                             "validation": val, "scale": sc,
                             "scale_command": sc_cmd,
+                            "cluster_validation": cluster_validation(exp),
                             "replay_commands": rp.commands})
 
 
@@ -329,6 +383,9 @@ def report(exp, res):
                     "held_out_drift_frac", "model_only_error_frac",
                     "schedule_matches"])
   common.write_csv(os.path.join(out, "scale.csv"), sc)
+  cv = res.get("cluster_validation") or []
+  common.write_csv(os.path.join(out, "cluster_validation.csv"), cv,
+                   exp9_cluster.COLUMNS)
   print()
   print("Predictions from each experiment's run without freezing, against "
         "the measured runs")
@@ -360,6 +417,11 @@ def report(exp, res):
       if errs:
         print(f"  {key}: {len(errs)} runs, median |error| "
               f"{100 * harness.median(errs):.2f}%, max {100 * max(errs):.2f}%")
+  if cv:
+    print("emulated cluster (experiment 9: recorded at 2 ranks, predicted "
+          "and measured at more):")
+    for summary in exp9_cluster.summaries(cv):
+      print("  " + exp9_cluster.summary_text(summary))
 
   plt = common.pyplot()
   fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))
@@ -413,8 +475,7 @@ def report(exp, res):
     for net in nets:
       sel = [r for r in sc if r["network"] == net and
              short_policy(r["policy"], base_interval) == "static:4"]
-      lab = "calibrated 1 Gbit/s (exp5)" if net.startswith("calibration") \
-          else net
+      lab = sel[0].get("network_label", net) if sel else net
       b1.plot([r["world_size"] for r in sel],
               [100 * r["saved_fraction"] for r in sel], "o-", ms=3, label=lab)
     b1.set_title("static:4: predicted saving vs world size", fontsize=8)
