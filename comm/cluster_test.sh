@@ -120,6 +120,8 @@ for job in "$@"; do
       run trace/trace_tool info "$out/run/trace.pb"
       expect "host ${c}1" "$out/log"
       expect "hosts of ranks 0..1: ${c}1 ${c}2" "$out/log"
+      # Across hosts --allreduce_algorithm=auto pins MPICH's ring.
+      expect "all-reduce ring" "$out/log"
       ;;
     *)
       echo "unknown job $job" >&2

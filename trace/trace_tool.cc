@@ -154,6 +154,9 @@ void WriteHeaderInfo(const Header& h, std::ostream& out) {
       << " steps, window W=" << c.stats_window() << "\n";
   out << "execution: " << c.ranks() << " ranks x " << c.threads()
       << " threads, seed " << c.seed() << ", comm " << c.comm_mode()
+      << ", all-reduce "
+      << (c.allreduce_algorithm().empty() ? std::string("auto")
+                                          : c.allreduce_algorithm())
       << ", buckets " << Bytes(c.first_bucket_bytes()) << " first / "
       << Bytes(c.bucket_cap_bytes()) << " cap, cache "
       << (c.cache() ? absl::StrCat("on (", c.cache_mem_mb(), " MB)")

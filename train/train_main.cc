@@ -355,14 +355,15 @@ int RealMain(int argc, char** argv) {
   absl::StatusOr<std::vector<TrainConfig>> configs = Configs(demo);
   if (!configs.ok()) return base::ReportError("train", configs.status());
   if (configs->empty()) return 0;
-  if (absl::Status s =
-          comm::PinAllReduceAlgorithm(configs->front().allreduce_algorithm);
-      !s.ok()) {
-    return base::ReportError("train", s);
-  }
   comm::LaunchOptions launch;
   launch.ranks = configs->front().ranks;
   launch.cluster = absl::GetFlag(FLAGS_cluster);
+  if (absl::Status s =
+          comm::PinAllReduceAlgorithm(configs->front().allreduce_algorithm,
+                                      comm::SpansSeveralHosts(launch));
+      !s.ok()) {
+    return base::ReportError("train", s);
+  }
   if (absl::Status s = comm::RelaunchUnderMpiexec(launch, argc, argv);
       !s.ok()) {
     return base::ReportError("train", s);
@@ -381,6 +382,10 @@ int RealMain(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<comm::MpiSession>> session =
       comm::MpiSession::Init(level, level);
   if (!session.ok()) return base::ReportError("train", session.status(), 1);
+  // What the job runs (auto resolved: ring or mpich); the trace records it.
+  for (TrainConfig& c : *configs) {
+    c.allreduce_algorithm = comm::AllReduceAlgorithmInEffect();
+  }
   RunEnvironment env;
   env.hostname = (*session)->processor_name();
   env.revision = Revision();
