@@ -15,7 +15,13 @@
 //   step_ms_plain      median step of A
 //   step_ms_stats      median step of B, without FinishInterval
 //   accumulate_ms      median of B's in-step accumulation (StepReport.stats_ns)
-//   interval_ms        mean FinishInterval time
+//   interval_ms        mean FinishInterval time, and its parts
+//                      (GradientStatistics::IntervalCost): interval_zero_ms
+//                      (segments without a gradient), interval_allreduce_ms
+//                      (copy and all-reduce: 0 on one rank),
+//                      interval_norms_ms (the fused window norms),
+//                      interval_gather_ms (every rank's statistics)
+//   fraction_accumulate accumulate_ms / step_ms_plain
 //   fraction_direct    (accumulate_ms + interval_ms / T) / step_ms_plain:
 //                      the timed statistics code itself
 //   fraction_ab        (step_ms_stats + interval_ms / T - step_ms_plain) /
@@ -30,6 +36,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,197 +78,273 @@ StepReport StepOrDie(StepHarness& h, const at::Tensor& images,
   return *std::move(report);
 }
 
+double MeanMs(const std::vector<int64_t>& ns) {
+  double sum = 0;
+  for (int64_t t : ns) sum += static_cast<double>(t);
+  return ns.empty() ? 0 : sum * 1e-6 / static_cast<double>(ns.size());
+}
+
+// The two harnesses of BM_StatsCost, their batch and their clocks.
+struct PairedRun {
+  int interval = 10;
+  int batch = 64;
+  std::unique_ptr<comm::FakeCommunicator> comm;
+  StepHarness plain, with;
+  at::Tensor images, labels;
+  std::vector<bool> trained;
+  int64_t interval_index = 0;
+  int64_t step = 0;
+  // Per measured step or interval.
+  std::vector<int64_t> plain_ns, with_ns, accumulate_ns, interval_ns;
+  // FinishInterval's parts (GradientStatistics::IntervalCost).
+  std::vector<int64_t> zero_ns, all_reduce_ns, norms_ns, gather_ns;
+};
+
+std::unique_ptr<PairedRun> MakePairedRun(int interval) {
+  auto run = std::make_unique<PairedRun>();
+  run->interval = interval;
+  run->batch = absl::GetFlag(FLAGS_stats_batch);
+  at::set_num_threads(absl::GetFlag(FLAGS_stats_threads));
+  constexpr int kClasses = 5;
+  run->comm = std::move(comm::FakeCommunicator::CreateWorld(1)[0]);
+  const std::string model = absl::GetFlag(FLAGS_stats_model);
+  run->plain = MakeStepHarnessOrDie(*run->comm, model, kClasses, false, 1);
+  run->with = MakeStepHarnessOrDie(*run->comm, model, kClasses, true,
+                                   absl::GetFlag(FLAGS_stats_window));
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(42);
+  run->images = at::randn({run->batch, 3, 32, 32}, gen);
+  run->labels = at::randint(0, kClasses, {run->batch}, gen);
+  run->trained.assign(run->with.model->num_units(), true);
+  return run;
+}
+
+// FinishInterval of B, timed as a whole and by part when `measured`.
+void FinishInterval(PairedRun& r, bool measured) {
+  const int64_t t0 = NowNs();
+  auto s = r.with.stats->FinishInterval(
+      r.interval_index, r.step + 1 - r.interval, r.step, 0, 0.5);
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", s.status().ToString().c_str());
+    std::abort();
+  }
+  ++r.interval_index;
+  benchmark::DoNotOptimize(s->global.data());
+  if (!measured) return;
+  r.interval_ns.push_back(NowNs() - t0);
+  const GradientStatistics::IntervalCost& c =
+      r.with.stats->last_interval_cost();
+  r.zero_ns.push_back(c.zero_ns);
+  r.all_reduce_ns.push_back(c.all_reduce_ns);
+  r.norms_ns.push_back(c.norms_ns);
+  r.gather_ns.push_back(c.gather_ns);
+}
+
+// One step of A or B, timed.
+void PairedStep(PairedRun& r, bool run_plain) {
+  const int64_t t0 = NowNs();
+  if (run_plain) {
+    StepOrDie(r.plain, r.images, r.labels);
+    r.plain_ns.push_back(NowNs() - t0);
+    return;
+  }
+  const StepReport rep = StepOrDie(r.with, r.images, r.labels);
+  r.with.stats->EndStep(r.batch, rep.loss * r.batch, r.trained);
+  r.with_ns.push_back(NowNs() - t0);
+  r.accumulate_ns.push_back(rep.stats_ns);
+}
+
+void ReportStatsCost(const PairedRun& r, int pairs, benchmark::State& state) {
+  const double plain_ms = MedianMs(r.plain_ns);
+  const double with_ms = MedianMs(r.with_ns);
+  const double acc_ms = MedianMs(r.accumulate_ns);
+  const double interval_ms = MeanMs(r.interval_ns);
+  const int t = r.interval;
+  state.counters["step_ms_plain"] = plain_ms;
+  state.counters["step_ms_stats"] = with_ms;
+  state.counters["accumulate_ms"] = acc_ms;
+  state.counters["interval_ms"] = interval_ms;
+  state.counters["interval_zero_ms"] = MeanMs(r.zero_ns);
+  state.counters["interval_allreduce_ms"] = MeanMs(r.all_reduce_ns);
+  state.counters["interval_norms_ms"] = MeanMs(r.norms_ns);
+  state.counters["interval_gather_ms"] = MeanMs(r.gather_ns);
+  state.counters["fraction_direct"] =
+      plain_ms > 0 ? (acc_ms + interval_ms / t) / plain_ms : 0;
+  state.counters["fraction_accumulate"] = plain_ms > 0 ? acc_ms / plain_ms : 0;
+  state.counters["fraction_ab"] =
+      plain_ms > 0 ? (with_ms + interval_ms / t - plain_ms) / plain_ms : 0;
+  state.counters["steps_each"] = static_cast<double>(pairs);
+}
+
 void BM_StatsCost(benchmark::State& state) {
   const int interval = static_cast<int>(state.range(0));
-  const int batch = absl::GetFlag(FLAGS_stats_batch);
   const int pairs =
       interval * std::max(1, absl::GetFlag(FLAGS_stats_intervals));
   const int warmup = std::max(0, absl::GetFlag(FLAGS_stats_warmup));
-  at::set_num_threads(absl::GetFlag(FLAGS_stats_threads));
-  constexpr int kClasses = 5;
-
-  auto world = comm::FakeCommunicator::CreateWorld(1);
-  const std::string model = absl::GetFlag(FLAGS_stats_model);
-  StepHarness plain =
-      MakeStepHarnessOrDie(*world[0], model, kClasses, false, 1);
-  StepHarness with = MakeStepHarnessOrDie(*world[0], model, kClasses, true,
-                                          absl::GetFlag(FLAGS_stats_window));
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(42);
-  const at::Tensor images = at::randn({batch, 3, 32, 32}, gen);
-  const at::Tensor labels = at::randint(0, kClasses, {batch}, gen);
-  const std::vector<bool> trained(with.model->num_units(), true);
-
-  int64_t interval_index = 0;
-  int64_t step = 0;
-  auto finish_interval = [&]() {
-    auto s = with.stats->FinishInterval(interval_index, step + 1 - interval,
-                                        step, 0, 0.5);
-    if (!s.ok()) {
-      std::fprintf(stderr, "%s\n", s.status().ToString().c_str());
-      std::abort();
-    }
-    ++interval_index;
-    benchmark::DoNotOptimize(s->global.data());
-  };
-
+  std::unique_ptr<PairedRun> run = MakePairedRun(interval);
   for (auto _ : state) {
-    std::vector<int64_t> plain_ns, with_ns, accumulate_ns, interval_ns;
     for (int i = 0; i < warmup; ++i) {
-      StepOrDie(plain, images, labels);
-      const StepReport r = StepOrDie(with, images, labels);
-      with.stats->EndStep(batch, r.loss * batch, trained);
+      PairedStep(*run, true);
+      PairedStep(*run, false);
     }
-    if (warmup > 0) finish_interval();  // measured intervals start afresh
+    // Measured intervals start afresh; warm-up times are not kept.
+    if (warmup > 0) FinishInterval(*run, false);
+    for (auto* v : {&run->plain_ns, &run->with_ns, &run->accumulate_ns,
+                    &run->interval_ns, &run->zero_ns, &run->all_reduce_ns,
+                    &run->norms_ns, &run->gather_ns}) {
+      v->clear();
+    }
     const int64_t start = NowNs();
-    for (int i = 0; i < pairs; ++i, ++step) {
+    for (int i = 0; i < pairs; ++i, ++run->step) {
       // Alternate which harness goes first, so neither always follows the
       // other's cache footprint.
       for (int turn = 0; turn < 2; ++turn) {
-        const bool run_plain = (turn == 0) == (i % 2 == 0);
-        if (run_plain) {
-          const int64_t t0 = NowNs();
-          StepOrDie(plain, images, labels);
-          plain_ns.push_back(NowNs() - t0);
-        } else {
-          const int64_t t0 = NowNs();
-          const StepReport r = StepOrDie(with, images, labels);
-          with.stats->EndStep(batch, r.loss * batch, trained);
-          with_ns.push_back(NowNs() - t0);
-          accumulate_ns.push_back(r.stats_ns);
-        }
+        PairedStep(*run, (turn == 0) == (i % 2 == 0));
       }
-      if ((i + 1) % interval == 0) {
-        const int64_t t0 = NowNs();
-        finish_interval();
-        interval_ns.push_back(NowNs() - t0);
-      }
+      if ((i + 1) % interval == 0) FinishInterval(*run, true);
     }
     state.SetIterationTime(static_cast<double>(NowNs() - start) * 1e-9);
-
-    const double plain_ms = MedianMs(plain_ns);
-    const double with_ms = MedianMs(with_ns);
-    const double acc_ms = MedianMs(accumulate_ns);
-    double interval_ms = 0;
-    for (int64_t ns : interval_ns) interval_ms += static_cast<double>(ns);
-    interval_ms =
-        interval_ns.empty() ? 0 : interval_ms * 1e-6 / interval_ns.size();
-    state.counters["step_ms_plain"] = plain_ms;
-    state.counters["step_ms_stats"] = with_ms;
-    state.counters["accumulate_ms"] = acc_ms;
-    state.counters["interval_ms"] = interval_ms;
-    state.counters["fraction_direct"] =
-        plain_ms > 0 ? (acc_ms + interval_ms / interval) / plain_ms : 0;
-    state.counters["fraction_ab"] =
-        plain_ms > 0 ? (with_ms + interval_ms / interval - plain_ms) / plain_ms
-                     : 0;
-    state.counters["steps_each"] = static_cast<double>(pairs);
+    ReportStatsCost(*run, pairs, state);
   }
 }
 
-// The accumulation alone, and what fusing it into the optimizer's pass would
-// leave of it (the change docs/PERFORMANCE.md proposes): over ResNet-18's
-// parameters with random gradients, in turn,
-//   sgd          train::Sgd::Step (one fused pass; it clears the gradients)
-//   sgd_plus_acc GradientStatistics::AccumulateLocal of every parameter (as
-//                the reducer's observer calls it), then Sgd::Step
-//   fused        a prototype of one pass doing both, block by block (16 KiB):
-//                acc += g, then the same update as Sgd's fused loop on the
-//                block, whose gradient is then in L1
-// Counters: medians in ms, and acc_separate_ms = sgd_plus_acc - sgd,
-// acc_fused_ms = fused - sgd: what statistics cost per step either way.
-void BM_AccumulateFusion(benchmark::State& state) {
-  at::set_num_threads(absl::GetFlag(FLAGS_stats_threads));
+// BM_AccumulateFusion's parameters: ResNet-18's (or --stats_model's) shapes
+// with random gradients, the statistics, the optimizer, and the prototype's
+// own momentum buffers and flat accumulator.
+struct FusionRig {
+  std::vector<at::Tensor> params;
+  std::unique_ptr<comm::FakeCommunicator> comm;
+  std::unique_ptr<GradientStatistics> stats;
+  std::unique_ptr<train::Sgd> sgd;
+  std::vector<at::Tensor> bufs;
+  at::Tensor acc;  // the prototype's and the per-parameter ATen adds'
+};
+
+std::unique_ptr<FusionRig> MakeFusionRig() {
+  auto rig = std::make_unique<FusionRig>();
   at::manual_seed(1);
   train::ModelConfig mc;
   mc.name = absl::GetFlag(FLAGS_stats_model);
   mc.num_classes = 5;
   auto model = train::MakeModel(mc);
   if (!model.ok()) std::abort();
-  std::vector<at::Tensor> params;
   train::StatsLayout layout;
   layout.num_units = 1;
+  int64_t total = 0;
   for (const at::Tensor& p : (*model)->parameters()) {
     at::Tensor q = p.detach().clone();
     q.mutable_grad() = at::randn_like(q);
-    params.push_back(q);
+    rig->params.push_back(q);
+    rig->bufs.push_back(at::zeros_like(q));
     layout.param_numel.push_back(q.numel());
     layout.param_unit.push_back(0);
+    total += q.numel();
   }
-  auto world = comm::FakeCommunicator::CreateWorld(1);
-  auto stats = GradientStatistics::Create(layout, 1, world[0].get());
+  rig->comm = std::move(comm::FakeCommunicator::CreateWorld(1)[0]);
+  auto stats = GradientStatistics::Create(layout, 1, rig->comm.get());
   if (!stats.ok()) std::abort();
-  train::Sgd sgd(params, train::SgdOptions{0.9, 1e-4});
-  sgd.Step(1e-3);  // allocates the momentum buffers
-  // The prototype's own state: momentum buffers and one flat accumulator.
-  std::vector<at::Tensor> bufs;
-  int64_t total = 0;
-  for (const at::Tensor& p : params) {
-    bufs.push_back(at::zeros_like(p));
-    total += p.numel();
+  rig->stats = std::move(*stats);
+  rig->sgd =
+      std::make_unique<train::Sgd>(rig->params, train::SgdOptions{0.9, 1e-4});
+  rig->sgd->Step(1e-3);  // allocates the momentum buffers
+  rig->acc = at::zeros({total}, at::kFloat);
+  return rig;
+}
+
+// The accumulation before issue 17: one ATen add_ per parameter into a
+// narrowed flat accumulator (dispatch and a parallel region each).
+void AtenAccumulate(FusionRig& rig) {
+  at::NoGradGuard no_grad;
+  int64_t off = 0;
+  for (const at::Tensor& p : rig.params) {
+    rig.acc.narrow(0, off, p.numel()).add_(p.grad().reshape({-1}));
+    off += p.numel();
   }
-  at::Tensor acc = at::zeros({total}, at::kFloat);
+}
+
+// The prototype: accumulation and the SGD update in one pass, block by
+// block (16 KiB): acc += g, then the same update as Sgd's fused loop on the
+// block, whose gradient is then in L1.
+void FusedPrototype(FusionRig& rig) {
+  const float lr = 1e-3f, m = 0.9f, wd = 1e-4f;
+  int64_t off = 0;
+  for (size_t i = 0; i < rig.params.size(); ++i) {
+    float* p = rig.params[i].data_ptr<float>();
+    float* g = rig.params[i].mutable_grad().data_ptr<float>();
+    float* b = rig.bufs[i].data_ptr<float>();
+    float* a = rig.acc.data_ptr<float>() + off;
+    const int64_t n = rig.params[i].numel();
+    at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
+      for (int64_t b0 = begin; b0 < end; b0 += 4096) {
+        const int64_t b1 = std::min(end, b0 + 4096);
+#pragma omp simd
+        for (int64_t j = b0; j < b1; ++j) a[j] += g[j];
+#pragma omp simd
+        for (int64_t j = b0; j < b1; ++j) {
+          const float d = g[j] + wd * p[j];
+          const float v = m * b[j] + d;
+          b[j] = v;
+          p[j] -= lr * v;
+          g[j] = 0.0f;
+        }
+      }
+    });
+    off += n;
+  }
+}
+
+// The accumulation alone, and what fusing it into the optimizer's pass would
+// leave of it: over the model's parameters with random gradients, in turn,
+//   sgd          train::Sgd::Step (one fused pass; it clears the gradients)
+//   sgd_plus_acc GradientStatistics::AccumulateLocal of every parameter (as
+//                the reducer's observer calls it), then Sgd::Step
+//   sgd_plus_aten the accumulation as it was before issue 17 (AtenAccumulate),
+//                then Sgd::Step
+//   fused        FusedPrototype
+// Counters: medians in ms; acc_separate_ms = sgd_plus_acc - sgd,
+// acc_aten_ms = sgd_plus_aten - sgd, acc_fused_ms = fused - sgd: what
+// statistics cost per step each way.
+void BM_AccumulateFusion(benchmark::State& state) {
+  at::set_num_threads(absl::GetFlag(FLAGS_stats_threads));
+  std::unique_ptr<FusionRig> rig = MakeFusionRig();
   auto refill = [&] {
     at::NoGradGuard no_grad;
-    for (at::Tensor& p : params) p.mutable_grad().normal_();
+    for (at::Tensor& p : rig->params) p.mutable_grad().normal_();
   };
-  auto fused = [&] {
-    const float lr = 1e-3f, m = 0.9f, wd = 1e-4f;
-    int64_t off = 0;
-    for (size_t i = 0; i < params.size(); ++i) {
-      float* p = params[i].data_ptr<float>();
-      float* g = params[i].mutable_grad().data_ptr<float>();
-      float* b = bufs[i].data_ptr<float>();
-      float* a = acc.data_ptr<float>() + off;
-      const int64_t n = params[i].numel();
-      at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
-        // Blocks of 16 KiB: the accumulation reads the gradient from
-        // memory, the update then finds it in L1.
-        for (int64_t b0 = begin; b0 < end; b0 += 4096) {
-          const int64_t b1 = std::min(end, b0 + 4096);
-#pragma omp simd
-          for (int64_t j = b0; j < b1; ++j) a[j] += g[j];
-#pragma omp simd
-          for (int64_t j = b0; j < b1; ++j) {
-            const float d = g[j] + wd * p[j];
-            const float v = m * b[j] + d;
-            b[j] = v;
-            p[j] -= lr * v;
-            g[j] = 0.0f;
-          }
+  const std::vector<std::function<void()>> variants = {
+      [&] { rig->sgd->Step(1e-3); },
+      [&] {
+        for (size_t i = 0; i < rig->params.size(); ++i) {
+          rig->stats->AccumulateLocal(static_cast<int>(i),
+                                      rig->params[i].grad());
         }
-      });
-      off += n;
-    }
-  };
+        rig->sgd->Step(1e-3);
+      },
+      [&] {
+        AtenAccumulate(*rig);
+        rig->sgd->Step(1e-3);
+      },
+      [&] { FusedPrototype(*rig); }};
   const int reps = std::max(3, absl::GetFlag(FLAGS_stats_intervals) * 10);
+  const int n = static_cast<int>(variants.size());
   for (auto _ : state) {
-    std::vector<int64_t> t_sgd, t_both, t_fused;
+    std::vector<std::vector<int64_t>> t(n);
     for (int r = 0; r < reps; ++r) {
-      for (int turn = 0; turn < 3; ++turn) {
+      for (int turn = 0; turn < n; ++turn) {
         refill();  // gradients as backward leaves them, not in cache
-        const int which = (turn + r) % 3;
+        const int which = (turn + r) % n;
         const int64_t t0 = NowNs();
-        if (which == 0) {
-          sgd.Step(1e-3);
-        } else if (which == 1) {
-          for (size_t i = 0; i < params.size(); ++i) {
-            (*stats)->AccumulateLocal(static_cast<int>(i), params[i].grad());
-          }
-          sgd.Step(1e-3);
-        } else {
-          fused();
-        }
-        const int64_t ns = NowNs() - t0;
-        (which == 0 ? t_sgd : which == 1 ? t_both : t_fused).push_back(ns);
+        variants[which]();
+        t[which].push_back(NowNs() - t0);
       }
     }
-    const double a = MedianMs(t_sgd), b = MedianMs(t_both),
-                 c = MedianMs(t_fused);
-    state.counters["sgd_ms"] = a;
-    state.counters["sgd_plus_acc_ms"] = b;
-    state.counters["fused_ms"] = c;
-    state.counters["acc_separate_ms"] = b - a;
-    state.counters["acc_fused_ms"] = c - a;
+    const double sgd = MedianMs(t[0]);
+    state.counters["sgd_ms"] = sgd;
+    state.counters["sgd_plus_acc_ms"] = MedianMs(t[1]);
+    state.counters["sgd_plus_aten_ms"] = MedianMs(t[2]);
+    state.counters["fused_ms"] = MedianMs(t[3]);
+    state.counters["acc_separate_ms"] = MedianMs(t[1]) - sgd;
+    state.counters["acc_aten_ms"] = MedianMs(t[2]) - sgd;
+    state.counters["acc_fused_ms"] = MedianMs(t[3]) - sgd;
   }
 }
 

@@ -23,6 +23,57 @@ using base::NowNs;
 
 constexpr int kMaxWindow = freeze::kMaxWindowSums;
 
+// Accumulation: gradients above this many elements are added over the torch
+// threads (smaller ones on the calling thread: a parallel region costs more
+// than it saves there).
+constexpr int64_t kParallelElements = int64_t{1} << 15;
+
+// acc[0, n) = 0 + g (the first gradient of the interval: the same float as
+// adding it to a zeroed accumulator, without reading or zeroing acc), or
+// acc += g.
+void AddContiguous(float* acc, const float* g, int64_t n, bool first) {
+  auto body = [acc, g, first](int64_t b, int64_t e) {
+    if (first) {
+#pragma omp simd
+      for (int64_t j = b; j < e; ++j) acc[j] = 0.0f + g[j];
+    } else {
+#pragma omp simd
+      for (int64_t j = b; j < e; ++j) acc[j] += g[j];
+    }
+  };
+  if (n >= kParallelElements) {
+    at::parallel_for(0, n, kParallelElements, body);
+  } else {
+    body(0, n);
+  }
+}
+
+// The same for a gradient [O, C, H, W] in channels-last memory order
+// (O, H, W, C) into an accumulator in logical order (O, C, H, W): the
+// accumulator, its norms and checkpoints do not depend on the memory format.
+void AddChannelsLast(float* acc, const float* g, int64_t out, int64_t c,
+                     int64_t hw, bool first) {
+  const int64_t per = c * hw;
+  auto body = [=](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      float* a = acc + o * per;
+      const float* x = g + o * per;
+      for (int64_t s = 0; s < hw; ++s) {
+        for (int64_t i = 0; i < c; ++i) {
+          float& dst = a[i * hw + s];
+          dst = (first ? 0.0f : dst) + x[s * c + i];
+        }
+      }
+    }
+  };
+  if (out * per >= kParallelElements) {
+    at::parallel_for(0, out, std::max<int64_t>(1, kParallelElements / per),
+                     body);
+  } else {
+    body(0, out);
+  }
+}
+
 // The norm pass's chunks over the torch threads (its result does not depend
 // on how they are spread).
 void ParallelChunks(int64_t chunks,
@@ -143,6 +194,7 @@ absl::StatusOr<std::unique_ptr<GradientStatistics>> GradientStatistics::Create(
       last_unit = u;
     }
     s->param_offset_.push_back(offset);
+    s->param_numel_.push_back(layout.param_numel[p]);
     offset += layout.param_numel[p];
     s->unit_end_[u] = offset;
   }
@@ -157,6 +209,8 @@ absl::StatusOr<std::unique_ptr<GradientStatistics>> GradientStatistics::Create(
     s->local_.push_back(at::zeros({offset}, at::kFloat));
     if (!one_rank) s->global_.push_back(at::zeros({offset}, at::kFloat));
   }
+  s->touched_.assign(layout.param_numel.size(), 0);
+  s->dirty_.assign(window, std::vector<char>(layout.param_numel.size(), 0));
   s->trained_steps_.assign(window, std::vector<int64_t>(layout.num_units, 0));
   s->samples_.assign(window, 0);
   s->loss_sum_.assign(window, 0.0);
@@ -165,11 +219,41 @@ absl::StatusOr<std::unique_ptr<GradientStatistics>> GradientStatistics::Create(
 
 void GradientStatistics::AccumulateLocal(int param, const at::Tensor& grad) {
   const int64_t t0 = NowNs();
-  at::NoGradGuard no_grad;
-  local_[head_]
-      .narrow(0, param_offset_[param], grad.numel())
-      .add_(grad.reshape({-1}));
+  const bool first = !touched_[param];
+  touched_[param] = 1;
+  const int64_t n = param_numel_[param];
+  float* acc = local_[head_].data_ptr<float>() + param_offset_[param];
+  if (grad.scalar_type() == at::kFloat && grad.numel() == n &&
+      grad.is_contiguous()) {
+    AddContiguous(acc, grad.data_ptr<float>(), n, first);
+  } else if (grad.scalar_type() == at::kFloat && grad.numel() == n &&
+             grad.dim() == 4 &&
+             grad.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    AddChannelsLast(acc, grad.data_ptr<float>(), grad.size(0), grad.size(1),
+                    grad.size(2) * grad.size(3), first);
+  } else {
+    at::NoGradGuard no_grad;
+    at::Tensor a = local_[head_].narrow(0, param_offset_[param], n);
+    if (first) a.zero_();
+    a.add_(grad.reshape({-1}));
+  }
   accumulate_ns_ += NowNs() - t0;
+}
+
+void GradientStatistics::ZeroUntouched() {
+  // The head slot last held the interval W before this one. A parameter
+  // accumulated in this interval overwrote its segment at its first
+  // gradient; one that was not must read as zeros, as if the slot had been
+  // zeroed when the interval began.
+  std::vector<char>& dirty = dirty_[head_];
+  for (size_t p = 0; p < touched_.size(); ++p) {
+    if (touched_[p]) {
+      dirty[p] = 1;
+    } else if (dirty[p]) {
+      local_[head_].narrow(0, param_offset_[p], param_numel_[p]).zero_();
+      dirty[p] = 0;
+    }
+  }
 }
 
 void GradientStatistics::EndStep(int64_t samples, double loss_sum,
@@ -190,7 +274,15 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
     double progress) {
   at::NoGradGuard no_grad;
   const int ranks = comm_->size();
+  int64_t t = NowNs();
+  const auto lap = [&t] {
+    const int64_t now = NowNs();
+    return now - std::exchange(t, now);
+  };
+  ZeroUntouched();
+  interval_cost_.zero_ns = lap();
   if (ranks > 1) RETURN_IF_ERROR(SumOverRanks());
+  interval_cost_.all_reduce_ns = lap();
   freeze::BaseIntervalStats stats;
   stats.index = index;
   stats.first_step = first_step;
@@ -200,11 +292,13 @@ absl::StatusOr<freeze::BaseIntervalStats> GradientStatistics::FinishInterval(
   const int k =
       static_cast<int>(std::min<int64_t>(window_, intervals_done_ + 1));
   freeze::RankWindowStats mine = WindowStats(k, stats.global);
+  interval_cost_.norms_ns = lap();
   if (ranks > 1) {
     ASSIGN_OR_RETURN(stats.ranks, GatherRanks(mine, k));
   } else {
     stats.ranks.push_back(std::move(mine));
   }
+  interval_cost_.gather_ns = lap();
   StartNextInterval();
   return stats;
 }
@@ -308,10 +402,11 @@ GradientStatistics::GatherRanks(const freeze::RankWindowStats& mine,
 }
 
 void GradientStatistics::StartNextInterval() {
-  // The oldest slot becomes the next interval's accumulator.
+  // The oldest slot becomes the next interval's accumulator (its segments
+  // are overwritten by their first gradient; ZeroUntouched clears the rest).
   ++intervals_done_;
   head_ = (head_ + 1) % window_;
-  local_[head_].zero_();
+  std::fill(touched_.begin(), touched_.end(), 0);
   std::fill(trained_steps_[head_].begin(), trained_steps_[head_].end(), 0);
   samples_[head_] = 0;
   loss_sum_[head_] = 0;
@@ -322,6 +417,15 @@ StatsState GradientStatistics::SaveState() const {
   s.head = head_;
   s.intervals_done = intervals_done_;
   s.local = local_;
+  // The head slot as a zeroed-then-accumulated buffer would be: segments not
+  // accumulated yet in this interval hold zeros, not an older interval.
+  for (size_t p = 0; p < touched_.size(); ++p) {
+    if (touched_[p] || !dirty_[head_][p]) continue;
+    if (s.local[head_].is_same(local_[head_])) {
+      s.local[head_] = local_[head_].clone();
+    }
+    s.local[head_].narrow(0, param_offset_[p], param_numel_[p]).zero_();
+  }
   s.global = global_;
   s.trained_steps = trained_steps_;
   s.samples = samples_;
@@ -359,6 +463,10 @@ absl::Status GradientStatistics::LoadState(const StatsState& s) {
   trained_steps_ = s.trained_steps;
   samples_ = s.samples;
   loss_sum_ = s.loss_sum;
+  // Every loaded segment may hold data; the head slot's are this interval's
+  // sums so far (zeros where nothing was accumulated), added to from now on.
+  std::fill(touched_.begin(), touched_.end(), 1);
+  for (std::vector<char>& d : dirty_) std::fill(d.begin(), d.end(), 1);
   return absl::OkStatus();
 }
 

@@ -3,13 +3,18 @@
 //
 // Per step, every trainable parameter's LOCAL gradient (before all-reduce) is
 // added into a flat accumulator (one add, called from the reducer's gradient
-// observer; no extra pass over the data). At the end of a base interval of T
-// steps the accumulator Delta_i holds this rank's gradient summed over the
-// interval; the global (averaged) sum is its all-reduce divided by the number
-// of ranks, since the averaged gradient of a step is the mean of the local
-// ones (the buffers keep the sum over ranks; norms are divided afterwards,
-// which saves a pass). The last W interval sums are kept (local and global) so
-// that for every window of k = 1..W base intervals the norms of Delta_{i-k+1} +
+// observer; no extra pass over the data). The first gradient of an interval
+// is written rather than added (0 + g, the same float), so accumulators are
+// never zeroed in a separate pass; a parameter with no gradient in an
+// interval has its segment zeroed when the interval ends. The accumulator is
+// in logical (NCHW) order whatever the gradient's memory format. At the end of
+// a base interval of T steps the accumulator Delta_i holds this rank's gradient
+// summed over the interval; the global (averaged) sum is its all-reduce divided
+// by the number of ranks, since the averaged gradient of a step is the mean of
+// the local ones (the buffers keep the sum over ranks; norms are divided
+// afterwards, which saves a pass). The last W interval sums are kept (local and
+// global) so that for every window of k = 1..W base intervals the norms of
+// Delta_{i-k+1} +
 // ... + Delta_i are exact, in one fused pass per interval.
 //
 // Parameters of a unit must be contiguous in registration order (true for
@@ -75,6 +80,15 @@ class GradientStatistics {
   // Time spent in AccumulateLocal since the last call (then reset).
   int64_t TakeAccumulateNs();
 
+  // IntervalCost: where the last FinishInterval spent its time.
+  struct IntervalCost {
+    int64_t zero_ns = 0;        // segments of parameters without a gradient
+    int64_t all_reduce_ns = 0;  // copy of the local sums and all-reduce
+    int64_t norms_ns = 0;       // the fused window-norm pass, bookkeeping
+    int64_t gather_ns = 0;      // every rank's statistics (all-gather)
+  };
+  const IntervalCost& last_interval_cost() const { return interval_cost_; }
+
   int window() const { return window_; }
   int64_t total_numel() const { return total_numel_; }
 
@@ -95,12 +109,15 @@ class GradientStatistics {
   absl::StatusOr<std::vector<freeze::RankWindowStats>> GatherRanks(
       const freeze::RankWindowStats& mine, int k) const;
   void StartNextInterval();
+  // ZeroUntouched: see AccumulateLocal's first gradient.
+  void ZeroUntouched();
 
   int window_ = 1;
   int num_units_ = 0;
   int64_t total_numel_ = 0;
   comm::Communicator* comm_ = nullptr;
   std::vector<int64_t> param_offset_;
+  std::vector<int64_t> param_numel_;
   std::vector<int64_t> unit_begin_;
   std::vector<int64_t> unit_end_;
   int head_ = 0;
@@ -111,6 +128,12 @@ class GradientStatistics {
   std::vector<int64_t> samples_;
   std::vector<double> loss_sum_;
   int64_t accumulate_ns_ = 0;
+  // Per parameter: accumulated in the current interval (its segment of the
+  // head slot holds this interval's sum).
+  std::vector<char> touched_;
+  // Per slot and parameter: the segment may hold non-zero data.
+  std::vector<std::vector<char>> dirty_;
+  IntervalCost interval_cost_;
 };
 
 }  // namespace freezing::train
