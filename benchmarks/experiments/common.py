@@ -413,7 +413,7 @@ def fmt_cell(v):
   if isinstance(v, float):
     return "" if v != v else f"{v:.6g}"
   if isinstance(v, (list, tuple)):
-    return " ".join(fmt_cell(x) for x in v)
+    return " ".join(str(fmt_cell(x)) for x in v)
   return v
 
 
