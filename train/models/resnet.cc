@@ -9,12 +9,16 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
 
+#include <optional>
 #include <utility>
+
+#include "train/models/folded_conv.h"
 
 namespace freezing::train {
 namespace {
 
 namespace nn = torch::nn;
+using Fn = std::function<torch::Tensor(const torch::Tensor&)>;
 
 // Spatial size after a convolution or pooling.
 int OutSize(int in, int kernel, int stride, int padding) {
@@ -37,6 +41,9 @@ double ConvFlops(int in, int out, int kernel, int out_size) {
 class ResidualBlockImpl : public nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // Fold: the block's inference form in memory format `f` (folded_conv.h),
+  // from its current parameters and BatchNorm statistics.
+  virtual Fn Fold(at::MemoryFormat f) const = 0;
   double flops() const { return flops_; }
   int out_size() const { return out_size_; }
 
@@ -53,10 +60,28 @@ class ResidualBlockImpl : public nn::Module {
   torch::Tensor Identity(const torch::Tensor& x) {
     return downsample_.is_empty() ? x : downsample_->forward(x);
   }
+  std::optional<FoldedConv> FoldDownsample(at::MemoryFormat f) const {
+    if (downsample_.is_empty()) return std::nullopt;
+    const nn::SequentialImpl& ds = *downsample_;
+    return FoldedConv::Fold(*ds.ptr(0)->as<nn::Conv2d>(),
+                            ds.ptr(1)->as<nn::BatchNorm2d>(), false,
+                            {in_, size_, size_}, f);
+  }
+  // The folded block's end: the residual added, ReLU in place.
+  static Fn Residual(std::function<torch::Tensor(const torch::Tensor&)> body,
+                     std::optional<FoldedConv> downsample) {
+    return [body = std::move(body), downsample](const torch::Tensor& x) {
+      torch::Tensor out = body(x);
+      out.add_(downsample.has_value() ? (*downsample)(x) : x);
+      return out.relu_();
+    };
+  }
 
   nn::Sequential downsample_{nullptr};
   double flops_ = 0;
   int out_size_ = 0;
+  int in_ = 0;    // input channels
+  int size_ = 0;  // input height and width
 };
 
 class BasicBlockImpl : public ResidualBlockImpl {
@@ -64,6 +89,9 @@ class BasicBlockImpl : public ResidualBlockImpl {
   static constexpr int kExpansion = 1;
 
   BasicBlockImpl(int in, int planes, int stride, int size) {
+    in_ = in;
+    size_ = size;
+    planes_ = planes;
     conv1_ = register_module("conv1", Conv(in, planes, 3, stride, 1));
     bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
     relu_ = register_module("relu", nn::ReLU(nn::ReLUOptions(true)));
@@ -84,10 +112,20 @@ class BasicBlockImpl : public ResidualBlockImpl {
     return relu_->forward(out);
   }
 
+  Fn Fold(at::MemoryFormat f) const override {
+    const FoldedConv c1 =
+        FoldedConv::Fold(*conv1_, bn1_.get(), true, {in_, size_, size_}, f);
+    const FoldedConv c2 = FoldedConv::Fold(*conv2_, bn2_.get(), false,
+                                           {planes_, out_size_, out_size_}, f);
+    return Residual([c1, c2](const torch::Tensor& x) { return c2(c1(x)); },
+                    FoldDownsample(f));
+  }
+
  private:
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   nn::ReLU relu_{nullptr};
+  int planes_ = 0;
 };
 
 class BottleneckImpl : public ResidualBlockImpl {
@@ -95,6 +133,9 @@ class BottleneckImpl : public ResidualBlockImpl {
   static constexpr int kExpansion = 4;
 
   BottleneckImpl(int in, int planes, int stride, int size) {
+    in_ = in;
+    size_ = size;
+    planes_ = planes;
     const int out = planes * kExpansion;
     conv1_ = register_module("conv1", Conv(in, planes, 1, 1, 0));
     bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
@@ -122,10 +163,23 @@ class BottleneckImpl : public ResidualBlockImpl {
     return relu_->forward(out);
   }
 
+  Fn Fold(at::MemoryFormat f) const override {
+    const FoldedConv c1 =
+        FoldedConv::Fold(*conv1_, bn1_.get(), true, {in_, size_, size_}, f);
+    const FoldedConv c2 =
+        FoldedConv::Fold(*conv2_, bn2_.get(), true, {planes_, size_, size_}, f);
+    const FoldedConv c3 = FoldedConv::Fold(*conv3_, bn3_.get(), false,
+                                           {planes_, out_size_, out_size_}, f);
+    return Residual(
+        [c1, c2, c3](const torch::Tensor& x) { return c3(c2(c1(x))); },
+        FoldDownsample(f));
+  }
+
  private:
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
   nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
   nn::ReLU relu_{nullptr};
+  int planes_ = 0;
 };
 
 // torchvision's initialisation: Kaiming normal (fan_out, ReLU) for
@@ -151,15 +205,45 @@ struct ResNet::Stem {
   std::shared_ptr<nn::ReLUImpl> relu;
   std::shared_ptr<nn::MaxPool2dImpl> maxpool;  // null with the CIFAR stem
   double conv1_flops = 0;
-  double bn1_flops = 0;  // BatchNorm + ReLU (+ max-pool)
-  int out_size = 0;      // spatial size after the stem
+  double bn1_flops = 0;            // BatchNorm + ReLU (+ max-pool)
+  int out_size = 0;                // spatial size after the stem
+  std::vector<int64_t> input_chw;  // of the images
 
   // What follows conv1: bn1, relu, maxpool.
   torch::Tensor Tail(const torch::Tensor& x) const {
     torch::Tensor h = relu->forward(bn1->forward(x));
     return maxpool == nullptr ? h : maxpool->forward(h);
   }
+  // The child unit conv1's inference form: prepacked, nothing to fold.
+  Fn FoldConv1(at::MemoryFormat f) const {
+    return [c = FoldedConv::Fold(*conv1, nullptr, false, input_chw, f)](
+               const torch::Tensor& x) { return c(x); };
+  }
+  // The block unit stem's: conv1 with bn1 folded and ReLU fused, maxpool.
+  Fn Fold(at::MemoryFormat f) const {
+    return [c = FoldedConv::Fold(*conv1, bn1.get(), true, input_chw, f),
+            maxpool = maxpool](const torch::Tensor& x) {
+      torch::Tensor h = c(x);
+      return maxpool == nullptr ? h : maxpool->forward(h);
+    };
+  }
 };
+
+namespace {
+
+// Blocks one after the other, each in its inference form.
+Fn FoldBlocks(const std::vector<std::shared_ptr<ResidualBlockImpl>>& blocks,
+              at::MemoryFormat f) {
+  std::vector<Fn> folded;
+  for (const auto& block : blocks) folded.push_back(block->Fold(f));
+  return [folded](const torch::Tensor& x) {
+    torch::Tensor h = x;
+    for (const Fn& fn : folded) h = fn(h);
+    return h;
+  };
+}
+
+}  // namespace
 
 // layer1..layer4: blocks[s] are registered in modules[s].
 struct ResNet::Stages {
@@ -202,6 +286,7 @@ ResNet::Stem ResNet::AddStem(const ResNetOptions& o) {
                             : Conv(o.in_channels, o.stem_width, 7, 2, 3));
   stem.bn1 = register_module("bn1", nn::BatchNorm2d(o.stem_width));
   stem.relu = register_module("relu", nn::ReLU(nn::ReLUOptions(true)));
+  stem.input_chw = {o.in_channels, o.image_size, o.image_size};
   int size = o.image_size;
   const int conv1_size =
       o.cifar_stem ? OutSize(size, 3, 1, 1) : OutSize(size, 7, 2, 3);
@@ -252,11 +337,13 @@ std::vector<UnitModel::UnitDef> ResNet::ChildUnits(const Stem& stem,
                                                    const Stages& stages) {
   std::vector<UnitDef> units;
   auto conv1 = stem.conv1;
-  units.push_back(
-      {"conv1",
-       {conv1},
-       [conv1](const torch::Tensor& x) { return conv1->forward(x); },
-       stem.conv1_flops});
+  UnitDef first = {
+      "conv1",
+      {conv1},
+      [conv1](const torch::Tensor& x) { return conv1->forward(x); },
+      stem.conv1_flops};
+  first.fold = [stem](at::MemoryFormat f) { return stem.FoldConv1(f); };
+  units.push_back(std::move(first));
   std::vector<std::shared_ptr<nn::Module>> stem_tail = {stem.bn1, stem.relu};
   if (stem.maxpool != nullptr) stem_tail.push_back(stem.maxpool);
   units.push_back({"bn1", stem_tail,
@@ -266,14 +353,16 @@ std::vector<UnitModel::UnitDef> ResNet::ChildUnits(const Stem& stem,
     auto blocks = stages.blocks[s];
     double flops = 0;
     for (const auto& block : blocks) flops += block->flops();
-    units.push_back({"layer" + std::to_string(s + 1),
+    UnitDef layer = {"layer" + std::to_string(s + 1),
                      {stages.modules[s]},
                      [blocks](const torch::Tensor& x) {
                        torch::Tensor h = x;
                        for (const auto& block : blocks) h = block->forward(h);
                        return h;
                      },
-                     flops});
+                     flops};
+    layer.fold = [blocks](at::MemoryFormat f) { return FoldBlocks(blocks, f); };
+    units.push_back(std::move(layer));
   }
   return units;
 }
@@ -284,19 +373,23 @@ std::vector<UnitModel::UnitDef> ResNet::BlockUnits(const Stem& stem,
   std::vector<std::shared_ptr<nn::Module>> stem_modules = {stem.conv1, stem.bn1,
                                                            stem.relu};
   if (stem.maxpool != nullptr) stem_modules.push_back(stem.maxpool);
-  units.push_back({"stem", stem_modules,
+  UnitDef first = {"stem", stem_modules,
                    [stem](const torch::Tensor& x) {
                      return stem.Tail(stem.conv1->forward(x));
                    },
-                   stem.conv1_flops + stem.bn1_flops});
+                   stem.conv1_flops + stem.bn1_flops};
+  first.fold = [stem](at::MemoryFormat f) { return stem.Fold(f); };
+  units.push_back(std::move(first));
   for (int s = 0; s < 4; ++s) {
     for (size_t b = 0; b < stages.blocks[s].size(); ++b) {
       auto block = stages.blocks[s][b];
-      units.push_back(
-          {"layer" + std::to_string(s + 1) + "." + std::to_string(b),
-           {block},
-           [block](const torch::Tensor& x) { return block->forward(x); },
-           block->flops()});
+      UnitDef unit = {
+          "layer" + std::to_string(s + 1) + "." + std::to_string(b),
+          {block},
+          [block](const torch::Tensor& x) { return block->forward(x); },
+          block->flops()};
+      unit.fold = [block](at::MemoryFormat f) { return block->Fold(f); };
+      units.push_back(std::move(unit));
     }
   }
   return units;
