@@ -457,6 +457,21 @@ std::string Freezer::SaveState() const {
 }
 
 absl::Status Freezer::LoadState(std::string_view state) {
+  return LoadStateOwnedBy(state, impl_->owned);
+}
+
+absl::Status Freezer::LoadStateOfRank(std::string_view state, int from_rank) {
+  if (impl_->rule == VoteRule::kGlobal) return LoadState(state);
+  if (impl_->owned.size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("LoadStateOfRank: this Freezer owns ", impl_->owned.size(),
+                     " ranks; it needs one"));
+  }
+  return LoadStateOwnedBy(state, {from_rank});
+}
+
+absl::Status Freezer::LoadStateOwnedBy(std::string_view state,
+                                       const std::vector<int>& saved_owned) {
   Impl& m = *impl_;
   StateReader r(absl::string_view(state.data(), state.size()), "freezer state");
   ASSIGN_OR_RETURN(std::string version, r.Get("freezer"));
@@ -468,7 +483,7 @@ absl::Status Freezer::LoadState(std::string_view state) {
   ASSIGN_OR_RETURN(std::string spec, r.Get("spec"));
   ASSIGN_OR_RETURN(std::string rule, r.Get("rule"));
   ASSIGN_OR_RETURN(std::vector<int64_t> owned, r.GetInts("owned"));
-  const std::vector<int64_t> mine(m.owned.begin(), m.owned.end());
+  const std::vector<int64_t> mine(saved_owned.begin(), saved_owned.end());
   if (spec != m.spec || rule != VoteRuleName(m.rule) || owned != mine) {
     return absl::InvalidArgumentError(absl::StrCat(
         "freezer state is for policy '", spec, "', rule ", rule,

@@ -129,10 +129,18 @@ class Freezer {
   // changes nothing on error.
   std::string SaveState() const;
   absl::Status LoadState(std::string_view state);
+  // LoadStateOfRank: LoadState of a state saved by a Freezer of the same
+  // spec and rule that owned {from_rank} (a run resumed on another number of
+  // ranks: this rank's instance continues that rank's). This Freezer must
+  // own one rank; for the global rule it is LoadState.
+  absl::Status LoadStateOfRank(std::string_view state, int from_rank);
   ~Freezer();
 
  private:
   Freezer();
+  // LoadState of a state whose owned ranks must be `saved_owned`.
+  absl::Status LoadStateOwnedBy(std::string_view state,
+                                const std::vector<int>& saved_owned);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,10 +1,12 @@
 #include "train/checkpoint.h"
 
+#include <ATen/ATen.h>
 #include <dirent.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -170,6 +172,37 @@ absl::StatusOr<RunSummary> DecodeSummary(const std::string& text) {
 
 std::string ModelFileName(int epochs_done) {
   return absl::StrCat("model-e", epochs_done, ".pt");
+}
+
+int SourceRank(int rank, int checkpoint_ranks) {
+  return checkpoint_ranks > 0 ? rank % checkpoint_ranks : 0;
+}
+
+StatsState StatsForOtherWorldSize(StatsState s, int checkpoint_ranks,
+                                  int ranks) {
+  if (s.local.empty()) return s;  // a final checkpoint keeps no statistics
+  at::NoGradGuard no_grad;
+  const int windows = static_cast<int>(s.local.size());
+  if (ranks == 1) {
+    s.global.clear();  // one rank keeps no global sums
+  } else if (s.global.empty()) {
+    // One rank's global sums were its local ones.
+    for (const at::Tensor& l : s.local) s.global.push_back(l.clone());
+  } else {
+    const double scale =
+        static_cast<double>(ranks) / static_cast<double>(checkpoint_ranks);
+    for (at::Tensor& g : s.global) g = g.mul(scale);
+  }
+  // The interval under way restarts empty.
+  const int h = s.head;
+  if (h >= 0 && h < windows) {
+    s.local[h] = at::zeros_like(s.local[h]);
+    if (!s.global.empty()) s.global[h] = at::zeros_like(s.local[h]);
+    std::fill(s.trained_steps[h].begin(), s.trained_steps[h].end(), 0);
+    s.samples[h] = 0;
+    s.loss_sum[h] = 0;
+  }
+  return s;
 }
 
 absl::Status WriteRankState(const std::string& folder, int rank,

@@ -54,6 +54,8 @@ absl::StatusOr<OutputPlan> PlanResume(const TrainConfig& c, OutputPlan plan) {
         "start a new run (another --out, or --overwrite)"));
   }
   plan.epochs_done = info->epochs_done;
+  plan.global_step = info->global_step;
+  plan.ranks = info->ranks;
   if (info->epochs_done > c.epochs) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--resume --epochs=", c.epochs, ": the run in ", c.out,

@@ -25,6 +25,7 @@
 #ifndef FREEZING_TRAIN_OUTPUT_FOLDER_H_
 #define FREEZING_TRAIN_OUTPUT_FOLDER_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,11 @@ enum class FolderAction { kCreate, kReplace, kResume, kFinished };
 // OutputPlan: what PlanOutputFolder decided.
 struct OutputPlan {
   FolderAction action = FolderAction::kCreate;
-  std::string out;       // the run's folder (config.out)
-  std::string write_to;  // where the run writes until it has started
-  int epochs_done = 0;   // kResume, kFinished: the checkpoint's
+  std::string out;          // the run's folder (config.out)
+  std::string write_to;     // where the run writes until it has started
+  int epochs_done = 0;      // kResume, kFinished: the checkpoint's
+  int64_t global_step = 0;  // kResume, kFinished: the checkpoint's
+  int ranks = 0;            // kResume, kFinished: the checkpoint's
   std::vector<std::string> earlier_files;  // kReplace: what will be replaced
 };
 

@@ -157,7 +157,6 @@ std::string ResumeFingerprint(const TrainConfig& c) {
       absl::StrCat("stats_interval=", c.stats_interval),
       absl::StrCat("stats_window=", c.stats_window),
       absl::StrCat("seed=", c.seed),
-      absl::StrCat("ranks=", c.ranks),
   };
   // Only when they differ from the defaults, so that checkpoints written
   // before these flags existed still resume.
@@ -180,7 +179,9 @@ std::vector<std::string> FingerprintDifferences(const std::string& checkpoint,
          absl::StrSplit(text, '\n', absl::SkipEmpty())) {
       std::pair<std::string, std::string> kv =
           absl::StrSplit(line, absl::MaxSplits('=', 1));
-      if (kv.first == "epochs") continue;
+      // The run's length may grow, and a run may resume on another number
+      // of ranks (the checkpoint's CHECKPOINT file keeps that number).
+      if (kv.first == "epochs" || kv.first == "ranks") continue;
       auto [it, inserted] = values.try_emplace(kv.first);
       if (inserted) keys.push_back(kv.first);
       (first ? it->second.first : it->second.second) = kv.second;

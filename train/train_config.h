@@ -91,13 +91,14 @@ trace::RunConfig ToRunConfig(const TrainConfig& config);
 // Fields that must match between a checkpoint and the run resuming it, as
 // "name=value" lines; a resume with a difference is refused. The length of
 // the run (epochs, max_steps, stop_after_epochs) is not among them: a
-// finished run continues with more epochs.
+// finished run continues with more epochs. Nor is the number of ranks: a
+// run may resume on another (not bit-exact; train/README.md).
 std::string ResumeFingerprint(const TrainConfig& config);
 
 // FingerprintDifferences: the keys whose values differ between a
 // checkpoint's fingerprint and this run's, one "key: A in the checkpoint, B
-// now" each, in the fingerprint's order. `epochs`, which older checkpoints
-// recorded, is not compared.
+// now" each, in the fingerprint's order. `epochs` and `ranks`, which older
+// checkpoints recorded, are not compared.
 std::vector<std::string> FingerprintDifferences(const std::string& checkpoint,
                                                 const std::string& now);
 

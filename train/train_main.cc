@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -29,6 +31,7 @@
 #include "base/cli.h"
 #include "base/status_macros.h"
 #include "base/user_path.h"
+#include "comm/abort_watchdog.h"
 #include "comm/allreduce_settings.h"
 #include "comm/launcher.h"
 #include "comm/mpi_session.h"
@@ -262,8 +265,25 @@ std::vector<TrainConfig> DemoConfigs(const std::string& folder) {
   return {pre, fine};
 }
 
+// A watchdog for a run on more than one rank (comm/abort_watchdog.h): a
+// rank that hears nothing from a cut-off peer ends, and with it the job.
+std::unique_ptr<comm::AbortWatchdog> StartWatchdog(
+    const comm::Communicator& world, const RunEnvironment& env) {
+  bool enabled = false;
+  comm::AbortWatchdog::Options o =
+      comm::AbortWatchdog::OptionsFromEnvironment(&enabled);
+  if (world.size() < 2 || !enabled) return nullptr;
+  return comm::AbortWatchdog::Start(
+      absl::StrCat("[rank ", world.rank(), "/", world.size(), " on ",
+                   env.hostname, "]"),
+      std::move(o));
+}
+
 absl::Status RunOne(const TrainConfig& config, comm::Communicator& world,
-                    const RunEnvironment& env) {
+                    RunEnvironment env) {
+  const std::unique_ptr<comm::AbortWatchdog> watchdog =
+      StartWatchdog(world, env);
+  env.watchdog = watchdog.get();
   ASSIGN_OR_RETURN(auto trainer, Trainer::Create(config, world, env));
   ASSIGN_OR_RETURN(RunSummary summary, trainer->Run());
   (void)summary;

@@ -215,6 +215,11 @@ struct Trainer::Impl {
 
   int64_t steps_per_epoch = 0;
   int64_t total_steps = 0;
+  // Global step of epoch e's first step: e * steps_per_epoch + step_offset.
+  // 0 but on a resume on another number of ranks, whose epochs have
+  // another length than those before the checkpoint (see StepOffset).
+  int64_t step_offset = 0;
+  int checkpoint_ranks = 0;  // --resume: the ranks the checkpoint was made on
   int stats_window = 1;
   std::vector<bool> frozen;
   std::vector<std::string> rank_hosts;  // by rank, for the trace header
@@ -238,6 +243,7 @@ struct Trainer::Impl {
   absl::Status Check();
   absl::Status Setup();
   absl::Status SetupData();
+  int64_t StepOffset() const;
   absl::Status BuildModel();
   absl::Status SetupModel();
   absl::StatusOr<std::unique_ptr<freeze::Freezer>> MakeFreezer(int window);
@@ -254,6 +260,7 @@ struct Trainer::Impl {
   comm::BucketPlanOptions PlanOptions() const;
   absl::Status FreezeInitially();
   absl::Status Resume();
+  void WarnOtherWorldSize() const;
   absl::Status SetupCache(const trace::StartupProfile* profile);
   absl::Status OpenTrace(const trace::StartupProfile* profile);
   absl::StatusOr<HeaderFacts> GatherHeaderFacts();
@@ -283,6 +290,10 @@ struct Trainer::Impl {
 
   void Progress(int epoch, int64_t step, double loss, int64_t step_ns,
                 bool force);
+  // Alive: progress for the watchdog (RunEnvironment::watchdog).
+  void Alive(absl::string_view what) const {
+    if (env.watchdog != nullptr) env.watchdog->Progress(what);
+  }
   void Log(const std::string& line) const {
     if (rank == 0 && !env.quiet) {
       std::printf("%s\n", line.c_str());
@@ -412,14 +423,27 @@ absl::Status Trainer::Impl::SetupData() {
                                       std::max(config.batch_size, 128),
                                       config.in_channels, config.image_size));
   steps_per_epoch = loader->steps_per_epoch();
-  total_steps = steps_per_epoch * config.epochs;
+  step_offset = StepOffset();
+  total_steps = steps_per_epoch * config.epochs + step_offset;
   if (config.max_steps > 0)
     total_steps = std::min(total_steps, config.max_steps);
-  ASSIGN_OR_RETURN(LrSchedule s,
-                   LrSchedule::Parse(config.lr_schedule, config.lr, total_steps,
-                                     steps_per_epoch));
+  // The schedule counts steps as if the whole run had this length of epoch
+  // (ScheduleStep): an epoch's rate is the same on any number of ranks.
+  ASSIGN_OR_RETURN(
+      LrSchedule s,
+      LrSchedule::Parse(config.lr_schedule, config.lr,
+                        total_steps - step_offset, steps_per_epoch));
   schedule = s;
   return absl::OkStatus();
+}
+
+// A resumed run's epochs start where the checkpoint left off: the steps
+// before it were counted with the checkpoint's epoch length, those after it
+// with this run's (they differ on another number of ranks).
+int64_t Trainer::Impl::StepOffset() const {
+  if (!config.resume) return 0;
+  return folder.global_step -
+         static_cast<int64_t>(folder.epochs_done) * steps_per_epoch;
 }
 
 absl::Status Trainer::Impl::BuildModel() {
@@ -552,6 +576,7 @@ absl::Status Trainer::Impl::Start() {
   RETURN_IF_ERROR(BuildComponents(p));
   // Every rank's host, for the trace header (collective).
   ASSIGN_OR_RETURN(rank_hosts, comm->AllGatherBytes(env.hostname));
+  if (env.watchdog != nullptr) env.watchdog->SetPeerHosts(rank_hosts, rank);
   return OpenTrace(p);
 }
 
@@ -636,20 +661,28 @@ absl::Status Trainer::Impl::Resume() {
   ASSIGN_OR_RETURN(CheckpointInfo info, ReadCheckpointInfo(checkpoint_dir));
   const std::vector<std::string> differences =
       FingerprintDifferences(info.fingerprint, ResumeFingerprint(config));
-  if (!differences.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--resume: the checkpoint in ", checkpoint_dir,
-        " changed since start-up: ", absl::StrJoin(differences, "; ")));
+  if (!differences.empty() || info.global_step != folder.global_step ||
+      info.ranks != folder.ranks) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--resume: the checkpoint in ", checkpoint_dir,
+                     " changed since start-up", differences.empty() ? "" : ": ",
+                     absl::StrJoin(differences, "; ")));
   }
+  checkpoint_ranks = info.ranks;
   RETURN_IF_ERROR(
       LoadWeights(absl::StrCat(checkpoint_dir, "/", info.model_file), *model));
+  const int source = SourceRank(rank, info.ranks);
   ASSIGN_OR_RETURN(RankState state,
-                   ReadRankState(checkpoint_dir, rank, info.epochs_done));
+                   ReadRankState(checkpoint_dir, source, info.epochs_done));
   RETURN_IF_ERROR(sgd->LoadMomentum(state.momentum));
+  if (info.ranks != ranks) {
+    state.stats =
+        StatsForOtherWorldSize(std::move(state.stats), info.ranks, ranks);
+  }
   if (!state.stats.local.empty()) {
     RETURN_IF_ERROR(stats->LoadState(state.stats));
   }
-  RETURN_IF_ERROR(freezer->LoadState(state.freezer_state));
+  RETURN_IF_ERROR(freezer->LoadStateOfRank(state.freezer_state, source));
   if (state.frozen.size() != frozen.size()) {
     return absl::DataLossError("checkpoint frozen set does not fit the model");
   }
@@ -663,7 +696,34 @@ absl::Status Trainer::Impl::Resume() {
   start_step = state.global_step;
   Log(absl::StrCat("resumed from ", checkpoint_dir, " after epoch ",
                    start_epoch, " (step ", start_step, ")"));
+  if (info.ranks != ranks) WarnOtherWorldSize();
   return absl::OkStatus();
+}
+
+// Rank 0, at the start of a resume on another number of ranks: what is
+// kept, what is not, and so why the result is not bit-exact.
+void Trainer::Impl::WarnOtherWorldSize() const {
+  if (rank != 0 || env.quiet) return;
+  const std::string who =
+      ranks < checkpoint_ranks
+          ? absl::StrCat("the statistics windows and policy votes of ranks ",
+                         ranks, "..", checkpoint_ranks - 1, " are dropped")
+          : absl::StrCat("ranks ", checkpoint_ranks, "..", ranks - 1,
+                         " continue rank r mod ", checkpoint_ranks,
+                         "'s statistics windows and policy votes");
+  std::fflush(stdout);
+  std::fprintf(
+      stderr,
+      "train: warning: resuming on %d ranks a run checkpointed on %d: not "
+      "bit-exact. Kept: the model, the optimizer's momentum (the same on "
+      "every rank), the frozen units, the freezing policy's state; it goes on "
+      "at step %lld, epoch %d. Changed: the data is re-sharded for %d "
+      "ranks (%lld steps per epoch from here), the statistics interval "
+      "under way restarts empty, %s (train/checkpoint.h)\n",
+      ranks, checkpoint_ranks, static_cast<long long>(start_step),
+      start_epoch + 1, ranks, static_cast<long long>(steps_per_epoch),
+      who.c_str());
+  std::fflush(stderr);
 }
 
 absl::Status Trainer::Impl::SetupCache(const trace::StartupProfile* profile) {
@@ -825,8 +885,9 @@ absl::StatusOr<RunSummary> Trainer::Impl::Run() {
 // epoch or of the run (--max_steps).
 absl::Status Trainer::Impl::RunEpoch(EpochProgress& progress,
                                      int64_t& global_step) {
-  const int64_t first =
-      global_step - static_cast<int64_t>(progress.epoch) * steps_per_epoch;
+  const int64_t first = global_step -
+                        static_cast<int64_t>(progress.epoch) * steps_per_epoch -
+                        step_offset;
   loader->Seek(progress.epoch, first);
   for (int64_t s = first; s < steps_per_epoch && global_step < total_steps;
        ++s) {
@@ -851,7 +912,7 @@ absl::Status Trainer::Impl::RunStep(int64_t step_in_epoch, int64_t global_step,
   f.step = global_step;
   f.epoch = progress.epoch;
   f.phases.data_ns = NowNs() - t0;
-  f.lr = schedule->At(global_step);
+  f.lr = schedule->At(global_step - step_offset);
   for (bool is_frozen : frozen) f.trainable.push_back(!is_frozen);
   ASSIGN_OR_RETURN(StepReport report, TrainOn(batch, f.lr, &f.cache));
   const int64_t batch_size = batch.labels.size(0);
@@ -883,6 +944,7 @@ absl::Status Trainer::Impl::RunStep(int64_t step_in_epoch, int64_t global_step,
   if (replace_pending) RETURN_IF_ERROR(ReplaceEarlierRun());
   Progress(progress.epoch, step_in_epoch, f.mean_loss, f.phases.total_ns,
            false);
+  Alive(absl::StrCat("step ", global_step, " done"));
   return absl::OkStatus();
 }
 
@@ -1091,6 +1153,7 @@ absl::StatusOr<std::pair<double, double>> Trainer::Impl::Evaluate() {
   {
     at::NoGradGuard no_grad;
     for (int64_t i = 0; i < eval_loader->num_batches(); ++i) {
+      Alive(absl::StrCat("evaluation batch ", i));
       Batch b = eval_loader->MakeBatch(i);
       at::Tensor logits = model->forward(b.images);
       sums[0] += logits.argmax(1).eq(b.labels).sum().item<double>();
@@ -1140,6 +1203,7 @@ absl::Status Trainer::Impl::Checkpoint(int epochs_done, int64_t global_step) {
                  "checkpoint\n",
                  rank, epochs_done, written.ToString().c_str());
   }
+  Alive(absl::StrCat("checkpoint files after epoch ", epochs_done));
   if (failed > 0) return absl::OkStatus();
   if (rank == 0) {
     CheckpointInfo info;

@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "comm/abort_watchdog.h"
 #include "comm/communicator.h"
 #include "train/output_folder.h"
 #include "train/summary.h"
@@ -35,6 +36,9 @@ struct RunEnvironment {
   int cores = 0;       // 0: ask the system
   bool tty = false;    // progress line that rewrites itself
   bool quiet = false;  // no progress output at all (tests)
+  // Told of every step, evaluation batch and checkpoint; ends the rank when
+  // they stop coming (a peer cut off). Null: not watched (one rank, tests).
+  comm::AbortWatchdog* watchdog = nullptr;
 };
 
 class Trainer {

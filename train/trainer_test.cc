@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -16,6 +17,7 @@
 #include "comm/fake_communicator.h"
 #include "gtest/gtest.h"
 #include "trace/trace_reader.h"
+#include "train/checkpoint.h"
 #include "train/trainer_test_util.h"
 
 namespace freezing::train {
@@ -233,6 +235,105 @@ TEST(TrainerTest, ResumeRefusesAnotherConfigurationNamingOnlyTheDifference) {
             std::string::npos)
       << m;
   EXPECT_EQ(m.find("model"), std::string::npos) << "not the whole config";
+}
+
+// Every rank's momentum in a checkpoint is the same tensor, bit for bit:
+// data parallelism applies one averaged gradient to the same parameters on
+// every rank. That is what lets a resume on another number of ranks give a
+// new rank any rank's momentum.
+void ExpectSameMomentumOnEveryRank(const std::string& out, int ranks,
+                                   int epochs_done) {
+  const std::string dir = out + "/checkpoint";
+  absl::StatusOr<RankState> first = ReadRankState(dir, 0, epochs_done);
+  ASSERT_TRUE(first.ok()) << first.status();
+  size_t defined = 0;
+  for (const at::Tensor& m : first->momentum) defined += m.defined();
+  ASSERT_GT(defined, 0u) << "no momentum to compare";
+  for (int r = 1; r < ranks; ++r) {
+    absl::StatusOr<RankState> other = ReadRankState(dir, r, epochs_done);
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_EQ(other->momentum.size(), first->momentum.size());
+    for (size_t i = 0; i < first->momentum.size(); ++i) {
+      ASSERT_EQ(other->momentum[i].defined(), first->momentum[i].defined());
+      if (!first->momentum[i].defined()) continue;
+      EXPECT_TRUE(at::equal(other->momentum[i], first->momentum[i]))
+          << "rank " << r << " momentum " << i;
+    }
+  }
+}
+
+// ExpectSameTrainableUnits: steps `a` and `b` of the trace trained the same
+// units, and not all of them.
+void ExpectSameTrainableUnits(const trace::TraceContents& t, int64_t a,
+                              int64_t b) {
+  ASSERT_GT(t.steps.size(), static_cast<size_t>(std::max(a, b)));
+  const trace::Step& x = t.steps[a];
+  const trace::Step& y = t.steps[b];
+  ASSERT_EQ(x.trainable_size(), y.trainable_size());
+  int frozen = 0;
+  for (int u = 0; u < x.trainable_size(); ++u) {
+    EXPECT_EQ(x.trainable(u), y.trainable(u)) << "unit " << u;
+    frozen += !x.trainable(u);
+  }
+  EXPECT_GT(frozen, 0) << "nothing frozen: the check would pass vacuously";
+}
+
+// StopAndResumeOn: runs `first` until it stops after epoch 1, checks its
+// ranks' momentum, resumes it on `ranks` to the end; the resumed run.
+RunResult StopAndResumeOn(TrainConfig first, int ranks) {
+  first.stop_after_epochs = 1;
+  TrainOnFakeRanks(first);
+  ExpectSameMomentumOnEveryRank(first.out, first.ranks, 1);
+  TrainConfig second = first;
+  second.ranks = ranks;
+  second.stop_after_epochs = 0;
+  second.resume = true;
+  return TrainOnFakeRanks(second);
+}
+
+// Fewer ranks: 3 ranks stopped after epoch 1 (8 steps of 48 samples),
+// resumed on 2 (12 steps of 32 per epoch). Not bit-exact, so what is
+// checked is what must hold: the step and epoch continue, the frozen units
+// are kept, the data is re-sharded (the new epoch length), the trace reads
+// as one run, and training goes on converging.
+TEST(TrainerTest, ResumeOnFewerRanksContinuesAndConverges) {
+  TrainConfig first = SmallConfig(TempDir("fewer"));
+  first.ranks = 3;
+  first.policy = "static:2";
+  const RunResult resumed = StopAndResumeOn(first, 2);
+  EXPECT_EQ(resumed.summary.steps, 8 + 2 * 12);
+  EXPECT_EQ(resumed.summary.ranks, 2);
+  const std::vector<double>& accuracy = resumed.summary.test_accuracy_per_epoch;
+  ASSERT_EQ(accuracy.size(), 3u);
+  EXPECT_GE(accuracy[2], accuracy[0]);
+
+  trace::TraceContents t = trace::ReadTrace(first.out + "/trace.pb");
+  ASSERT_TRUE(t.complete()) << t.status;
+  ASSERT_EQ(t.steps.size(), 32u);
+  for (size_t i = 0; i < t.steps.size(); ++i) {
+    EXPECT_EQ(t.steps[i].step(), static_cast<int64_t>(i));
+    EXPECT_EQ(t.steps[i].epoch(), i < 8 ? 0 : 1 + (i - 8) / 12) << i;
+  }
+  ExpectSameTrainableUnits(t, 7, 8);  // the last step before the resume
+  ASSERT_EQ(t.epochs.size(), 3u);
+  EXPECT_LT(t.epochs[2].train_loss(), t.epochs[0].train_loss());
+}
+
+// More ranks, under a vote rule: 2 ranks stopped after epoch 1, resumed on
+// 3; rank 2 continues rank 0's policy instance, and the ranks keep
+// deciding together (a rank that froze differently would end the run).
+TEST(TrainerTest, ResumeOnMoreRanksUnderAVoteRuleContinues) {
+  TrainConfig first = SmallConfig(TempDir("more_ranks"));
+  first.vote_rule = "majority";
+  first.lr = 0.05;  // 0.1 makes this small run diverge, resumed or not
+  const RunResult resumed = StopAndResumeOn(first, 3);
+  EXPECT_EQ(resumed.summary.steps, 12 + 2 * 8);
+  trace::TraceContents t = trace::ReadTrace(first.out + "/trace.pb");
+  ASSERT_TRUE(t.complete()) << t.status;
+  ASSERT_EQ(t.steps.size(), 28u);
+  EXPECT_EQ(t.steps.back().step(), 27);
+  ASSERT_EQ(t.epochs.size(), 3u);
+  EXPECT_LT(t.epochs[2].train_loss(), t.epochs[0].train_loss());
 }
 
 // A finished run continues with more epochs; the result is the finished
