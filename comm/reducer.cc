@@ -316,9 +316,15 @@ absl::Status GradientReducer::SetTrainable(const std::vector<bool>& trainable) {
       for (size_t k = 0; k < bucket.tensors.size(); ++k) {
         Param& p = params_[bucket.tensors[k]];
         p.bucket = static_cast<int>(b);
-        p.grad_view = buckets[b]
-                          .buffer.narrow(0, bucket.offsets[k], p.tensor.numel())
-                          .view(p.tensor.sizes());
+        // The gradient takes its parameter's layout, as PyTorch DDP's
+        // bucket views do: a channels-last parameter gets a channels-last
+        // gradient over the same bytes of the bucket.
+        const at::Tensor flat =
+            buckets[b].buffer.narrow(0, bucket.offsets[k], p.tensor.numel());
+        p.grad_view =
+            p.tensor.is_contiguous() || !p.tensor.is_non_overlapping_and_dense()
+                ? flat.view(p.tensor.sizes())
+                : flat.as_strided(p.tensor.sizes(), p.tensor.strides());
       }
     }
     std::lock_guard<std::mutex> lock(mu_);

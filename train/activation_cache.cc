@@ -253,6 +253,7 @@ absl::StatusOr<std::unique_ptr<ActivationCache>> ActivationCache::Create(
   cache->fingerprint_.assign(units, 0);
   cache->fingerprinted_.assign(units, false);
   cache->sample_shape_.resize(units);
+  cache->sample_format_.assign(units, at::MemoryFormat::Contiguous);
   cache->forward_cost_.assign(units, 0.0);
   // Parameters by index; buffers by the module they belong to (a buffer
   // belongs to the unit that owns a parameter of the same module). A buffer
@@ -380,6 +381,7 @@ at::Tensor ActivationCache::RunUnits(at::Tensor x, int begin, int end,
     unit_ns[u] += NowNs() - t0;
     if (sample_shape_[u].empty()) {
       sample_shape_[u] = x.sizes().slice(1).vec();
+      sample_format_[u] = RowFormat(x);
     }
   }
   return rows > n ? x.slice(0, 0, n) : x;
@@ -388,7 +390,9 @@ at::Tensor ActivationCache::RunUnits(at::Tensor x, int begin, int end,
 absl::Status ActivationCache::PutRows(const std::vector<uint64_t>& keys,
                                       const at::Tensor& rows,
                                       CacheStepStats* stats) {
-  const at::Tensor c = rows.contiguous();
+  // Rows in the activation's own memory format (channels-last: each sample's
+  // [H, W, C] block), so that reading them back needs no conversion.
+  const at::Tensor c = rows.contiguous(sample_format_[prefix_ - 1]);
   if (c.scalar_type() != at::kFloat) {
     return absl::InternalError("the prefix output is not float32");
   }
@@ -447,10 +451,7 @@ absl::Status ActivationCache::ReadRow(uint64_t key, int64_t per,
 absl::StatusOr<at::Tensor> ActivationCache::ReadRows(
     const std::vector<uint64_t>& keys, const std::vector<int64_t>& rows,
     int tag, CacheStepStats* stats) {
-  std::vector<int64_t> shape = {static_cast<int64_t>(rows.size())};
-  shape.insert(shape.end(), sample_shape_[tag].begin(),
-               sample_shape_[tag].end());
-  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor t = EmptyRows(tag, static_cast<int64_t>(rows.size()));
   const int64_t per = t.numel() / static_cast<int64_t>(rows.size());
   float* dst = t.data_ptr<float>();
   const std::string of_unit = absl::StrCat(" of unit ", tag);
@@ -459,6 +460,22 @@ absl::StatusOr<at::Tensor> ActivationCache::ReadRows(
                             dst + j * per, stats));
   }
   return t;
+}
+
+at::MemoryFormat ActivationCache::RowFormat(const at::Tensor& t) {
+  return t.dim() == 4 && !t.is_contiguous() &&
+                 t.is_contiguous(at::MemoryFormat::ChannelsLast)
+             ? at::MemoryFormat::ChannelsLast
+             : at::MemoryFormat::Contiguous;
+}
+
+at::Tensor ActivationCache::EmptyRows(int unit, int64_t rows) const {
+  std::vector<int64_t> shape = {rows};
+  shape.insert(shape.end(), sample_shape_[unit].begin(),
+               sample_shape_[unit].end());
+  return at::empty(shape, at::TensorOptions()
+                              .dtype(at::kFloat)
+                              .memory_format(sample_format_[unit]));
 }
 
 double ActivationCache::SavedNs(int through) const {
@@ -502,10 +519,7 @@ absl::Status ActivationCache::Assemble(const BatchRows& rows,
   ASSIGN_OR_RETURN(std::vector<Computed> computed,
                    ComputeRowsAtBoundary(rows, images, batch, p, saved));
   // The batch at the boundary: hits read in place, computed rows copied.
-  std::vector<int64_t> shape = {batch};
-  shape.insert(shape.end(), sample_shape_[boundary].begin(),
-               sample_shape_[boundary].end());
-  at::Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor out = EmptyRows(boundary, batch);
   const int64_t per = out.numel() / batch;
   float* dst = out.data_ptr<float>();
   for (int64_t i : rows.hits) {
@@ -605,6 +619,7 @@ void ActivationCache::Store(const std::vector<int64_t>& samples,
   const int boundary = prefix_ - 1;
   if (sample_shape_[boundary].empty()) {
     sample_shape_[boundary] = prefix_output.sizes().slice(1).vec();
+    sample_format_[boundary] = RowFormat(prefix_output);
   }
   absl::Status s;
   try {

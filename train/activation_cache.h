@@ -26,6 +26,9 @@
 // dropped and every later step computes the prefix from the images. A step
 // never uses data that was not read back intact.
 //
+// Rows are kept in the activation's memory format (a channels-last model's
+// rows are [H, W, C] per sample) and read back in it.
+//
 // Results do not depend on the cache: a cached activation has the bytes the
 // prefix computed for that sample, and the prefix's output for a sample does
 // not depend on the other samples of its batch (activation_cache_test checks
@@ -34,6 +37,7 @@
 #define FREEZING_TRAIN_ACTIVATION_CACHE_H_
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/MemoryFormat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -224,6 +228,11 @@ class ActivationCache {
   // ComputeRows(rows, batch)), timing each into `unit_ns`.
   at::Tensor RunUnits(at::Tensor x, int begin, int end, int64_t batch,
                       std::vector<int64_t>& unit_ns);
+  // RowFormat: the memory format rows of `t` are kept in (channels-last for
+  // a channels-last [B, C, H, W] activation, else contiguous).
+  static at::MemoryFormat RowFormat(const at::Tensor& t);
+  // EmptyRows: `rows` samples of unit `unit`'s output, in its format.
+  at::Tensor EmptyRows(int unit, int64_t rows) const;
   // Stores rows of `out` (per-sample at boundary_) under `keys`.
   absl::Status PutRows(const std::vector<uint64_t>& keys, const at::Tensor& out,
                        CacheStepStats* stats);
@@ -265,8 +274,10 @@ class ActivationCache {
   std::vector<std::vector<at::Tensor>> unit_state_;
   std::vector<uint64_t> fingerprint_;
   std::vector<bool> fingerprinted_;
-  // Per unit: the shape of one sample's output, once seen.
+  // Per unit: the shape of one sample's output and the memory format of
+  // its rows, once seen.
   std::vector<std::vector<int64_t>> sample_shape_;
+  std::vector<at::MemoryFormat> sample_format_;
   std::vector<double> forward_cost_;  // ns per sample, per unit
 };
 

@@ -30,8 +30,12 @@ std::string TempPath(const std::string& name) {
   return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
 }
 
+// A model with units [0, prefix) frozen; `channels_last_folded`: in
+// channels-last memory format with the prefix in its inference form, as the
+// trainer runs a ResNet by default.
 std::shared_ptr<UnitModel> Model(const std::string& name, int prefix,
-                                 const std::string& granularity = "child") {
+                                 const std::string& granularity = "child",
+                                 bool channels_last_folded = false) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   at::manual_seed(11);
@@ -49,6 +53,10 @@ std::shared_ptr<UnitModel> Model(const std::string& name, int prefix,
     model->forward(at::randn({8, 3, 32, 32}));
   }
   for (int u = 0; u < prefix; ++u) model->SetUnitFrozen(u, true);
+  if (channels_last_folded) {
+    model->SetMemoryFormat(at::MemoryFormat::ChannelsLast);
+    for (int u = 0; u < prefix; ++u) model->SetUnitFolded(u, true);
+  }
   return model;
 }
 
@@ -89,6 +97,7 @@ struct CompositionCase {
   std::string granularity;
   int prefix;
   int threads;
+  bool channels_last_folded = false;
 };
 
 class BatchCompositionTest : public ::testing::TestWithParam<CompositionCase> {
@@ -103,7 +112,7 @@ TEST_P(BatchCompositionTest, PrefixOutputOfASampleDoesNotDependOnItsBatch) {
   const CompositionCase& c = GetParam();
   const int saved_threads = at::get_num_threads();
   at::set_num_threads(c.threads);
-  auto model = Model(c.model, c.prefix, c.granularity);
+  auto model = Model(c.model, c.prefix, c.granularity, c.channels_last_folded);
   const at::Tensor images = Images(64, 3);
   for (int64_t batch : {64, 8}) {
     const at::Tensor full = Prefix(*model, images.slice(0, 0, batch), c.prefix);
@@ -154,7 +163,14 @@ INSTANTIATE_TEST_SUITE_P(
                       // Tokens after the embedding and blocks (patchify
                       // convolution, LayerNorm, attention, MLP).
                       CompositionCase{"vit_mini", "child", 3, 1},
-                      CompositionCase{"vit_mini", "block", 5, 2}));
+                      CompositionCase{"vit_mini", "block", 5, 2},
+                      // Channels-last, the prefix folded and prepacked.
+                      CompositionCase{"resnet_tiny", "child", 4, 1, true},
+                      CompositionCase{"resnet_tiny", "block", 3, 2, true},
+                      CompositionCase{"resnet18", "child", 4, 1, true},
+                      CompositionCase{"resnet18", "child", 4, 2, true},
+                      CompositionCase{"resnet50", "block", 3, 1, true},
+                      CompositionCase{"resnet50", "block", 3, 2, true}));
 
 // --- ActivationStore -------------------------------------------------------
 
@@ -350,6 +366,40 @@ TEST(ActivationCacheTest, WarmHitsEqualThePrefixComputedNow) {
       EXPECT_EQ(h->cache->store().spilled_entries(), 5);
     }
     EXPECT_TRUE(h->warnings.empty());
+  }
+}
+
+TEST(ActivationCacheTest, ChannelsLastFoldedRowsComeBackInTheirFormat) {
+  // Rows are kept per sample in the activation's memory format, hits and
+  // carried entries equal the folded prefix computed now, bitwise.
+  for (int64_t budget : {int64_t{1} << 30, int64_t{0}}) {
+    auto model = Model("resnet_tiny", 2, "child", true);
+    ActivationCacheOptions o;
+    o.memory_budget_bytes = budget;
+    o.spill_path = TempPath("cl.spill");
+    auto cache = ActivationCache::Create(model.get(), o);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    (*cache)->SetPrefix(2);
+    const at::Tensor images = Images(8, 31);
+    const std::vector<int> variants(8, 0);
+    PreparedInput p = (*cache)->Prepare(Range(0, 8), variants, images);
+    ASSERT_TRUE(p.store_prefix_output);
+    const at::Tensor act = Prefix(*model, images, 2);
+    ASSERT_TRUE(act.is_contiguous(at::MemoryFormat::ChannelsLast));
+    (*cache)->Store(Range(0, 8), variants, act, &p.stats);
+    p = (*cache)->Prepare(Range(0, 8), variants, images);
+    EXPECT_EQ(p.stats.hits, 8);
+    EXPECT_TRUE(p.input.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(Equal(p.input, act));
+    // Two more units freeze (and fold): entries are carried through them.
+    for (int u = 2; u < 4; ++u) {
+      model->SetUnitFrozen(u, true);
+      model->SetUnitFolded(u, true);
+    }
+    (*cache)->SetPrefix(4);
+    p = (*cache)->Prepare(Range(0, 8), variants, images);
+    EXPECT_EQ(p.stats.extended, 8);
+    EXPECT_TRUE(Equal(p.input, Prefix(*model, images, 4)));
   }
 }
 

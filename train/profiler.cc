@@ -64,11 +64,18 @@ void ProfileUnit(UnitModel& model, int u, const at::Tensor& in, int repeats,
   p->set_backward_ns(Median(std::move(with)));
   p->set_backward_no_input_grad_ns(Median(std::move(without)));
   model.SetUnitFrozen(u, true);
-  p->set_forward_nograd_ns(MedianNs(repeats, [&] {
+  auto nograd = [&] {
     at::NoGradGuard no_grad;
     model.ForwardUnit(u, in);
-  }));
-  model.SetUnitFrozen(u, false);
+  };
+  p->set_forward_nograd_ns(MedianNs(repeats, nograd));
+  if (model.has_inference_form(u)) {
+    model.SetUnitFolded(u, true);
+    p->set_forward_folded_ns(MedianNs(repeats, nograd));
+  } else {
+    p->set_forward_folded_ns(p->forward_nograd_ns());
+  }
+  model.SetUnitFrozen(u, false);  // drops the folded form
 }
 
 // Optimizer: all parameters, then the classifier alone; a line through both
@@ -105,8 +112,38 @@ void ProfileOptimizer(UnitModel& model, int repeats,
       0, last.second - static_cast<int64_t>(per_param * last.first)));
 }
 
+// A training step's forward and backward of the whole model, nothing frozen,
+// in each memory format (models with 4-d activations), alternating, medians
+// of `repeats` after one warm-up each; the model is left in its format.
+void ProfileMemoryFormats(UnitModel& model, const at::Tensor& images,
+                          const at::Tensor& labels, int repeats,
+                          trace::StartupProfile& profile) {
+  if (!model.spatial_activations()) return;
+  const at::MemoryFormat own = model.memory_format();
+  auto step = [&] {
+    at::cross_entropy_loss(model.forward(images), labels).backward();
+    ClearGrads(model);
+  };
+  std::vector<int64_t> contiguous, channels_last;
+  for (int r = -1; r < repeats; ++r) {
+    for (at::MemoryFormat f :
+         {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+      model.SetMemoryFormat(f);
+      const int64_t start = NowNs();
+      step();
+      const int64_t ns = NowNs() - start;
+      if (r < 0) continue;  // warm-up
+      (f == at::MemoryFormat::Contiguous ? contiguous : channels_last)
+          .push_back(ns);
+    }
+  }
+  model.SetMemoryFormat(own);
+  profile.set_step_contiguous_ns(Median(std::move(contiguous)));
+  profile.set_step_channels_last_ns(Median(std::move(channels_last)));
+}
+
 // Everything measured on this rank alone: the units, the loss, the
-// optimizer, a cache read. Throws c10::Error.
+// optimizer, a cache read, the memory formats. Throws c10::Error.
 void ProfileCompute(UnitModel& model, const at::Tensor& images,
                     const at::Tensor& labels, int repeats,
                     trace::StartupProfile& profile) {
@@ -139,6 +176,7 @@ void ProfileCompute(UnitModel& model, const at::Tensor& images,
   const int64_t ns = MedianNs(repeats, [&] { dst.copy_(act); });
   profile.set_cache_read_ns_per_element(static_cast<double>(ns) /
                                         static_cast<double>(act.numel()));
+  ProfileMemoryFormats(model, images, labels, repeats, profile);
 }
 
 // All-reduce times for this run's bucket sizes (collective).
@@ -198,6 +236,19 @@ absl::StatusOr<trace::StartupProfile> ProfileStartup(
     RETURN_IF_ERROR(ProfileAllReduce(comm, bucket_bytes, repeats, profile));
   }
   return profile;
+}
+
+std::vector<double> PrefixForwardNsPerSample(
+    const trace::StartupProfile& profile, bool folded) {
+  std::vector<double> out;
+  const double batch = static_cast<double>(profile.batch_size());
+  for (const trace::UnitProfile& u : profile.units()) {
+    const int64_t ns = folded && u.forward_folded_ns() > 0
+                           ? u.forward_folded_ns()
+                           : u.forward_nograd_ns();
+    out.push_back(batch > 0 ? static_cast<double>(ns) / batch : 0.0);
+  }
+  return out;
 }
 
 std::vector<double> ForwardNoGradNsPerSample(UnitModel& model,

@@ -1,10 +1,13 @@
 // The start-up profile (trace.proto StartupProfile): measured on a real batch
 // before training, on every rank at once (so ranks compete for cores as they
 // will in training). It tells the simulator what the recorded run never
-// executed: a frozen unit's no-grad forward, the backward of a unit that was
-// frozen from the start, the first trainable unit's backward without its input
-// gradient, the optimizer's cost per parameter, all-reduce times per bucket
-// size on this run's ranks.
+// executed: a frozen unit's no-grad forward, plain and in its inference form
+// (folded), the backward of a unit that was frozen from the start, the first
+// trainable unit's backward without its input gradient, the optimizer's cost
+// per parameter, all-reduce times per bucket size on this run's ranks; and,
+// for models with 4-d activations, a training step's forward and backward in
+// either memory format (what --memory_format=auto's choice is checked
+// against).
 //
 // The model's state is left as it was (BatchNorm running statistics are
 // restored, gradients cleared); the reducer must not exist yet, since its
@@ -31,9 +34,16 @@ absl::StatusOr<trace::StartupProfile> ProfileStartup(
     comm::Communicator& comm, const std::vector<int64_t>& bucket_bytes,
     int repeats);
 
+// PrefixForwardNsPerSample: every unit's forward per sample as part of the
+// frozen prefix, from `profile`: in its inference form when `folded` (the
+// no-grad forward where an older profile has no folded number).
+std::vector<double> PrefixForwardNsPerSample(
+    const trace::StartupProfile& profile, bool folded);
+
 // ForwardNoGradNsPerSample: every unit's no-grad forward time per sample on
 // `images`, in eval mode (what the start-up profile's forward_nograd_ns
-// measures), for a resumed run, which has no profile. Medians of `repeats`
+// measures; folded units in their inference form), for a resumed run, which
+// has no profile. Medians of `repeats`
 // measurements after one warm-up. Leaves the model's modes and buffers as
 // they were.
 std::vector<double> ForwardNoGradNsPerSample(UnitModel& model,

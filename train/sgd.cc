@@ -40,6 +40,13 @@ int64_t Sgd::trainable_numel() const {
 
 namespace {
 
+// Element i of `a` and of `b` at the same memory offset, no gaps.
+bool SameDenseLayout(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes()) return false;
+  if (a.is_contiguous() && b.is_contiguous()) return true;
+  return a.is_non_overlapping_and_dense() && a.strides() == b.strides();
+}
+
 // One fused pass over a float32 parameter: weight decay, momentum, update
 // and clearing the gradient for the next backward. ATen's unfused version
 // (PyTorch's torch.optim.SGD on CPU) makes five passes over memory.
@@ -76,12 +83,15 @@ void Sgd::Step(double lr) {
     at::Tensor& p = params_[i];
     at::Tensor& grad = p.mutable_grad();
     if (!grad.defined()) continue;
-    const bool fusable = options_.momentum != 0 &&
-                         p.scalar_type() == at::kFloat &&
-                         grad.scalar_type() == at::kFloat &&
-                         p.is_contiguous() && grad.is_contiguous();
+    at::Tensor& buf = buffers_[i];
+    // One pass over raw memory: parameter, gradient and momentum in the same
+    // dense layout (contiguous, or channels-last with the reducer's bucket
+    // views following the parameter's strides).
+    const bool fusable =
+        options_.momentum != 0 && p.scalar_type() == at::kFloat &&
+        grad.scalar_type() == at::kFloat && SameDenseLayout(p, grad) &&
+        (!buf.defined() || SameDenseLayout(p, buf));
     if (fusable) {
-      at::Tensor& buf = buffers_[i];
       const bool first = !buf.defined();
       if (first) buf = at::empty_like(p);
       FusedSgdFloat(p.data_ptr<float>(), grad.data_ptr<float>(),
@@ -92,7 +102,6 @@ void Sgd::Step(double lr) {
     }
     if (options_.weight_decay != 0) grad.add_(p, options_.weight_decay);
     if (options_.momentum != 0) {
-      at::Tensor& buf = buffers_[i];
       if (!buf.defined()) {
         buf = grad.clone();
       } else {
@@ -121,8 +130,12 @@ absl::Status Sgd::LoadMomentum(const std::vector<at::Tensor>& buffers) {
     }
   }
   at::NoGradGuard no_grad;
+  // In the parameter's layout (a checkpoint may have been written in
+  // another memory format).
   for (size_t i = 0; i < buffers.size(); ++i) {
-    buffers_[i] = buffers[i].defined() ? buffers[i].clone() : at::Tensor();
+    buffers_[i] = buffers[i].defined()
+                      ? at::empty_like(params_[i]).copy_(buffers[i])
+                      : at::Tensor();
   }
   return absl::OkStatus();
 }

@@ -70,5 +70,32 @@ TEST(SgdTest, LoadMomentumChecksShapes) {
   EXPECT_TRUE(sgd.LoadMomentum({at::zeros({7, 3}), at::Tensor()}).ok());
 }
 
+// Channels-last parameters with gradients and momentum of the same layout
+// (the reducer's bucket views follow the parameter) take the fused pass and
+// give, element for element, the contiguous parameters' result; a momentum
+// buffer loaded from a contiguous checkpoint takes the parameter's layout.
+TEST(SgdTest, ChannelsLastEqualsContiguousBitForBit) {
+  at::manual_seed(3);
+  const at::Tensor init = at::randn({6, 4, 3, 3});
+  std::vector<at::Tensor> plain = {init.clone().requires_grad_()};
+  std::vector<at::Tensor> cl = {
+      init.contiguous(at::MemoryFormat::ChannelsLast).requires_grad_()};
+  Sgd a(plain, {}), b(cl, {});
+  for (int step = 0; step < 3; ++step) {
+    at::manual_seed(200 + step);
+    const at::Tensor g = at::randn({6, 4, 3, 3});
+    plain[0].mutable_grad() = g.clone();
+    cl[0].mutable_grad() = g.contiguous(at::MemoryFormat::ChannelsLast);
+    a.Step(0.1);
+    b.Step(0.1);
+  }
+  EXPECT_TRUE(at::equal(plain[0], cl[0]));
+  EXPECT_TRUE(cl[0].is_contiguous(at::MemoryFormat::ChannelsLast));
+  ASSERT_TRUE(b.LoadMomentum(a.momentum_buffers()).ok());
+  EXPECT_TRUE(
+      b.momentum_buffers()[0].is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(at::equal(b.momentum_buffers()[0], a.momentum_buffers()[0]));
+}
+
 }  // namespace
 }  // namespace freezing::train

@@ -17,9 +17,32 @@ using base::NowNs;
 
 }  // namespace
 
+absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(const std::string& flag,
+                                                    const UnitModel& model) {
+  if (flag == "contiguous") return at::MemoryFormat::Contiguous;
+  if (flag == "channels_last") return at::MemoryFormat::ChannelsLast;
+  if (flag == "auto") {
+    return model.spatial_activations() ? at::MemoryFormat::ChannelsLast
+                                       : at::MemoryFormat::Contiguous;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--memory_format=", flag,
+                   ": expected auto, channels_last or contiguous"));
+}
+
+std::string MemoryFormatName(at::MemoryFormat format) {
+  return format == at::MemoryFormat::ChannelsLast ? "channels_last"
+                                                  : "contiguous";
+}
+
 StepRunner::StepRunner(UnitModel* model, comm::GradientReducer* reducer,
-                       Sgd* sgd, GradientStatistics* stats)
-    : model_(model), reducer_(reducer), sgd_(sgd), stats_(stats) {
+                       Sgd* sgd, GradientStatistics* stats,
+                       StepRunnerOptions options)
+    : model_(model),
+      reducer_(reducer),
+      sgd_(sgd),
+      stats_(stats),
+      options_(options) {
   params_ = model_->parameters();
   param_unit_.assign(params_.size(), -1);
   for (int u = 0; u < model_->num_units(); ++u) {
@@ -59,6 +82,16 @@ absl::Status StepRunner::SetFrozen(const std::vector<bool>& frozen) {
   while (first_trainable_ < units && frozen_[first_trainable_]) {
     ++first_trainable_;
   }
+  try {
+    for (int u = 0; u < units; ++u) {
+      const bool fold = options_.fold_frozen && u < first_trainable_;
+      if (model_->unit_folded(u) != fold) model_->SetUnitFolded(u, fold);
+    }
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("libtorch error folding the frozen prefix: ",
+                     e.what_without_backtrace()));
+  }
   return absl::OkStatus();
 }
 
@@ -84,6 +117,7 @@ absl::StatusOr<StepReport> StepRunner::Step(const at::Tensor& input,
                      first_trainable_, ")"));
   }
   StepReport report;
+  report.prefix_folded = options_.fold_frozen && first_trainable_ > 0;
   report.unit_forward_ns.assign(units, 0);
   report.unit_backward_ns.assign(units, 0);
   // Time at which the gradient of unit u's output arrived (backward of unit

@@ -8,6 +8,11 @@
 // no input gradient there. Frozen units after a trainable one (possible only
 // with policies that unfreeze) still pass gradients through.
 //
+// The frozen prefix runs in its inference form (UnitModel::SetUnitFolded:
+// BatchNorm folded into the convolutions, ReLU fused, weights prepacked)
+// unless StepRunnerOptions::fold_frozen is off; SetFrozen builds the forms of
+// units entering the prefix and drops those of units leaving it.
+//
 // Per step it measures what the trace needs without extra passes: phase
 // times, per-unit forward times (clocks around each unit) and per-unit
 // backward times (hooks on the activations at unit boundaries fire when the
@@ -17,9 +22,11 @@
 #define FREEZING_TRAIN_STEP_RUNNER_H_
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/MemoryFormat.h>
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -45,16 +52,37 @@ struct StepReport {
   // Output of the last unit of the frozen prefix, when this step computed it
   // (for the activation cache); undefined otherwise.
   at::Tensor prefix_output;
+  // The frozen prefix (non-empty) runs in its inference form: its units'
+  // forward times, here or in the activation cache, are folded ones.
+  bool prefix_folded = false;
 };
+
+struct StepRunnerOptions {
+  // Run the frozen prefix in its inference form.
+  bool fold_frozen = true;
+};
+
+// ChooseMemoryFormat: the memory format for `flag` (--memory_format):
+// "contiguous", "channels_last", or "auto": channels-last when the model has
+// 4-d activations between units (the ResNets, whose convolutions oneDNN runs
+// faster on channels-last data: measured in docs/PERFORMANCE.md; the
+// start-up profile measures both on every run), contiguous otherwise (ViTs'
+// tokens, the MLP). InvalidArgument for another flag.
+absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(const std::string& flag,
+                                                    const UnitModel& model);
+// MemoryFormatName: "contiguous" or "channels_last".
+std::string MemoryFormatName(at::MemoryFormat format);
 
 class StepRunner {
  public:
-  // All pointers must outlive the runner; `stats` may be null.
+  // All pointers must outlive the runner; `stats` may be null. The model's
+  // memory format must be set before the reducer and `sgd` were built.
   StepRunner(UnitModel* model, comm::GradientReducer* reducer, Sgd* sgd,
-             GradientStatistics* stats);
+             GradientStatistics* stats, StepRunnerOptions options = {});
 
   // Collective: freezes exactly the units with frozen[u] (and unfreezes the
-  // others) on every rank. The classifier must stay trainable.
+  // others) on every rank, and folds the frozen prefix. The classifier must
+  // stay trainable.
   absl::Status SetFrozen(const std::vector<bool>& frozen);
   const std::vector<bool>& frozen() const { return frozen_; }
   // First unit that is not part of the frozen prefix.
@@ -69,8 +97,9 @@ class StepRunner {
   absl::StatusOr<StepReport> Step(const at::Tensor& input, int start_unit,
                                   const at::Tensor& labels, double lr);
 
-  // Runs units [0, end) in eval mode under no-grad (the frozen prefix's
-  // function, for caching). Does not change the model's mode.
+  // Runs units [0, end) under no-grad (the frozen prefix's function, for
+  // caching; folded units in their inference form). Does not change the
+  // model's mode.
   at::Tensor ForwardPrefix(const at::Tensor& images, int end);
 
  private:
@@ -78,6 +107,7 @@ class StepRunner {
   comm::GradientReducer* reducer_;
   Sgd* sgd_;
   GradientStatistics* stats_;
+  StepRunnerOptions options_;
   std::vector<bool> frozen_;
   std::vector<bool> param_trainable_;
   std::vector<int> param_unit_;

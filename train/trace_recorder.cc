@@ -74,6 +74,7 @@ trace::Step ToTraceStep(const StepFacts& f) {
   c->set_disabled(f.cache_disabled_anywhere);
   s.set_max_rank_total_ns(f.max_rank_total_ns);
   s.set_lr(f.lr);
+  s.set_prefix_folded(f.prefix_folded);
   return s;
 }
 

@@ -57,6 +57,7 @@ struct StepFacts {
   double mean_loss = 0;                  // all ranks
   int64_t max_rank_total_ns = 0;         // all ranks
   bool cache_disabled_anywhere = false;  // all ranks
+  bool prefix_folded = false;  // the frozen prefix ran in its inference form
 };
 
 // EpochFacts: the end of one epoch.

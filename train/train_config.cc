@@ -91,6 +91,12 @@ absl::Status ValidateConfig(const TrainConfig& c) {
   if (c.profile_repeats < 1) {
     return Invalid("profile_repeats", "must be >= 1");
   }
+  if (!OneOf(c.memory_format, {"auto", "channels_last", "contiguous"})) {
+    return Invalid("memory_format",
+                   absl::StrCat("got '", c.memory_format,
+                                "'; valid values: auto, channels_last, "
+                                "contiguous"));
+  }
   // The schedule's syntax is checked where it is parsed (lr_schedule.h).
   return absl::OkStatus();
 }
@@ -130,6 +136,9 @@ trace::RunConfig ToRunConfig(const TrainConfig& c) {
   r.set_bucket_cap_bytes(c.bucket_cap_bytes);
   r.set_cache(c.cache);
   r.set_cache_mem_mb(c.cache_mem_mb);
+  // The trainer records the format it chose (memory_format).
+  r.set_memory_format_flag(c.memory_format);
+  r.set_fold_frozen(c.fold_frozen);
   r.set_out(c.out);
   return r;
 }

@@ -65,6 +65,13 @@ struct TrainConfig {
   int64_t bucket_cap_bytes = int64_t{25} << 20;
   std::string calibration;  // comm:calibrate file for the trace header
   int profile_repeats = 3;  // start-up profile: batches per measurement
+  // Memory format of the model and its activations: auto | channels_last |
+  // contiguous (auto: channels-last for models with 4-d activations between
+  // units; step_runner.h ChooseMemoryFormat).
+  std::string memory_format = "auto";
+  // The frozen prefix runs in its inference form (BatchNorm folded into the
+  // convolutions, ReLU fused, weights prepacked; models/folded_conv.h).
+  bool fold_frozen = true;
 
   // Activation cache of the frozen prefix.
   bool cache = false;

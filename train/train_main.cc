@@ -119,6 +119,13 @@ ABSL_FLAG(double, first_bucket_mb, 1, "first all-reduce bucket cap, MiB");
 ABSL_FLAG(std::string, calibration, "",
           "comm:calibrate file to record in the trace header");
 ABSL_FLAG(int, profile_repeats, 3, "start-up profile repeats");
+ABSL_FLAG(std::string, memory_format, "auto",
+          "auto | channels_last | contiguous: memory format of the model and "
+          "its activations (auto: channels_last for models with 4-d "
+          "activations, the ResNets; recorded in the trace header)");
+ABSL_FLAG(bool, fold_frozen, true,
+          "run the frozen prefix in its inference form (BatchNorm folded into "
+          "the convolutions, ReLU fused, weights prepacked)");
 ABSL_FLAG(bool, cache, false,
           "cache the frozen prefix's output per (sample, augmentation "
           "variant) and skip its forward; needs --augment_variants=K or "
@@ -225,6 +232,8 @@ absl::StatusOr<TrainConfig> ConfigFromFlags() {
   c.profile_repeats = absl::GetFlag(FLAGS_profile_repeats);
   c.cache = absl::GetFlag(FLAGS_cache);
   c.cache_mem_mb = absl::GetFlag(FLAGS_cache_mem_mb);
+  c.memory_format = absl::GetFlag(FLAGS_memory_format);
+  c.fold_frozen = absl::GetFlag(FLAGS_fold_frozen);
   c.out = absl::GetFlag(FLAGS_out).empty()
               ? ""
               : base::ResolveUserPath(absl::GetFlag(FLAGS_out));
@@ -307,7 +316,8 @@ const base::CliSpec& Cli() {
          "augment_variants", "cache", "cache_mem_mb"}},
        {"model",
         {"model", "stem", "in_channels", "image_size", "patch_size",
-         "freeze_unit", "init", "init_exclude"}},
+         "freeze_unit", "init", "init_exclude", "memory_format",
+         "fold_frozen"}},
        {"optimizer",
         {"epochs", "batch_size", "lr", "lr_schedule", "momentum",
          "weight_decay", "max_steps", "seed"}},

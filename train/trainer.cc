@@ -132,6 +132,7 @@ void FillFromReport(const StepReport& r, int64_t interval_ns, StepFacts& f) {
   f.phases.stats_ns = r.stats_ns + interval_ns;
   f.unit_forward_ns = r.unit_forward_ns;
   f.unit_backward_ns = r.unit_backward_ns;
+  f.prefix_folded = r.prefix_folded;
   f.bytes_allreduced = r.comm.bytes;
   f.buckets = r.comm.buckets;
   for (const comm::BucketStepTiming& b : r.comm.timings) {
@@ -485,6 +486,10 @@ absl::Status Trainer::Impl::SetupModel() {
   std::vector<at::Tensor> tensors = model->parameters();
   for (const at::Tensor& b : model->buffers()) tensors.push_back(b);
   RETURN_IF_ERROR(comm::GradientReducer::BroadcastTensors(comm, tensors, 0));
+  // Before the reducer and the optimizer take the parameters' layout.
+  ASSIGN_OR_RETURN(at::MemoryFormat format,
+                   ChooseMemoryFormat(config.memory_format, *model));
+  model->SetMemoryFormat(format);
   return absl::OkStatus();
 }
 
@@ -551,6 +556,7 @@ void Trainer::Impl::DescribeRun() {
   run_config.set_stats_window(stats_window);
   run_config.set_lr_schedule(schedule->spec());
   run_config.set_policy(freezer->policy().spec());
+  run_config.set_memory_format(MemoryFormatName(model->memory_format()));
   LabelSummary();
 }
 
@@ -640,7 +646,8 @@ absl::Status Trainer::Impl::BuildComponents(
   sgd = std::make_unique<Sgd>(params,
                               SgdOptions{config.momentum, config.weight_decay});
   runner = std::make_unique<StepRunner>(model.get(), reducer.get(), sgd.get(),
-                                        stats.get());
+                                        stats.get(),
+                                        StepRunnerOptions{config.fold_frozen});
   frozen.assign(model->num_units(), false);
   RETURN_IF_ERROR(config.resume ? Resume() : FreezeInitially());
   if (config.cache) RETURN_IF_ERROR(SetupCache(profile));
@@ -744,10 +751,7 @@ absl::Status Trainer::Impl::SetupCache(const trace::StartupProfile* profile) {
   ASSIGN_OR_RETURN(cache, ActivationCache::Create(model.get(), std::move(o)));
   std::vector<double> cost;
   if (profile != nullptr && profile->batch_size() > 0) {
-    for (const trace::UnitProfile& u : profile->units()) {
-      cost.push_back(static_cast<double>(u.forward_nograd_ns()) /
-                     static_cast<double>(profile->batch_size()));
-    }
+    cost = PrefixForwardNsPerSample(*profile, config.fold_frozen);
   } else {
     Batch first =
         loader->MakeBatch(start_epoch < config.epochs ? start_epoch : 0, 0);
