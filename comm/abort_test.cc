@@ -93,16 +93,22 @@ TEST(AbortTest, HealthyJobExitsZero) {
   EXPECT_THAT(r.output, HasSubstr("rank 1: barrier passed"));
 }
 
-// A rank whose MPI_Finalize never returns (simulated) leaves after the
-// bound with its message and status 0; the job ends.
+// A rank whose MPI_Finalize never returns (simulated on rank 1) leaves
+// after the bound with its message and status 0; the job ends. Rank 0's
+// MPI_Finalize waits for rank 1 in MPICH's exit barrier, so rank 0 hangs
+// too and its bound fires at about the same moment: whichever rank's
+// message Hydra forwards before it tears the other rank down is printed
+// (seen: only rank 0's, in a CI run), so the test names neither.
 TEST(AbortTest, FinalizeThatHangsIsBounded) {
   const JobResult r = RunJob(
       "ok", {"FREEZING_TEST_FINALIZE_HANG=1", "FREEZING_FINALIZE_TIMEOUT_S=3"});
   ASSERT_FALSE(r.timed_out) << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("rank 1: barrier passed"));
-  EXPECT_THAT(r.output, HasSubstr("[rank 1/2 on "));
-  EXPECT_THAT(r.output, HasSubstr("MPI_Finalize has not returned 3 s"));
+  EXPECT_THAT(r.output,
+              ::testing::ContainsRegex(
+                  "\\[rank [01]/2 on [^]]+\\] warning: MPI_Finalize has not "
+                  "returned 3 s"));
 }
 
 struct FailCase {
