@@ -124,7 +124,8 @@ std::string RuleName(freeze::VoteRule rule) {
   return freeze::VoteRuleName(rule);
 }
 
-void BindStats(py::module_& m) {
+// The base-interval statistics the recorder fills (freeze/stats.h).
+void BindWindowStats(py::module_& m) {
   py::class_<freeze::UnitInfo>(m, "UnitInfo")
       .def(py::init([](std::string name, int64_t params, bool is_classifier) {
              return freeze::UnitInfo{std::move(name), params, is_classifier};
@@ -196,7 +197,10 @@ void BindStats(py::module_& m) {
       .def_readwrite("progress", &freeze::BaseIntervalStats::progress)
       .def_readwrite("global_norms", &freeze::BaseIntervalStats::global)
       .def_readwrite("ranks", &freeze::BaseIntervalStats::ranks);
+}
 
+// The per-interval view policies decide on, and the window selection.
+void BindIntervalStats(py::module_& m) {
   py::class_<freeze::UnitNorms>(m, "UnitNorms")
       .def(py::init([](double l2, double l1, int64_t trained_steps) {
              return freeze::UnitNorms{l2, l1, trained_steps};
@@ -277,7 +281,8 @@ void BindWindowNorms(py::module_& m) {
       "dot) sums for windows 1..k, squared for L2.");
 }
 
-void BindPolicy(py::module_& m) {
+// What a policy is built from (freeze/policy.h).
+void BindPolicyContext(py::module_& m) {
   py::class_<freeze::PolicyContext>(m, "PolicyContext")
       .def(py::init([](std::vector<freeze::UnitInfo> units, int64_t total_steps,
                        int64_t steps_per_epoch, int base_interval_steps,
@@ -301,7 +306,10 @@ void BindPolicy(py::module_& m) {
                      &freeze::PolicyContext::base_interval_steps)
       .def_readwrite("max_window", &freeze::PolicyContext::max_window)
       .def_readwrite("ranks", &freeze::PolicyContext::ranks);
+}
 
+// Guards and decisions.
+void BindDecision(py::module_& m) {
   py::class_<freeze::Guards>(m, "Guards")
       .def(py::init([](int64_t warmup_steps, double max_frozen) {
              return freeze::Guards{warmup_steps, max_frozen};
@@ -327,7 +335,9 @@ void BindPolicy(py::module_& m) {
         return py::str("Decision(freeze={}, unfreeze={}, reason={!r})")
             .format(d.freeze, d.unfreeze, d.reason);
       });
+}
 
+void BindPolicy(py::module_& m) {
   py::class_<freeze::FreezePolicy>(m, "Policy")
       .def("spec", &freeze::FreezePolicy::spec)
       .def("interval_steps", &freeze::FreezePolicy::interval_steps)
@@ -363,7 +373,8 @@ void BindPolicy(py::module_& m) {
         py::arg("keep_prefix"), py::arg("proposal"));
 }
 
-void BindFreezer(py::module_& m) {
+// Votes and their rules (freeze/freezer.h).
+void BindVotes(py::module_& m) {
   m.def("vote_rule_names", &freeze::VoteRuleNames);
   m.def(
       "check_vote_rule",
@@ -413,7 +424,9 @@ void BindFreezer(py::module_& m) {
                                  std::move(votes), frozen));
       },
       py::arg("rule"), py::arg("votes"), py::arg("frozen"));
+}
 
+void BindFreezer(py::module_& m) {
   // The frozen set is a Python list: the methods that change it in C++
   // return the new list beside the decision.
   py::class_<freeze::Freezer>(m, "Freezer")
@@ -616,9 +629,13 @@ PYBIND11_MODULE(_freezing, m) {
   m.doc() =
       "The project's freeze/ policies, freeze_trace/ conversions and trace/ "
       "writer for PyTorch jobs (pytorch/README.md).";
-  BindStats(m);
+  BindWindowStats(m);
+  BindIntervalStats(m);
   BindWindowNorms(m);
+  BindPolicyContext(m);
+  BindDecision(m);
   BindPolicy(m);
+  BindVotes(m);
   BindFreezer(m);
   BindBridge(m);
   BindTrace(m);

@@ -118,4 +118,14 @@ absl::StatusOr<std::vector<int>> ParseWorldSizes(absl::string_view text) {
   return out;
 }
 
+absl::StatusOr<std::optional<bool>> ParseFoldFrozen(absl::string_view text) {
+  const absl::string_view v = absl::StripAsciiWhitespace(text);
+  if (v == "recorded") return std::optional<bool>();
+  if (v == "true") return std::optional<bool>(true);
+  if (v == "false") return std::optional<bool>(false);
+  return absl::InvalidArgumentError(
+      absl::StrCat("--fold_frozen: '", v,
+                   "' is not a choice; valid: recorded, true, false"));
+}
+
 }  // namespace freezing::replay

@@ -6,6 +6,7 @@
 #ifndef FREEZING_REPLAY_CASE_LIST_H_
 #define FREEZING_REPLAY_CASE_LIST_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ absl::StatusOr<std::vector<PolicyCase>> ParsePolicies(
 // ParseWorldSizes: comma-separated integers in [1, 1048576], or `recorded`
 // (0 in the result).
 absl::StatusOr<std::vector<int>> ParseWorldSizes(absl::string_view text);
+
+// ParseFoldFrozen: `recorded` (nullopt: as the trace's run), `true` or
+// `false` (--fold_frozen).
+absl::StatusOr<std::optional<bool>> ParseFoldFrozen(absl::string_view text);
 
 }  // namespace freezing::replay
 

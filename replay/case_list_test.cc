@@ -94,5 +94,21 @@ TEST(ParseWorldSizes, IntegersOrRecorded) {
   }
 }
 
+TEST(ParseFoldFrozen, RecordedTrueFalse) {
+  auto r = ParseFoldFrozen("recorded");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->has_value());
+  auto t = ParseFoldFrozen("true");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t, std::optional<bool>(true));
+  auto f = ParseFoldFrozen("false");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(*f, std::optional<bool>(false));
+  auto bad = ParseFoldFrozen("yes");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("valid: recorded, true, false"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace freezing::replay

@@ -146,6 +146,7 @@ class CaseRunner {
     t.augment_variants = options_.augment_variants;
     t.skew = options_.skew;
     t.shared_cores = options_.shared_cores;
+    t.fold_frozen = options_.fold_frozen;
     t.keep_step_totals = true;
     return t;
   }
@@ -337,6 +338,8 @@ absl::StatusOr<ReplayReport> RunReplay(const sim::CostModel& model,
   report.risk_proxy = sim::RiskProxyName(options.risk_proxy);
   report.skew = options.skew;
   report.shared_cores = options.shared_cores;
+  report.fold_frozen = options.fold_frozen;
+  report.recorded_fold_frozen = model.run().fold_frozen;
   report.recommend = options.recommend;
   report.max_risk = options.max_risk;
   CaseRunner runner(model, options);

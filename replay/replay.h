@@ -49,6 +49,9 @@ struct ReplayOptions {
   // Every rank on one machine of this many cores, as on comm's emulated
   // cluster (sim::TimingOptions::shared_cores); 0: hosts of their own.
   int shared_cores = 0;
+  // The frozen prefix in its inference form (the trainer's --fold_frozen)
+  // or not; unset: as the recorded run (sim::TimingOptions::fold_frozen).
+  std::optional<bool> fold_frozen;
   // The Pareto front of (time saved, risk) and the recommendation in the
   // reports; the summary after the table is always there.
   bool recommend = false;
@@ -113,6 +116,8 @@ struct ReplayReport {
   std::string risk_proxy;
   sim::RankSkewOptions skew;
   int shared_cores = 0;
+  std::optional<bool> fold_frozen;
+  bool recorded_fold_frozen = false;
   bool recommend = false;
   double max_risk = kDefaultMaxRisk;
   std::vector<GroupSummary> summaries;

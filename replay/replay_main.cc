@@ -2,6 +2,7 @@
 //   [--network=SPEC,...] [--world_size=N,...] [--scaling=same_data|
 //   same_steps] [--interval_in=steps|epochs] [--recommend] [--max_risk=X]
 //   [--straggler=RANK:FACTOR] [--jitter=FRACTION] [--shared_cores=C]
+//   [--fold_frozen=recorded|true|false]
 //   [--out=DIR]
 //   [--chrome=FILE] [--validate] [--cache]
 //
@@ -80,6 +81,10 @@ ABSL_FLAG(double, jitter, 0,
           "per-step, per-rank compute noise (its standard deviation, a "
           "fraction >= 0); the collectives wait for the slowest rank");
 ABSL_FLAG(uint64_t, jitter_seed, 1, "the seed of --jitter's draws");
+ABSL_FLAG(std::string, fold_frozen, "recorded",
+          "recorded|true|false: the frozen prefix runs in its inference form "
+          "(the trainer's --fold_frozen) or plainly under no-grad; recorded: "
+          "as the trace's run did");
 ABSL_FLAG(int, shared_cores, 0,
           "every rank, recorded and replayed, on one machine of this many "
           "cores (comm's emulated cluster): compute scales with the ranks "
@@ -118,6 +123,8 @@ absl::Status RealMain() {
   options.skew.jitter = absl::GetFlag(FLAGS_jitter);
   options.skew.seed = absl::GetFlag(FLAGS_jitter_seed);
   options.shared_cores = absl::GetFlag(FLAGS_shared_cores);
+  ASSIGN_OR_RETURN(options.fold_frozen,
+                   ParseFoldFrozen(absl::GetFlag(FLAGS_fold_frozen)));
   options.cache = absl::GetFlag(FLAGS_cache);
   options.augment_variants = absl::GetFlag(FLAGS_augment_variants);
   options.validate = absl::GetFlag(FLAGS_validate);
@@ -179,7 +186,7 @@ const freezing::base::CliSpec& Cli() {
        {"what if",
         {"policies", "network", "world_size", "scaling", "interval_in", "cache",
          "augment_variants", "straggler", "jitter", "jitter_seed",
-         "shared_cores"}},
+         "shared_cores", "fold_frozen"}},
        {"accuracy risk and recommendation",
         {"risk_proxy", "recommend", "max_risk"}},
        {"validation", {"validate", "held_in_fraction"}},

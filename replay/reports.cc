@@ -473,6 +473,11 @@ std::string OptionsLine(const ReplayReport& r) {
     absl::StrAppend(&out, ", every rank on one machine of ", r.shared_cores,
                     " cores (emulated hosts)");
   }
+  if (r.fold_frozen.has_value() && *r.fold_frozen != r.recorded_fold_frozen) {
+    absl::StrAppend(&out, *r.fold_frozen
+                              ? ", frozen prefix folded (recorded: not)"
+                              : ", frozen prefix not folded (recorded: folded)");
+  }
   return absl::StrCat(out, "\n");
 }
 
@@ -671,6 +676,7 @@ void WriteOptions(base::JsonWriter& w, const ReplayReport& r) {
   w.Key("jitter").Double(r.skew.jitter);
   w.Key("jitter_seed").Uint(r.skew.seed);
   w.Key("shared_cores").Int(r.shared_cores);
+  w.Key("fold_frozen").Bool(r.fold_frozen.value_or(r.recorded_fold_frozen));
   w.EndObject();
 }
 

@@ -110,6 +110,8 @@ void CostModel::FitUnitCosts() {
                calibration_spread_);
   AddResiduals(bwd, 1, profile, &ProfiledUnit::backward_ns,
                backward_calibration_, calibration_spread_);
+  // A profiled forward of 0 is "no number" (kFolded in profiles recorded
+  // before folding existed): unavailable, never free.
   auto fitted = [](const Mean& mean, bool profiled, int64_t profile_ns,
                    double calibration) {
     FittedCost c;
@@ -126,8 +128,8 @@ void CostModel::FitUnitCosts() {
   for (int u = 0; u < n; ++u) {
     const ProfiledUnit& p = profile.units[u];
     for (int x = 0; x < kForwardCosted; ++x) {
-      forward_[u][x] =
-          fitted(fwd[u][x], p.present, p.forward_ns[x], forward_calibration_);
+      forward_[u][x] = fitted(fwd[u][x], p.present && p.forward_ns[x] > 0,
+                              p.forward_ns[x], forward_calibration_);
     }
     // kNone costs nothing and is always available.
     backward_[u][0].available = true;

@@ -82,6 +82,7 @@ absl::Status ReadHeader(const trace::TraceContents& trace, RecordedRun& run) {
   run.stats_interval = run.context.base_interval_steps;
   run.stats_window = run.context.max_window;
   run.augment_variants = c.augment_variants();
+  run.fold_frozen = c.fold_frozen();
   return absl::OkStatus();
 }
 
@@ -104,6 +105,8 @@ void ReadProfile(const trace::TraceContents& trace, RecordedRun& run) {
     u.forward_ns[static_cast<int>(ForwardState::kGrad)] = up.forward_ns();
     u.forward_ns[static_cast<int>(ForwardState::kNoGrad)] =
         up.forward_nograd_ns();
+    u.forward_ns[static_cast<int>(ForwardState::kFolded)] =
+        up.forward_folded_ns();
     u.backward_ns[static_cast<int>(BackwardState::kNoInputGrad)] =
         up.backward_no_input_grad_ns();
     u.backward_ns[static_cast<int>(BackwardState::kFull)] = up.backward_ns();
@@ -164,7 +167,7 @@ RecordedStep ReadStep(const trace::Step& st, const std::vector<bool>& frozen,
   const trace::PhaseTimes& ph = st.phases();
   r.data_ns = ph.data_ns();
   int64_t unit_fwd = 0, unit_bwd = 0;
-  const UnitStates states = StatesOf(frozen);
+  const UnitStates states = StatesOf(frozen, st.prefix_folded());
   const trace::CacheStep& cache = st.cache();
   r.units.resize(n);
   for (int u = 0; u < n; ++u) {
@@ -289,7 +292,7 @@ void ReadOutcome(const trace::TraceContents& trace, RecordedRun& run) {
 
 }  // namespace
 
-UnitStates StatesOf(const std::vector<bool>& frozen) {
+UnitStates StatesOf(const std::vector<bool>& frozen, bool fold_prefix) {
   const int n = static_cast<int>(frozen.size());
   UnitStates s;
   s.forward.assign(n, ForwardState::kGrad);
@@ -300,7 +303,8 @@ UnitStates StatesOf(const std::vector<bool>& frozen) {
   }
   for (int u = 0; u < n; ++u) {
     if (u < s.first_trainable) {
-      s.forward[u] = ForwardState::kNoGrad;
+      s.forward[u] =
+          fold_prefix ? ForwardState::kFolded : ForwardState::kNoGrad;
       s.backward[u] = BackwardState::kNone;
     } else if (u == s.first_trainable) {
       s.backward[u] = BackwardState::kNoInputGrad;

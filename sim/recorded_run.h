@@ -30,16 +30,19 @@
 namespace freezing::sim {
 
 // Forward: with autograd (trainable or behind the first trainable unit), or
-// under no-grad (the frozen prefix). kCached / kMixed only describe recorded
-// steps of a run with the activation cache (all hits / some hits); their
-// measurements are never reused.
+// under no-grad (the frozen prefix), plainly or in its inference form
+// (kFolded: BatchNorm folded into the convolutions, the trainer's
+// --fold_frozen). kCached / kMixed only describe recorded steps of a run
+// with the activation cache (all hits / some hits); their measurements are
+// never reused.
 enum class ForwardState : uint8_t {
   kGrad = 0,
   kNoGrad = 1,
-  kCached = 2,
-  kMixed = 3
+  kFolded = 2,
+  kCached = 3,
+  kMixed = 4
 };
-inline constexpr int kForwardCosted = 2;  // kGrad, kNoGrad
+inline constexpr int kForwardCosted = 3;  // kGrad, kNoGrad, kFolded
 
 // Backward: not run (frozen prefix), without the input gradient (the first
 // trainable unit), full (a trainable unit behind it), or only the input
@@ -52,13 +55,14 @@ enum class BackwardState : uint8_t {
 };
 inline constexpr int kBackwardStates = 4;
 
-// StatesOf: each unit's forward and backward state under `frozen`.
+// StatesOf: each unit's forward and backward state under `frozen`; the
+// frozen prefix's forward is kFolded with `fold_prefix`, else kNoGrad.
 struct UnitStates {
   std::vector<ForwardState> forward;
   std::vector<BackwardState> backward;
   int first_trainable = 0;  // == units when everything is frozen
 };
-UnitStates StatesOf(const std::vector<bool>& frozen);
+UnitStates StatesOf(const std::vector<bool>& frozen, bool fold_prefix = false);
 
 // UnitRecord: one unit in one recorded step, as measured.
 struct UnitRecord {
@@ -112,8 +116,9 @@ struct RecordedInterval {
 };
 
 // The start-up profile as recorded: per unit, forward by ForwardState (the
-// costed two) and backward by BackwardState (kPassThrough = backward minus
-// backward without the input gradient); 0 where it has no number.
+// costed three; kFolded is 0 in profiles recorded before folding existed)
+// and backward by BackwardState (kPassThrough = backward minus backward
+// without the input gradient); 0 where it has no number.
 struct ProfiledUnit {
   bool present = false;
   std::array<int64_t, kForwardCosted> forward_ns = {};
@@ -158,6 +163,9 @@ struct RecordedRun {
   int stats_interval = 1;  // T
   int stats_window = 1;    // W
   int augment_variants = 0;
+  // The run folded its frozen prefix (RunConfig.fold_frozen): its steps'
+  // prefix forwards are kFolded (Step.prefix_folded).
+  bool fold_frozen = false;
 
   // Steps: recorded_sets[i][u] = unit u frozen; steps index them.
   std::vector<std::vector<bool>> recorded_sets;

@@ -75,10 +75,11 @@ void PlanBuckets(const RecordedRun& run, const std::vector<bool>& frozen,
 }
 
 SetPlan BuildPlan(const CostModel& costs, const std::vector<bool>& frozen,
-                  const NetworkModel& network, int world_size) {
+                  const NetworkModel& network, int world_size,
+                  bool fold_prefix) {
   const RecordedRun& run = costs.run();
   SetPlan plan;
-  plan.states = StatesOf(frozen);
+  plan.states = StatesOf(frozen, fold_prefix);
   plan.boundary = plan.states.first_trainable - 1;
   for (size_t r = 0; r < run.recorded_sets.size(); ++r) {
     if (run.recorded_sets[r] == frozen) plan.recorded_set = static_cast<int>(r);
@@ -147,7 +148,7 @@ std::vector<int64_t> RecordedWaits(const CostModel& costs,
     std::optional<SetPlan>& plan = plans[rs.frozen_set];
     if (!plan.has_value()) {
       plan = BuildPlan(costs, run.recorded_sets[rs.frozen_set], network,
-                       run.world_size);
+                       run.world_size, run.fold_frozen);
     }
     int64_t t = 0;
     std::fill(unit_bwd.begin(), unit_bwd.end(), 0);
@@ -227,11 +228,13 @@ struct StepTiming {
 // The steps of one schedule on one cost model and network, in order.
 class StepSimulator {
  public:
-  // `compute_scale`: every compute cost's factor (SharedCoresFactor).
+  // `compute_scale`: every compute cost's factor (SharedCoresFactor);
+  // `fold_prefix`: the frozen prefix runs folded.
   StepSimulator(const CostModel& costs, const FreezeSchedule& schedule,
                 const NetworkModel& network, int world_size,
                 std::optional<CacheModel> cache, std::vector<int64_t> waits,
-                std::optional<RankSkew> skew, double compute_scale)
+                std::optional<RankSkew> skew, double compute_scale,
+                bool fold_prefix)
       : costs_(costs),
         run_(costs.run()),
         schedule_(schedule),
@@ -241,7 +244,8 @@ class StepSimulator {
         waits_(std::move(waits)),
         plans_(schedule.sets.size()),
         skew_(std::move(skew)),
-        compute_scale_(compute_scale) {}
+        compute_scale_(compute_scale),
+        fold_prefix_(fold_prefix) {}
 
   // Simulate: simulated step `s` (the replayed run's, schedule.steps) into
   // `t`, costed as the recorded step it maps to; its buckets only when
@@ -307,8 +311,8 @@ class StepSimulator {
 
   const SetPlan& Plan(int set) {
     if (!plans_[set].has_value()) {
-      plans_[set] =
-          BuildPlan(costs_, schedule_.sets[set], network_, world_size_);
+      plans_[set] = BuildPlan(costs_, schedule_.sets[set], network_,
+                              world_size_, fold_prefix_);
     }
     return *plans_[set];
   }
@@ -332,8 +336,9 @@ class StepSimulator {
       const ForwardState x = plan.states.forward[u];
       const std::optional<UnitCost> cost = costs_.Cost(u, x, s);
       if (!cost.has_value()) {
-        return MissingCost(
-            u, x == ForwardState::kGrad ? "forward" : "no-grad forward");
+        return MissingCost(u, x == ForwardState::kGrad     ? "forward"
+                              : x == ForwardState::kNoGrad ? "no-grad forward"
+                                                           : "folded forward");
       }
       t.unit_forward_ns[u] = cost->ns;
       t.cost_by_source[static_cast<int>(cost->source)] += Compute(cost->ns);
@@ -441,6 +446,7 @@ class StepSimulator {
   std::vector<int64_t> ready_;
   std::optional<RankSkew> skew_;
   const double compute_scale_;
+  const bool fold_prefix_;
 };
 
 void AddToTotals(const StepTiming& t, TimingResult& out) {
@@ -566,7 +572,8 @@ absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
   StepSimulator simulator(
       costs, schedule, network, world_size,
       MakeCache(run, options, map.steps_per_epoch, out.notes), std::move(waits),
-      std::move(skew), compute_scale);
+      std::move(skew), compute_scale,
+      options.fold_frozen.value_or(run.fold_frozen));
   StepTiming t;
   int64_t clock = 0;
   for (int64_t s = 0; s < map.num_steps(); ++s) {

@@ -68,6 +68,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,13 @@ struct TimingOptions {
   // Cores of the one machine every rank runs on (see above); 0: off, each
   // rank on a host of its own.
   int shared_cores = 0;
+  // The frozen prefix runs in its inference form (the trainer's
+  // --fold_frozen: its units cost their folded forward, ForwardState::kFolded)
+  // or plainly under no-grad; unset: as the recorded run did
+  // (RecordedRun::fold_frozen). Folded costs come from steps that ran them,
+  // else from the start-up profile's forward_folded_ns (traces recorded
+  // before folding have none: FailedPrecondition), and the other way round.
+  std::optional<bool> fold_frozen;
 };
 
 // SharedCoresFactor: how much slower a rank computes in a world of

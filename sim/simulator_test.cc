@@ -363,6 +363,87 @@ TEST(SimulateTiming, CacheNeedsDeterministicInputs) {
   EXPECT_DOUBLE_EQ(r2->cache_hit_share, 0.25);
 }
 
+// The trainer's --fold_frozen: the frozen prefix costs its folded forward.
+// HandTrace's profile gets body's folded forward 50 (no-grad 80): calibrated
+// x1.1 as the other forwards (measured 110 and 11 against profiled 100 and
+// 10), 55 instead of 88 in each of the 8 steps of StaticOneOnARing.
+TEST(SimulateTiming, FoldedPrefixCostsItsFoldedForward) {
+  trace::TraceContents t = HandTrace();
+  t.profile->mutable_units(0)->set_forward_folded_ns(50);
+  CostModel m = Model(t);
+  EXPECT_FALSE(m.run().fold_frozen);
+  auto schedule = ComputeSchedule(m.run(), "static:1", "");
+  ASSERT_TRUE(schedule.ok()) << schedule.status();
+  auto net = Net("ring:alpha_us=0,gbps=8", m);
+  TimingOptions plain;
+  TimingOptions folded;
+  folded.fold_frozen = true;
+  auto a = SimulateTiming(m, *schedule, *net, plain);
+  auto b = SimulateTiming(m, *schedule, *net, folded);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->phases.forward_ns, 8 * (5 + 88 + 11));
+  EXPECT_EQ(b->phases.forward_ns, 8 * (5 + 55 + 11));
+  EXPECT_EQ(a->phases.total_ns - b->phases.total_ns, 8 * 33);
+  // `none` freezes nothing: folding changes nothing.
+  auto none = ComputeSchedule(m.run(), "none", "");
+  ASSERT_TRUE(none.ok());
+  auto c = SimulateTiming(m, *none, *net, plain);
+  auto d = SimulateTiming(m, *none, *net, folded);
+  ASSERT_TRUE(c.ok() && d.ok());
+  EXPECT_EQ(c->phases.total_ns, d->phases.total_ns);
+}
+
+// A trace recorded before folding existed has no folded forward: predicting
+// a folded prefix from it is refused, never costed as free.
+TEST(SimulateTiming, NoFoldedProfileNoGuess) {
+  CostModel m = Model(HandTrace());
+  auto schedule = ComputeSchedule(m.run(), "static:1", "");
+  ASSERT_TRUE(schedule.ok());
+  TimingOptions folded;
+  folded.fold_frozen = true;
+  auto r = SimulateTiming(m, *schedule, *Net("1gbe", m), folded);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("folded forward"), std::string::npos)
+      << r.status();
+}
+
+// A run that folded (its prefix steps measured kFolded) predicts the plain
+// prefix from the profile's no-grad forward, and its own form from the
+// steps. The recorded run froze body from step 2 with the prefix folded:
+// its folded forward measured 60 in steps 2..7.
+TEST(SimulateTiming, FoldedRunPredictsThePlainPrefix) {
+  trace::TraceContents t = HandTrace(/*frozen_from=*/2);
+  t.header->mutable_config()->set_fold_frozen(true);
+  for (trace::Step& st : t.steps) {
+    if (st.step() >= 2) {
+      st.set_prefix_folded(true);
+      st.set_unit_forward_ns(0, 60);
+      st.mutable_phases()->set_forward_ns(5 + 60 + 11);
+      CloseStep(st);
+    }
+  }
+  CostModel m = Model(t);
+  EXPECT_TRUE(m.run().fold_frozen);
+  auto schedule = ComputeSchedule(m.run(), "static:1", "");
+  ASSERT_TRUE(schedule.ok()) << schedule.status();
+  auto net = Net("ring:alpha_us=0,gbps=8", m);
+  TimingOptions plain;
+  plain.fold_frozen = false;
+  auto recorded = SimulateTiming(m, *schedule, *net, {});
+  auto unfolded = SimulateTiming(m, *schedule, *net, plain);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  ASSERT_TRUE(unfolded.ok()) << unfolded.status();
+  // Steps 2..7 of the recorded form are measured (60); steps 0 and 1
+  // froze nothing in the recorded run: the folded mean of the others.
+  EXPECT_EQ(recorded->phases.forward_ns, 8 * (5 + 60 + 11));
+  // Plain: no step ran it; the profile's 80 x the calibration. The
+  // calibration now sees body's grad forward (110, profiled 100) in
+  // steps 0-1 and fc's (11 vs 10) everywhere: x1.1, 88.
+  EXPECT_EQ(unfolded->phases.forward_ns, 8 * (5 + 88 + 11));
+}
+
 TEST(SimulateTiming, NoProfileNoGuess) {
   CostModel m = Model(HandTrace(-1, /*profile=*/false));
   auto schedule = ComputeSchedule(m.run(), "static:1", "");

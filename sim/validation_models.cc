@@ -27,11 +27,13 @@ absl::Status CheckPredictable(const CostModel& costs, int64_t from,
     for (int u = 0; u < run.num_units; ++u) {
       const UnitRecord& r = run.steps[s].units[u];
       const ForwardState fs = r.forward_state;
-      if ((fs == ForwardState::kGrad || fs == ForwardState::kNoGrad) &&
+      if (static_cast<int>(fs) < kForwardCosted &&
           !costs.Cost(u, fs, s).has_value()) {
-        return MissingState(
-            run, u, s,
-            fs == ForwardState::kGrad ? "forward" : "no-grad forward", why);
+        return MissingState(run, u, s,
+                            fs == ForwardState::kGrad     ? "forward"
+                            : fs == ForwardState::kNoGrad ? "no-grad forward"
+                                                          : "folded forward",
+                            why);
       }
       if (!costs.Cost(u, r.backward_state, s).has_value()) {
         return MissingState(run, u, s, "backward", why);
