@@ -186,8 +186,9 @@ TEST(CalibrationFileTest, RoundTripsThroughJson) {
 }
 
 // A file written by the calibrate binary before its JSON was snake_case
-// (benchmarks/results/experiments/exp5_comm/calibration_shm.json, written by
-// protobuf's printer): lowerCamelCase names, int64 as strings.
+// (benchmarks/results/experiments/exp5_comm_loopback_2026-11-25/
+// calibration_shm.json, written by protobuf's printer): lowerCamelCase
+// names, int64 as strings.
 TEST(CalibrationFileTest, ReadsFilesWrittenBefore) {
   const std::string path = "comm/testdata/calibration_camelcase.json";
   const std::string json = ReadText(path);

@@ -83,6 +83,7 @@ r = json.load(open(sys.argv[1]))
 assert r["options"]["scaling"] == "same_steps"
 assert r["options"]["stragglers"] == [{"rank": 1, "factor": 1.5}]
 assert r["options"]["shared_cores"] == 2
+assert r["options"]["fold_frozen"] is False  # as recorded: before folding
 assert any("compute x2.0000" in n for c in r["results"] for n in c["notes"])
 assert all(c["scaling"] == "same_steps" and c["accuracy_risk_proxy"] == "lr"
            for c in r["results"])
@@ -125,6 +126,10 @@ bad "valid ranks are 0..1" --trace="$t2" --policies=none --straggler=2:1.5
 bad "RANK:FACTOR" --trace="$t2" --policies=none --straggler=fast
 bad "valid values are fractions >= 0" --trace="$t2" --policies=none --jitter=-0.1
 bad "shared cores -2" --trace="$t2" --policies=none --shared_cores=-2
+bad "valid: recorded, true, false" --trace="$t2" --policies=none --fold_frozen=yes
+# A trace recorded before folding existed has no folded forward to cost.
+bad "folded forward" --trace="$t2" --policies=static:2 --network=1gbe \
+  --fold_frozen=true
 bad "valid values are in [0, 1]" --trace="$t2" --policies=none --max_risk=1.5
 bad "valid values are norm_share" --trace="$t2" --risk_proxy=vibes
 bad "world sizes up to 64" --trace="$t2" --policies=none --world_size=128
