@@ -385,22 +385,24 @@ absl::Status RunPerWorldSize(const std::vector<int>& sizes, int argc,
                                      absl::StrCat("--out=", part)};
     args.insert(args.end(), kept.begin(), kept.end());
     std::remove(part.c_str());  // a stale file must not pass for this job's
-    if (const absl::Status run = RunAndWait(args); !run.ok()) {
+    const absl::Status run = RunAndWait(args);
+    absl::StatusOr<std::vector<Calibration>> these = ReadCalibrations(part);
+    if (!run.ok()) {
       // The job's file is written atomically after its last measurement: a
       // job that failed after writing it failed at exit (MPICH 4.0.2's
       // MPI_Finalize hang over UCX TCP, comm/mpi_session.h: Hydra reports
       // an error when the hang's bound ends some ranks while others wait in
       // its exit barrier; frequent on the emulated cluster), and its result
       // stands.
-      if (!ReadCalibrations(part).ok()) return run;
+      if (!these.ok()) return run;
       std::fprintf(stderr,
                    "calibrate: warning: %s, after writing its calibration "
                    "(%s): kept; the failure came at MPI's exit\n",
                    std::string(run.message()).c_str(), part.c_str());
     }
-    ASSIGN_OR_RETURN(std::vector<Calibration> these, ReadCalibrations(part));
+    RETURN_IF_ERROR(these.status());
     std::remove(part.c_str());
-    all.insert(all.end(), these.begin(), these.end());
+    all.insert(all.end(), these->begin(), these->end());
   }
   if (out.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(WriteCalibrations(all, out));

@@ -44,6 +44,19 @@ enum class ForwardState : uint8_t {
 };
 inline constexpr int kForwardCosted = 3;  // kGrad, kNoGrad, kFolded
 
+// ForwardCostName: "forward", "no-grad forward" or "folded forward", the
+// cost a missing-measurement error names (costed states only).
+inline const char* ForwardCostName(ForwardState state) {
+  switch (state) {
+    case ForwardState::kGrad:
+      return "forward";
+    case ForwardState::kNoGrad:
+      return "no-grad forward";
+    default:
+      return "folded forward";
+  }
+}
+
 // Backward: not run (frozen prefix), without the input gradient (the first
 // trainable unit), full (a trainable unit behind it), or only the input
 // gradient (a frozen unit behind a trainable one: policies that unfreeze).

@@ -336,9 +336,7 @@ class StepSimulator {
       const ForwardState x = plan.states.forward[u];
       const std::optional<UnitCost> cost = costs_.Cost(u, x, s);
       if (!cost.has_value()) {
-        return MissingCost(u, x == ForwardState::kGrad     ? "forward"
-                              : x == ForwardState::kNoGrad ? "no-grad forward"
-                                                           : "folded forward");
+        return MissingCost(u, ForwardCostName(x));
       }
       t.unit_forward_ns[u] = cost->ns;
       t.cost_by_source[static_cast<int>(cost->source)] += Compute(cost->ns);

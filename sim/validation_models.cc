@@ -29,11 +29,7 @@ absl::Status CheckPredictable(const CostModel& costs, int64_t from,
       const ForwardState fs = r.forward_state;
       if (static_cast<int>(fs) < kForwardCosted &&
           !costs.Cost(u, fs, s).has_value()) {
-        return MissingState(run, u, s,
-                            fs == ForwardState::kGrad     ? "forward"
-                            : fs == ForwardState::kNoGrad ? "no-grad forward"
-                                                          : "folded forward",
-                            why);
+        return MissingState(run, u, s, ForwardCostName(fs), why);
       }
       if (!costs.Cost(u, r.backward_state, s).has_value()) {
         return MissingState(run, u, s, "backward", why);
