@@ -84,7 +84,8 @@ class NetworkModel {
   virtual double Overlap() const { return 1.0; }
   // ReplaysRecordedWaits: true for `recorded`, whose exposed communication
   // also holds, per step, what the recorded run waited beyond the model
-  // (other ranks arriving late, a loaded machine); see simulator.h.
+  // (signed: other ranks arriving late, a loaded machine, or a model slower
+  // than the run); see simulator.h.
   virtual bool ReplaysRecordedWaits() const { return false; }
 };
 

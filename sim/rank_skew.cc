@@ -169,7 +169,9 @@ SkewedStep RankSkew::Step(int64_t step, const StepWork& w) {
   std::vector<int64_t> after(groups);
   int64_t collective = 0;
   for (size_t g = 0; g < groups; ++g) {
-    after[g] = std::max(bwd_end[g], comm_done) + w.wait_ns +
+    after[g] = bwd_end[g] +
+               WithRecordedWait(std::max<int64_t>(0, comm_done - bwd_end[g]),
+                                w.wait_ns) +
                Scale(w.optimizer_ns, m[g]) + Scale(w.interval_compute_ns, m[g]);
     collective = std::max(collective, after[g]);
   }
@@ -183,7 +185,8 @@ SkewedStep RankSkew::Step(int64_t step, const StepWork& w) {
   out.data_ns = Scale(w.data_ns, m[r0]);
   out.forward_ns = Scale(w.data_ns + w.forward_ns, m[r0]) - out.data_ns;
   out.backward_ns = bwd_end[r0] - bwd_start[r0];
-  out.exposed_ns = std::max(bwd_end[r0], comm_done) - bwd_end[r0] + w.wait_ns;
+  out.exposed_ns = WithRecordedWait(
+      std::max<int64_t>(0, comm_done - bwd_end[r0]), w.wait_ns);
   out.optimizer_ns = Scale(w.optimizer_ns, m[r0]);
   out.other_ns =
       end[r0] - (w.interval_end ? collective + w.interval_comm_ns : after[r0]);

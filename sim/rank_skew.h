@@ -27,6 +27,7 @@
 #ifndef FREEZING_SIM_RANK_SKEW_H_
 #define FREEZING_SIM_RANK_SKEW_H_
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -66,6 +67,16 @@ int64_t AllReduceChannel(const std::vector<int64_t>& ready,
                          const std::vector<int64_t>& bytes,
                          int64_t backward_end, double overlap,
                          std::vector<std::array<int64_t, 3>>* out);
+
+// WithRecordedWait: the exposed communication `exposed_ns` the model left
+// after backward, with the recorded step's wait (`recorded` network,
+// simulator.h): a positive wait (ranks that arrived late, a loaded machine)
+// is added; a negative one (the model's all-reduces slower than the
+// recorded step's) shortens it, down to 0.
+inline int64_t WithRecordedWait(int64_t exposed_ns, int64_t wait_ns) {
+  return wait_ns >= 0 ? exposed_ns + wait_ns
+                      : std::max<int64_t>(0, exposed_ns + wait_ns);
+}
 
 // One step's work on an unskewed rank (rank 0 as the cost model sees it).
 struct StepWork {

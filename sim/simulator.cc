@@ -1,6 +1,7 @@
 #include "sim/simulator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <utility>
 
@@ -129,20 +130,23 @@ int64_t ScheduleBuckets(const SetPlan& plan,
 }
 
 // What each recorded step waited beyond the model of its own configuration
-// on `network` at the recorded world size (see simulator.h). Steps from
-// costs.measured_steps() on carry predictions, not measurements: they get
-// the mean wait of the measured steps from costs.fit_first_step() on (none
-// when there are none).
-std::vector<int64_t> RecordedWaits(const CostModel& costs,
-                                   const NetworkModel& network) {
+// on `network` at the recorded world size (see simulator.h), per byte of
+// gradient the step all-reduced: a replayed step waits that rate times its
+// own gradient bytes, so that a step which all-reduces nothing (everything
+// frozen) waits nothing and the recorded configuration waits what it
+// waited. Steps from costs.measured_steps() on carry predictions, not
+// measurements: they get the measured steps' rate (their waits over their
+// bytes, from costs.fit_first_step() on; none when there are none).
+std::vector<double> RecordedWaitPerByte(const CostModel& costs,
+                                        const NetworkModel& network) {
   const RecordedRun& run = costs.run();
   const int n = run.num_units;
   std::vector<std::optional<SetPlan>> plans(run.recorded_sets.size());
-  std::vector<int64_t> waits(run.num_steps(), 0);
+  std::vector<double> rate(run.num_steps(), 0);
   std::vector<int64_t> unit_bwd(n), end(n), ready;
   const int64_t measured = costs.measured_steps();
   const int64_t mean_from = std::min(measured, costs.fit_first_step());
-  int64_t wait_sum = 0;
+  double wait_sum = 0, bytes_sum = 0;
   for (int64_t s = 0; s < measured; ++s) {
     const RecordedStep& rs = run.steps[s];
     std::optional<SetPlan>& plan = plans[rs.frozen_set];
@@ -160,15 +164,19 @@ std::vector<int64_t> RecordedWaits(const CostModel& costs,
     const int64_t done = ScheduleBuckets(*plan, unit_bwd, end, t,
                                          network.Overlap(), ready, nullptr);
     const int64_t modelled = std::max<int64_t>(0, done - t);
-    waits[s] = std::max<int64_t>(0, rs.phases.comm_exposed_ns() - modelled);
-    if (s >= mean_from) wait_sum += waits[s];
+    const int64_t wait = rs.phases.comm_exposed_ns() - modelled;
+    const double bytes = static_cast<double>(plan->grad_bytes);
+    rate[s] = bytes > 0 ? static_cast<double>(wait) / bytes : 0;
+    if (s >= mean_from) {
+      wait_sum += static_cast<double>(wait);
+      bytes_sum += bytes;
+    }
   }
   if (measured < run.num_steps()) {
-    const int64_t mean =
-        measured > mean_from ? wait_sum / (measured - mean_from) : 0;
-    std::fill(waits.begin() + measured, waits.end(), mean);
+    std::fill(rate.begin() + measured, rate.end(),
+              bytes_sum > 0 ? wait_sum / bytes_sum : 0);
   }
-  return waits;
+  return rate;
 }
 
 // The activation cache the options ask for, or none (with a note saying
@@ -232,7 +240,8 @@ class StepSimulator {
   // `fold_prefix`: the frozen prefix runs folded.
   StepSimulator(const CostModel& costs, const FreezeSchedule& schedule,
                 const NetworkModel& network, int world_size,
-                std::optional<CacheModel> cache, std::vector<int64_t> waits,
+                std::optional<CacheModel> cache,
+                std::vector<double> wait_per_byte,
                 std::optional<RankSkew> skew, double compute_scale,
                 bool fold_prefix)
       : costs_(costs),
@@ -241,7 +250,7 @@ class StepSimulator {
         network_(network),
         world_size_(world_size),
         cache_(std::move(cache)),
-        waits_(std::move(waits)),
+        wait_per_byte_(std::move(wait_per_byte)),
         plans_(schedule.sets.size()),
         skew_(std::move(skew)),
         compute_scale_(compute_scale),
@@ -261,7 +270,12 @@ class StepSimulator {
     t.other_ns = Compute(step.other_ns);
     RETURN_IF_ERROR(Forward(r, plan, step.loss_forward_ns, map.epoch[s], t));
     RETURN_IF_ERROR(Backward(r, plan, t));
-    t.wait_ns = world_size_ > 1 && !waits_.empty() ? waits_[r] : 0;
+    // Signed (RoundNs would clamp a negative wait to 0).
+    t.wait_ns = world_size_ > 1 && !wait_per_byte_.empty()
+                    ? static_cast<int64_t>(std::llround(
+                          wait_per_byte_[r] *
+                          static_cast<double>(plan.grad_bytes)))
+                    : 0;
     t.comm_total_ns = plan.bucket_ns_total;
     t.bytes_allreduced = plan.grad_bytes;
     const bool same_set = plan.recorded_set == rs.frozen_set;
@@ -290,8 +304,8 @@ class StepSimulator {
     const int64_t channel_free = AllReduceChannel(
         ready_, plan.bucket_ns, plan.bucket_bytes, t.backward_ns,
         network_.Overlap(), keep_buckets ? &t.buckets : nullptr);
-    t.exposed_ns =
-        std::max<int64_t>(0, channel_free - t.backward_ns) + t.wait_ns;
+    t.exposed_ns = WithRecordedWait(
+        std::max<int64_t>(0, channel_free - t.backward_ns), t.wait_ns);
     t.total_ns = t.data_ns + t.forward_ns + t.backward_ns + t.exposed_ns +
                  t.optimizer_ns + t.interval_ns + t.other_ns;
     return absl::OkStatus();
@@ -437,7 +451,7 @@ class StepSimulator {
   const NetworkModel& network_;
   const int world_size_;
   std::optional<CacheModel> cache_;
-  const std::vector<int64_t> waits_;
+  const std::vector<double> wait_per_byte_;
   std::vector<std::optional<SetPlan>> plans_;
   std::vector<bool> in_window_;
   int64_t next_interval_ = 0;
@@ -553,9 +567,9 @@ absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
         ": the votes are those of the ", run.world_size,
         " recorded ranks (the trace has per-rank statistics for them only)"));
   }
-  std::vector<int64_t> waits;
+  std::vector<double> wait_per_byte;
   if (network.ReplaysRecordedWaits() && run.world_size > 1) {
-    waits = RecordedWaits(costs, network);
+    wait_per_byte = RecordedWaitPerByte(costs, network);
   }
   RETURN_IF_ERROR(CheckRankSkew(options.skew, world_size));
   RETURN_IF_ERROR(CheckSharedCores(options.shared_cores));
@@ -569,7 +583,8 @@ absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
   }
   StepSimulator simulator(
       costs, schedule, network, world_size,
-      MakeCache(run, options, map.steps_per_epoch, out.notes), std::move(waits),
+      MakeCache(run, options, map.steps_per_epoch, out.notes),
+      std::move(wait_per_byte),
       std::move(skew), compute_scale,
       options.fold_frozen.value_or(run.fold_frozen));
   StepTiming t;

@@ -22,13 +22,18 @@
 //             channel, launch order) and progresses at the network's overlap
 //             rate while backward runs, at full speed after; exposed = what
 //             is left of it when backward ends; with the `recorded`
-//             network, plus what the recorded step waited beyond this model
-//             of its own configuration (its measured exposed communication
-//             minus the modelled one, when positive: ranks that arrive late,
-//             a loaded machine), so that such waits carry over to the
-//             replayed configuration instead of being lost; steps that
-//             carry predictions instead of measurements (from
-//             CostModel::measured_steps() on) wait the measured steps' mean;
+//             network, with what the recorded step waited beyond this
+//             model of its own configuration (its measured exposed
+//             communication minus the modelled one, signed: ranks that
+//             arrive late, a loaded machine, or a model slower than the
+//             run), per byte of gradient it all-reduced, times the replayed
+//             step's gradient bytes (WithRecordedWait, rank_skew.h): such
+//             waits carry over to the replayed configuration instead of
+//             being lost, and shrink with what is left to all-reduce (a
+//             step with everything frozen waits nothing; sim/README.md);
+//             steps that carry predictions instead of measurements (from
+//             CostModel::measured_steps() on) wait the measured steps'
+//             rate (their waits over their bytes);
 //   optimizer the recorded step's when its trainable set is the same, else
 //             the mean over recorded steps with the same set, else the
 //             start-up profile's fixed + per-parameter line, calibrated;
@@ -166,7 +171,8 @@ struct TimingResult {
   // Cache: mean share of samples that hit, over steps with a frozen prefix.
   double cache_hit_share = 0;
   int64_t cache_ns = 0;
-  // Recorded waits added to the exposed communication (`recorded` only).
+  // Recorded waits (signed) applied to the exposed communication
+  // (`recorded` only).
   int64_t recorded_wait_ns = 0;
   // Optimizer time from the start-up profile's calibrated line (frozen
   // sets no fitted step had), besides cost_by_source's unit compute.

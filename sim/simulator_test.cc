@@ -100,13 +100,34 @@ TEST(SimulateTiming, OwnConfigurationOnTheRecordedNetwork) {
   auto r = SimulateTiming(m, *schedule, *Net("recorded", m), {});
   ASSERT_TRUE(r.ok());
   // Everything measured but the exposed comm: one 4400-byte bucket ready
-  // at the end of backward (253), 1000 ns on the recorded network: 1000
-  // exposed instead of the measured 50, in each of 8 steps. Interval work
-  // is the measured 2000 (1000 compute + 1000 all-reduce).
-  EXPECT_EQ(r->phases.total_ns, m.run().measured_total_ns + 8 * 950);
+  // at the end of backward (253), 1000 ns on the recorded network, against
+  // the measured 50: each step's recorded wait is -950, which brings the
+  // own configuration back to what it measured. Interval work is the
+  // measured 2000 (1000 compute + 1000 all-reduce).
+  EXPECT_EQ(r->phases.total_ns, m.run().measured_total_ns);
+  EXPECT_EQ(r->phases.comm_exposed_ns, 8 * 50);
+  EXPECT_EQ(r->recorded_wait_ns, 8 * -950);
   EXPECT_EQ(r->phases.stats_ns, 8 * 7 + 4 * 2000);
   EXPECT_EQ(r->cost_by_source[static_cast<int>(CostSource::kSameStep)],
             8 * (110 + 11 + 220 + 33));
+}
+
+TEST(SimulateTiming, RecordedWaitsScaleWithTheGradientBytes) {
+  CostModel m = Model(HandTrace());
+  auto schedule = ComputeSchedule(m.run(), "static:1", "");
+  ASSERT_TRUE(schedule.ok()) << schedule.status();
+  auto r = SimulateTiming(m, *schedule, *Net("recorded", m), {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  // The recorded steps waited -950 ns for 4400 bytes; with body frozen a
+  // step all-reduces fc's 400 bytes: a wait of -950 · 400 / 4400 = -86.4
+  // -> -86 against the recorded network's 200 ns for 400 bytes (ready at
+  // the end of backward): 114 exposed a step, not 200 - 950 clamped to 0.
+  EXPECT_EQ(r->recorded_wait_ns, 8 * -86);
+  EXPECT_EQ(r->phases.comm_exposed_ns, 8 * 114);
+  // A positive wait shortens nothing; a negative one stops at 0.
+  EXPECT_EQ(WithRecordedWait(200, 50), 250);
+  EXPECT_EQ(WithRecordedWait(200, -86), 114);
+  EXPECT_EQ(WithRecordedWait(200, -950), 0);
 }
 
 TEST(SimulateTiming, OneRankHasNoCommunication) {

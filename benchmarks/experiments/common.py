@@ -293,8 +293,14 @@ class Experiment:
         f"--seed={a.seed}", "--checkpoints=false", "--log_every=1000",
     ] + model_flags(a) + [x for x in a.train_args.split() if x]
 
-  def run_train(self, name, flags, env=None, ranks=None, keep_model=False):
+  def run_train(self, name, flags, env=None, ranks=None, keep_model=False,
+                environment=None):
     """Runs //train with `flags` (plus --ranks, --out) as run `name`.
+
+    `environment`: what the run ran on that its command does not say (e.g.
+    experiment 9's link rate behind one cluster name), kept in the record
+    so that runs on different links are not taken for twins
+    (replay_runs.py).
 
     Returns the run's record: command, load, summary, per-step and per-epoch
     times from the trace. The trace stays (replay reads it); the model,
@@ -340,6 +346,8 @@ class Experiment:
                "threads", "comm_mode", "augment_variants", "cache",
                "stats_interval", "epochs", "init")},
            "trace_data": trace}
+    if environment:
+      rec["environment"] = environment
     with open(rec_path, "w") as f:
       json.dump(rec, f)
     log(f"{name}: {summary['total_time_s']:.1f} s training, accuracy "

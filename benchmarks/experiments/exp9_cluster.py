@@ -178,7 +178,7 @@ def measure(exp, rate, c, runs):
     for pol in a.policies:
       runs[(rate, p, pol)] = exp.run_train(
           f"{rate}_p{p}_{policy_tag(pol)}", train_flags(exp, pol),
-          env=c["env"], ranks=p)
+          env=c["env"], ranks=p, environment={"link_rates": rate})
 
 
 def compute_share(rec):
@@ -284,7 +284,8 @@ def straggler(exp, cals, runs):
   with cluster.cluster_up(exp.bins["cluster"], a.cluster_name, p,
                           ",".join(rates), exp.out) as c:
     rec = exp.run_train(f"straggler_p{p}_none", train_flags(exp, "none"),
-                        env=c["env"], ranks=p)
+                        env=c["env"], ranks=p,
+                        environment={"link_rates": ",".join(rates)})
   spec, sources = hosts_spec(rates, cals, p)
   networks = [spec, f"calibration:{cals[rates[0]]['file']}"]
   trace = runs[(rates[0], RECORDED_RANKS, "none")]["trace"]

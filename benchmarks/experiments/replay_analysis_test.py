@@ -65,6 +65,19 @@ class TwinTest(unittest.TestCase):
     self.assertTrue(frozen.cache)
     self.assertFalse(none.cache)
 
+  def test_records_environment_is_part_of_the_twin_key(self):
+    # Experiment 9: one cluster name, one command, two link rates.
+    cmd = "FREEZING_CLUSTER=exp9c /o/bin/train --cluster --ranks=2"
+    fast = replay_runs.Run("exp9", "a", "t.pb", f"{cmd} --policy=none",
+                           environment={"link_rates": "1gbit"})
+    fast_frozen = replay_runs.Run("exp9", "b", "t.pb",
+                                  f"{cmd} --policy=static:4",
+                                  environment={"link_rates": "1gbit"})
+    slow = replay_runs.Run("exp9", "c", "t.pb", f"{cmd} --policy=static:4",
+                           environment={"link_rates": "250mbit"})
+    self.assertEqual(fast.twin_key(), fast_frozen.twin_key())
+    self.assertNotEqual(fast.twin_key(), slow.twin_key())
+
 
 @unittest.skipUnless(os.path.exists(REPLAY), "needs //replay in the runfiles")
 class EndToEndTest(unittest.TestCase):

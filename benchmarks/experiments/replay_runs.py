@@ -7,7 +7,9 @@ name each run's trace, command and summary; benchmarks/experiments/common.py)
 or any folder of traces (every `*.pb` below it, e.g. testdata/). Two runs are
 *twins* when they differ only in their freezing: for experiment records, the
 same command once --policy, --vote_rule, --cache and --out are removed (the
-environment, e.g. experiment 5's network, stays part of it); for bare traces,
+environment, e.g. experiment 5's network, stays part of it, and so does the
+record's `environment`, e.g. experiment 9's link rate, which its command
+does not show: one cluster name serves every rate); for bare traces,
 the same model, world size and number of steps.
 
 Replay is asked once per (trace, flags) and its replay.json kept under
@@ -32,8 +34,10 @@ _FREEZING_FLAGS = re.compile(r"^--(policy|vote_rule|out|cache|nocache)(=|$)")
 class Run:
   """One recorded run."""
 
-  def __init__(self, group, name, trace, command=None, summary=None):
+  def __init__(self, group, name, trace, command=None, summary=None,
+               environment=None):
     self.group = group  # the folder it was found in (its label)
+    self.environment = environment or {}  # what the command does not say
     self.name = name
     self.trace = trace
     self.command = command  # the training command, when known
@@ -81,7 +85,8 @@ class Run:
       # The binary's path differs between experiments' copies.
       words = [os.path.basename(w) if i == 0 or "/bin/" in w else w
                for i, w in enumerate(words)]
-      return ("command", self.group, " ".join(words))
+      return ("command", self.group, " ".join(words),
+              json.dumps(self.environment, sort_keys=True))
     t = self.facts["trace"]
     return ("trace", self.group, t["model"], t["world_size"], t["steps"])
 
@@ -101,7 +106,7 @@ def find_runs(folder, label=None):
         trace = os.path.join(folder, "runs", rec["name"], "trace.pb")
       if os.path.exists(trace):
         runs.append(Run(label, rec["name"], trace, rec.get("command"),
-                        rec.get("summary")))
+                        rec.get("summary"), rec.get("environment")))
     return runs
   for root, _, files in sorted(os.walk(folder)):
     for f in sorted(files):
