@@ -45,6 +45,35 @@ class StatisticsTest(unittest.TestCase):
     self.assertIsNone(risk_validation.bootstrap_ci(xs[:2], ys[:2], 100, 1))
 
 
+class RepeatsTest(unittest.TestCase):
+  def point(self, folder, run, drop, risk):
+    p = {"folder": folder, "run": run, "drop_pts": drop, "partial": False}
+    for proxy in risk_validation.PROXIES:
+      p[proxy] = risk
+    return p
+
+  def test_repeats_average_per_run_and_retest_their_drops(self):
+    pts = [self.point("e1", "a", 1.0, 0.1),
+           self.point("s1", "x", 10.0, 0.2), self.point("s1", "y", 20.0, 0.4),
+           self.point("s1", "z", 30.0, 0.6),
+           self.point("s2", "x", 12.0, 0.4), self.point("s2", "y", 2.0, 0.4),
+           self.point("s2", "z", 40.0, 0.6)]
+    avg = risk_validation.averaged_repeats(pts, ["s1", "s2"])
+    self.assertEqual(len(avg), 4)  # e1's point and x, y, z
+    y = [p for p in avg if p["run"] == "y"][0]
+    self.assertAlmostEqual(y["drop_pts"], 11.0)
+    self.assertAlmostEqual(y["norm_share"], 0.4)
+    self.assertEqual(y["repeats"], 2)
+    x = [p for p in avg if p["run"] == "x"][0]
+    self.assertAlmostEqual(x["unconverged"], 0.3)
+    t = risk_validation.test_retest(pts, ["s1", "s2"], 200, 1)
+    self.assertEqual(t["runs"], 3)
+    # s1 ranks x < y < z, s2 ranks y < x < z: rho = 1 - 6*2/(3*8) = 0.5.
+    self.assertAlmostEqual(t["spearman"], 0.5)
+    self.assertAlmostEqual(t["median_abs_difference_pts"], 10.0)
+    self.assertIsNone(risk_validation.test_retest(pts, ["s1"], 200, 1))
+
+
 class TwinTest(unittest.TestCase):
   def run_of(self, command, name="r"):
     return replay_runs.Run("exp", name, "t.pb", command=command)

@@ -129,18 +129,36 @@ def own_network(run):
   return "recorded" if run.world_size > 1 else "1gbe"
 
 
+def file_digest(path):
+  """sha1 of a file's bytes."""
+  h = hashlib.sha1()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
 class Replays:
-  """replay.json for (trace, flags), computed once, kept in `out_dir`."""
+  """replay.json for (trace, flags), computed once, kept in `out_dir`: the
+  key holds the replay binary's and the trace's digests, so that an answer
+  of another build of //replay, or about a trace since re-recorded, is never
+  reused."""
 
   def __init__(self, replay_bin, out_dir):
     self.replay_bin = replay_bin
     self.out_dir = out_dir
     self.commands = []
+    self._bin_digest = file_digest(replay_bin)
+    self._trace_digests = {}
 
   def ask(self, trace, policies, network=None, world_sizes=None, cache=False,
           validate=False, extra=()):
-    key = json.dumps([os.path.abspath(trace), policies, network, world_sizes,
-                      cache, validate, list(extra)])
+    trace = os.path.abspath(trace)
+    if trace not in self._trace_digests:
+      self._trace_digests[trace] = file_digest(trace)
+    key = json.dumps([trace, policies, network, world_sizes, cache, validate,
+                      list(extra), self._bin_digest,
+                      self._trace_digests[trace]])
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     out = os.path.join(self.out_dir, digest)
     path = os.path.join(out, "replay.json")

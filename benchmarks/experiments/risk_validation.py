@@ -23,6 +23,15 @@ percentile interval). Issue 13's bar: 0.6. A risk that is n/a (nothing the
 schedule froze was measured) leaves its point out of that proxy, a partial
 one (a lower bound) is kept and counted. Writes OUT/risk_validation.json,
 OUT/risk_points.csv and OUT/risk_correlation.csv, prints a markdown table.
+
+--repeats=A,B names folders (by their base names) that repeat one experiment
+with another seed (e.g. exp3_votes,exp3_votes_seed2): then also
+  test-retest  Spearman between the repeats' measured drops of the runs they
+               share by name (A against B): how reproducible the measured
+               drop itself is, which bounds what any proxy can reach;
+  (all, repeats averaged)  the correlations over every point, the repeats'
+               replaced by one point per run name (its mean risk and mean
+               drop over the repeats).
 """
 
 import argparse
@@ -49,6 +58,9 @@ def parse_args(argv=None):
   p.add_argument("--bootstrap", type=int, default=10000,
                  help="bootstrap resamples for the confidence interval")
   p.add_argument("--seed", type=int, default=1, help="of the bootstrap")
+  p.add_argument("--repeats", default="",
+                 help="comma-separated base names of folders that repeat one "
+                 "experiment with other seeds (see above)")
   harness.add_binary_flags(
       p, ("train", "replay", "trace_json", "calibrate", "cluster"))
   args = p.parse_args(argv)
@@ -154,10 +166,51 @@ def points(runs, replays):
   return out
 
 
-def correlations(pts, resamples, seed):
+def averaged_repeats(pts, repeats):
+  """The points with those of the `repeats` folders replaced by one point per
+  run name: mean risk per proxy (n/a when any is) and mean drop."""
+  keep = [p for p in pts if p["folder"] not in repeats]
+  by_run = {}
+  for p in pts:
+    if p["folder"] in repeats:
+      by_run.setdefault(p["run"], []).append(p)
+  for name, group in sorted(by_run.items()):
+    q = {"folder": "+".join(sorted({p["folder"] for p in group})),
+         "run": name, "repeats": len(group),
+         "drop_pts": sum(p["drop_pts"] for p in group) / len(group),
+         "partial": any(p["partial"] for p in group)}
+    for proxy in PROXIES:
+      vals = [p[proxy] for p in group]
+      q[proxy] = (None if any(v is None for v in vals)
+                  else sum(vals) / len(vals))
+    keep.append(q)
+  return keep
+
+
+def test_retest(pts, repeats, resamples, seed):
+  """Spearman between the first two repeat folders' drops, per run name."""
+  if len(repeats) < 2:
+    return None
+  drops = [{p["run"]: p["drop_pts"] for p in pts if p["folder"] == f}
+           for f in repeats[:2]]
+  names = sorted(set(drops[0]) & set(drops[1]))
+  xs = [drops[0][n] for n in names]
+  ys = [drops[1][n] for n in names]
+  diffs = sorted(abs(x - y) for x, y in zip(xs, ys))
+  return {"folders": repeats[:2], "runs": len(names),
+          "spearman": spearman(xs, ys),
+          "ci95": bootstrap_ci(xs, ys, resamples, seed),
+          "median_abs_difference_pts":
+              diffs[len(diffs) // 2] if diffs else None}
+
+
+def correlations(pts, resamples, seed, label=None):
   rows = []
-  for folder in ["(all)"] + sorted({p["folder"] for p in pts}):
-    sel = [p for p in pts if folder == "(all)" or p["folder"] == folder]
+  groups = ([label] if label else
+            ["(all)"] + sorted({p["folder"] for p in pts}))
+  for folder in groups:
+    sel = [p for p in pts if folder in ("(all)", label) or
+           p["folder"] == folder]
     for proxy in PROXIES:
       use = [p for p in sel if p[proxy] is not None]
       xs = [p[proxy] for p in use]
@@ -181,9 +234,21 @@ def validate(args):
     found = points(runs, replays)
     harness.log(f"{folder}: {len(runs)} run(s), {len(found)} pair(s)")
     pts += found
+  repeats = [r for r in args.repeats.split(",") if r]
+  labels = {p["folder"] for p in pts}
+  for r in repeats:
+    if r not in labels:
+      raise SystemExit(f"--repeats: no points from a folder named {r!r}; "
+                       f"the folders with points: {', '.join(sorted(labels))}")
+  rows = correlations(pts, args.bootstrap, args.seed)
+  if repeats:
+    rows += correlations(averaged_repeats(pts, repeats), args.bootstrap,
+                         args.seed, label="(all, repeats averaged)")
   return {"folders": args.folders, "bootstrap": args.bootstrap,
-          "seed": args.seed, "points": pts,
-          "correlations": correlations(pts, args.bootstrap, args.seed),
+          "seed": args.seed, "points": pts, "repeats": repeats,
+          "test_retest": test_retest(pts, repeats, args.bootstrap,
+                                     args.seed),
+          "correlations": rows,
           "replay_commands": replays.commands}
 
 
@@ -213,6 +278,14 @@ def report(res, out):
           f"{fmt(r['spearman'], 2)} | {ci_text} | {r['left_out_na']} | "
           f"{r['partial']} |")
   print("(issue 13: improve the proxy if Spearman < 0.6)")
+  t = res.get("test_retest")
+  if t:
+    ci = t["ci95"]
+    ci_text = "n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+    print(f"test-retest of the measured drop, {t['folders'][0]} against "
+          f"{t['folders'][1]} ({t['runs']} runs): Spearman "
+          f"{fmt(t['spearman'], 2)} {ci_text}, median |difference| "
+          f"{fmt(t['median_abs_difference_pts'], 1)} points")
 
 
 def main(argv=None):
