@@ -11,6 +11,12 @@ PACKAGES=(
   g++ clang libclang-rt-14-dev
   # Libraries.
   libtorch-dev
+  # An optimised BLAS behind libtorch's matrix products (the linear layers:
+  # every ViT block, ResNet's classifier): without it Debian's reference
+  # BLAS serves them at ~6 GFLOP/s against ~210 with OpenBLAS on this
+  # machine's 2 cores (docs/PERFORMANCE.md). The OpenMP build shares
+  # libtorch's OpenMP threads instead of starting its own.
+  libopenblas0-openmp
   mpich libmpich-dev
   libabsl-dev
   libprotobuf-dev protobuf-compiler

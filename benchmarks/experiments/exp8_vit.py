@@ -38,10 +38,10 @@ cache_per_epoch.csv, replay.csv, where_time_goes.csv and the figures
 OUT/exp8_where_time_goes.png, exp8_static_sweep.png, exp8_adaptive.png,
 exp8_cache.png, exp8_replay.png. SGD at --lr=0.03 (the ResNets' 0.1 does
 not train a ViT from scratch). Default sizes: 4096 training and 1000 test
-samples, 4 epochs, 2 ranks, batch 64 per rank (32 steps per epoch); a
-vit_mini step costs about 2.3x a ResNet-18 step in FLOPs, and on Debian's
-reference BLAS (libblas3) its matrix products run ~10x slower than on
-OpenBLAS: see the run's log for the time it took.
+samples, 4 epochs, 2 ranks, batch 64 per rank (32 steps per epoch): 19.4 min
+here with OpenBLAS (tools/setup.sh installs libopenblas0-openmp; on Debian's
+reference BLAS a vit_mini step took ~5 s instead of ~0.5 s: trace_tool info
+names the BLAS a run used).
 """
 
 import os
