@@ -217,26 +217,31 @@ absl::StatusOr<std::unique_ptr<GradientStatistics>> GradientStatistics::Create(
   return s;
 }
 
-void GradientStatistics::AccumulateLocal(int param, const at::Tensor& grad) {
-  const int64_t t0 = NowNs();
-  const bool first = !touched_[param];
-  touched_[param] = 1;
-  const int64_t n = param_numel_[param];
-  float* acc = local_[head_].data_ptr<float>() + param_offset_[param];
-  if (grad.scalar_type() == at::kFloat && grad.numel() == n &&
-      grad.is_contiguous()) {
+void AccumulateGradient(float* acc, const at::Tensor& grad, bool first) {
+  const int64_t n = grad.numel();
+  if (grad.scalar_type() == at::kFloat && grad.is_contiguous()) {
     AddContiguous(acc, grad.data_ptr<float>(), n, first);
-  } else if (grad.scalar_type() == at::kFloat && grad.numel() == n &&
-             grad.dim() == 4 &&
+  } else if (grad.scalar_type() == at::kFloat && grad.dim() == 4 &&
              grad.is_contiguous(at::MemoryFormat::ChannelsLast)) {
     AddChannelsLast(acc, grad.data_ptr<float>(), grad.size(0), grad.size(1),
                     grad.size(2) * grad.size(3), first);
   } else {
     at::NoGradGuard no_grad;
-    at::Tensor a = local_[head_].narrow(0, param_offset_[param], n);
+    at::Tensor a = at::from_blob(acc, {n}, at::kFloat);
     if (first) a.zero_();
     a.add_(grad.reshape({-1}));
   }
+}
+
+void GradientStatistics::AccumulateLocal(int param, const at::Tensor& grad) {
+  const int64_t t0 = NowNs();
+  const bool first = !touched_[param];
+  touched_[param] = 1;
+  TORCH_CHECK(grad.numel() == param_numel_[param], "parameter ", param,
+              ": a gradient of ", grad.numel(), " elements for ",
+              param_numel_[param]);
+  AccumulateGradient(
+      local_[head_].data_ptr<float>() + param_offset_[param], grad, first);
   accumulate_ns_ += NowNs() - t0;
 }
 

@@ -54,6 +54,13 @@ struct StatsState {
   std::vector<double> loss_sum;
 };
 
+// AccumulateGradient: acc[0, numel) = 0 + grad when `first`, else
+// acc += grad, with acc in the parameter's logical order whatever grad's
+// memory format: what GradientStatistics::AccumulateLocal does with every
+// local gradient (also for the start-up profile's measurement of each
+// memory format's step, profiler.h).
+void AccumulateGradient(float* acc, const at::Tensor& grad, bool first);
+
 class GradientStatistics {
  public:
   // `comm` is used collectively by FinishInterval; it must outlive this.

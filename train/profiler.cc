@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/status_macros.h"
+#include "train/grad_stats.h"
 #include "train/sgd.h"
 
 namespace freezing::train {
@@ -113,15 +114,26 @@ void ProfileOptimizer(UnitModel& model, int repeats,
 }
 
 // A training step's forward and backward of the whole model, nothing frozen,
-// in each memory format (models with 4-d activations), alternating, medians
-// of `repeats` after one warm-up each; the model is left in its format.
+// with the statistics' accumulation of every gradient (AccumulateGradient,
+// as GradientStatistics does it: its cost depends on the gradients' memory
+// format), in each memory format (models with 4-d activations),
+// alternating, medians of `repeats` after one warm-up each; the model is
+// left in its format.
 void ProfileMemoryFormats(UnitModel& model, const at::Tensor& images,
                           const at::Tensor& labels, int repeats,
                           trace::StartupProfile& profile) {
   if (!model.spatial_activations()) return;
   const at::MemoryFormat own = model.memory_format();
+  int64_t numel = 0;
+  for (const at::Tensor& p : model.parameters()) numel += p.numel();
+  std::vector<float> accumulator(static_cast<size_t>(numel));
   auto step = [&] {
     at::cross_entropy_loss(model.forward(images), labels).backward();
+    float* acc = accumulator.data();
+    for (const at::Tensor& p : model.parameters()) {
+      if (p.grad().defined()) AccumulateGradient(acc, p.grad(), false);
+      acc += p.numel();
+    }
     ClearGrads(model);
   };
   std::vector<int64_t> contiguous, channels_last;

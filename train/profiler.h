@@ -5,9 +5,10 @@
 // (folded), the backward of a unit that was frozen from the start, the first
 // trainable unit's backward without its input gradient, the optimizer's cost
 // per parameter, all-reduce times per bucket size on this run's ranks; and,
-// for models with 4-d activations, a training step's forward and backward in
-// either memory format (what --memory_format=auto's choice is checked
-// against).
+// for models with 4-d activations, a training step's forward, backward and
+// statistics accumulation in either memory format (whether
+// --memory_format=channels_last would pay on this machine and batch: the
+// trainer says so at start-up).
 //
 // The model's state is left as it was (BatchNorm running statistics are
 // restored, gradients cleared); the reducer must not exist yet, since its

@@ -17,14 +17,11 @@ using base::NowNs;
 
 }  // namespace
 
-absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(const std::string& flag,
-                                                    const UnitModel& model) {
+absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(
+    const std::string& flag, const UnitModel& /*model*/) {
   if (flag == "contiguous") return at::MemoryFormat::Contiguous;
   if (flag == "channels_last") return at::MemoryFormat::ChannelsLast;
-  if (flag == "auto") {
-    return model.spatial_activations() ? at::MemoryFormat::ChannelsLast
-                                       : at::MemoryFormat::Contiguous;
-  }
+  if (flag == "auto") return at::MemoryFormat::Contiguous;
   return absl::InvalidArgumentError(
       absl::StrCat("--memory_format=", flag,
                    ": expected auto, channels_last or contiguous"));

@@ -63,11 +63,16 @@ struct StepRunnerOptions {
 };
 
 // ChooseMemoryFormat: the memory format for `flag` (--memory_format):
-// "contiguous", "channels_last", or "auto": channels-last when the model has
-// 4-d activations between units (the ResNets, whose convolutions oneDNN runs
-// faster on channels-last data: measured in docs/PERFORMANCE.md; the
-// start-up profile measures both on every run), contiguous otherwise (ViTs'
-// tokens, the MLP). InvalidArgument for another flag.
+// "contiguous", "channels_last", or "auto": contiguous for every model. A
+// fixed rule, so that the same command trains the same numbers; chosen by
+// measurement (docs/PERFORMANCE.md, 2026-12-03): on this project's ResNets
+// channels-last runs forward and backward no faster than contiguous
+// (33.7/75.9 against 33.3/74.9 ms, ResNet-18 at 32x32, batch 64) while the
+// statistics' accumulation of channels-last gradients into logical order
+// costs 3.6 points of the step more; the start-up profile measures both
+// formats, accumulation included, on every run with 4-d activations, and
+// the trainer says when channels-last would have been faster.
+// InvalidArgument for another flag.
 absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(const std::string& flag,
                                                     const UnitModel& model);
 // MemoryFormatName: "contiguous" or "channels_last".

@@ -190,11 +190,13 @@ TEST(StepRunnerTest, TheFrozenPrefixIsFoldedAndUnfreezingDropsIt) {
   EXPECT_FALSE(report->prefix_folded);
 }
 
-TEST(StepRunnerTest, AutoMemoryFormatIsChannelsLastForSpatialModels) {
+TEST(StepRunnerTest, AutoMemoryFormatIsContiguousForEveryModel) {
   const auto format = [](const std::string& flag, const std::string& model) {
     return ChooseMemoryFormat(flag, *Model(model));
   };
-  EXPECT_EQ(*format("auto", "resnet_tiny"), at::MemoryFormat::ChannelsLast);
+  EXPECT_EQ(*format("auto", "resnet_tiny"), at::MemoryFormat::Contiguous);
+  EXPECT_EQ(*format("channels_last", "resnet_tiny"),
+            at::MemoryFormat::ChannelsLast);
   EXPECT_EQ(*format("auto", "mlp"), at::MemoryFormat::Contiguous);
   EXPECT_EQ(*format("auto", "vit_mini"), at::MemoryFormat::Contiguous);
   EXPECT_EQ(*format("contiguous", "resnet_tiny"), at::MemoryFormat::Contiguous);

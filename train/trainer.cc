@@ -2,12 +2,15 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <google/protobuf/stubs/common.h>
+#include <limits.h>
 #include <torch/version.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -67,11 +70,28 @@ std::string CpuModel() {
 }
 
 // The libraries this binary was built with (name, version), for the trace.
+// The BLAS library that serves libtorch's matrix products in this process
+// (the file behind sgemm_, links resolved: Debian's alternatives choose it
+// at install time, and the reference BLAS is ~35x slower than OpenBLAS on a
+// ViT's matrices, docs/PERFORMANCE.md); "unknown" when it cannot be found.
+std::string BlasLibrary() {
+  void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info;
+  if (sgemm == nullptr || dladdr(sgemm, &info) == 0 ||
+      info.dli_fname == nullptr) {
+    return "unknown";
+  }
+  char resolved[PATH_MAX];
+  return realpath(info.dli_fname, resolved) != nullptr ? resolved
+                                                       : info.dli_fname;
+}
+
 std::vector<std::pair<std::string, std::string>> BuiltWith() {
   return {{"libtorch", TORCH_VERSION},
           {"protobuf",
            google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION)},
-          {"abseil", absl::StrCat(ABSL_LTS_RELEASE_VERSION)}};
+          {"abseil", absl::StrCat(ABSL_LTS_RELEASE_VERSION)},
+          {"blas", BlasLibrary()}};
 }
 
 std::string UnitList(const std::vector<int>& units, const UnitModel& model) {
@@ -288,6 +308,7 @@ struct Trainer::Impl {
   absl::Status EndRun();
   void RemoveStagingAfterFailure();
   void AnnouncePolicyReach() const;
+  void NoteMemoryFormat(const trace::StartupProfile& profile) const;
 
   void Progress(int epoch, int64_t step, double loss, int64_t step_ns,
                 bool force);
@@ -579,6 +600,7 @@ absl::Status Trainer::Impl::Start() {
     ASSIGN_OR_RETURN(profile, ProfileFirstBatch());
   }
   const trace::StartupProfile* p = profile.has_value() ? &*profile : nullptr;
+  if (p != nullptr) NoteMemoryFormat(*p);
   RETURN_IF_ERROR(BuildComponents(p));
   // Every rank's host, for the trace header (collective).
   ASSIGN_OR_RETURN(rank_hosts, comm->AllGatherBytes(env.hostname));
@@ -836,6 +858,28 @@ absl::Status Trainer::Impl::Announce() {
                    " steps per epoch, policy ", config.policy));
   AnnouncePolicyReach();
   return absl::OkStatus();
+}
+
+// Rank 0: when the start-up profile measured a training step (forward,
+// backward and the statistics' accumulation) at least 5% faster in the
+// other memory format, says so with the flag that chooses it.
+void Trainer::Impl::NoteMemoryFormat(
+    const trace::StartupProfile& profile) const {
+  const int64_t contiguous = profile.step_contiguous_ns();
+  const int64_t channels_last = profile.step_channels_last_ns();
+  if (contiguous <= 0 || channels_last <= 0) return;
+  const bool own_cl = model->memory_format() == at::MemoryFormat::ChannelsLast;
+  const double own = static_cast<double>(own_cl ? channels_last : contiguous);
+  const double other = static_cast<double>(own_cl ? contiguous : channels_last);
+  if (other >= 0.95 * own) return;
+  const char* other_name = own_cl ? "contiguous" : "channels_last";
+  Log(absl::StrFormat(
+      "note: the start-up profile measured a training step (forward, "
+      "backward, statistics) %.1f%% faster in %s than in %s (%.1f against "
+      "%.1f ms): --memory_format=%s chooses it",
+      100.0 * (1.0 - other / own), other_name,
+      own_cl ? "channels_last" : "contiguous", other / 1e6, own / 1e6,
+      other_name));
 }
 
 // Rank 0: how many decisions the policy gets in this run; a warning when

@@ -45,7 +45,7 @@ TEST(TrainerSpeedTest, TheTraceRecordsTheFormatAndTheFoldedPrefix) {
   trace::TraceContents t = trace::ReadTrace(c.out + "/trace.pb");
   ASSERT_TRUE(t.complete()) << t.status;
   const trace::RunConfig& rc = t.header->config();
-  EXPECT_EQ(rc.memory_format(), "channels_last");  // auto, 4-d activations
+  EXPECT_EQ(rc.memory_format(), "contiguous");  // auto
   EXPECT_EQ(rc.memory_format_flag(), "auto");
   EXPECT_TRUE(rc.fold_frozen());
   ASSERT_TRUE(t.profile.has_value());
@@ -60,12 +60,13 @@ TEST(TrainerSpeedTest, TheTraceRecordsTheFormatAndTheFoldedPrefix) {
   }
 
   TrainConfig plain = SmallConfig(TempDir("recorded_plain"));
-  plain.memory_format = "contiguous";
+  plain.memory_format = "channels_last";
   plain.fold_frozen = false;
   TrainOnFakeRanks(plain);
   t = trace::ReadTrace(plain.out + "/trace.pb");
   ASSERT_TRUE(t.complete()) << t.status;
-  EXPECT_EQ(t.header->config().memory_format(), "contiguous");
+  EXPECT_EQ(t.header->config().memory_format(), "channels_last");
+  EXPECT_EQ(t.header->config().memory_format_flag(), "channels_last");
   EXPECT_FALSE(t.header->config().fold_frozen());
   for (const trace::Step& s : t.steps) EXPECT_FALSE(s.prefix_folded());
 }
