@@ -27,12 +27,17 @@ CHILD = r"""
 import json, statistics, sys, time, torch
 threads, repeats, shapes = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
 torch.set_num_threads(threads)
-lib = "unknown"
+# The file behind libblas.so.3 (libtorch's BLAS; the OpenBLAS LAPACK may
+# load libopenblas too, whichever BLAS serves the products).
+import os
+libs = []
 with open("/proc/self/maps") as f:
   for line in f:
-    if "libblas" in line or "openblas" in line:
-      lib = line.split()[-1]
-      break
+    path = line.split()[-1]
+    if "blas" in path and path not in libs:
+      libs.append(path)
+named = [p for p in libs if os.path.basename(p).startswith("libblas.so")]
+lib = named[0] if named else (libs[0] if libs else "unknown")
 out = []
 for m, k, n in shapes:
   a, b = torch.randn(m, k), torch.randn(k, n)
