@@ -356,7 +356,9 @@ void ActivationCache::SetForwardCost(std::vector<double> ns_per_sample) {
   forward_cost_ = std::move(ns_per_sample);
 }
 
-int64_t ActivationCache::ComputeRows(int64_t n, int64_t batch) {
+int64_t ActivationCache::ComputeRows(int64_t n, int64_t batch,
+                                     bool vector_rows) {
+  if (vector_rows) return std::max(n, batch);
   // Mirrors ConvParams::use_mkldnn in libtorch 1.13
   // (aten/src/ATen/native/Convolution.cpp): oneDNN for every float
   // convolution once the batch has at least 16 rows; below, 1x1 stride-1
@@ -365,12 +367,19 @@ int64_t ActivationCache::ComputeRows(int64_t n, int64_t batch) {
   return std::max(n, std::min(batch, kAllOneDnnRows));
 }
 
+bool ActivationCache::VectorRows(int begin, int end) const {
+  for (int u = begin; u < end; ++u) {
+    if (sample_shape_[u].size() <= 1) return true;
+  }
+  return false;
+}
+
 at::Tensor ActivationCache::RunUnits(at::Tensor x, int begin, int end,
                                      int64_t batch,
                                      std::vector<int64_t>& unit_ns) {
   at::NoGradGuard no_grad;
   const int64_t n = x.size(0);
-  const int64_t rows = ComputeRows(n, batch);
+  const int64_t rows = ComputeRows(n, batch, VectorRows(begin, end));
   if (rows > n) {
     x = at::cat(
         {x, x.index_select(0, at::arange(rows - n, at::kLong).remainder(n))});

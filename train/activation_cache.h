@@ -213,7 +213,13 @@ class ActivationCache {
   // on (and for fewer rows only for some layers); the two differ in the last
   // bits, while oneDNN's output for a sample does not depend on the other
   // rows. Padding makes a subset's rows bitwise equal to the full batch's.
-  static int64_t ComputeRows(int64_t n, int64_t batch);
+  // `vector_rows`: a prefix unit's output is one vector per sample (the
+  // MLP's linear layers: a [rows, features] product whose BLAS kernel
+  // OpenBLAS picks by its size, small products accumulating in another
+  // order): then n is padded to the whole batch, the only row count whose
+  // products are bitwise those of the training step.
+  static int64_t ComputeRows(int64_t n, int64_t batch,
+                             bool vector_rows = false);
 
   // Key: the store's key of (sample, variant); false when the pair cannot be
   // cached (fresh augmentation, or out of range).
@@ -225,7 +231,8 @@ class ActivationCache {
   void Disable(const std::string& reason);
   uint64_t Fingerprint(int unit) const;
   // Runs units [begin, end) under no-grad on the rows of `x` (padded to
-  // ComputeRows(rows, batch)), timing each into `unit_ns`.
+  // ComputeRows(rows, batch, VectorRows(begin, end))), timing each into
+  // `unit_ns`.
   at::Tensor RunUnits(at::Tensor x, int begin, int end, int64_t batch,
                       std::vector<int64_t>& unit_ns);
   // RowFormat: the memory format rows of `t` are kept in (channels-last for
@@ -252,6 +259,9 @@ class ActivationCache {
   absl::StatusOr<at::Tensor> ReadRows(const std::vector<uint64_t>& keys,
                                       const std::vector<int64_t>& rows, int tag,
                                       CacheStepStats* stats);
+  // VectorRows: whether a unit of [begin, end) outputs one vector per sample
+  // (or has not run yet: its shape is unknown, so the safe answer is yes).
+  bool VectorRows(int begin, int end) const;
   // SavedNs: the profiled forward per sample of units [0, through].
   double SavedNs(int through) const;
   absl::StatusOr<std::vector<Computed>> ComputeRowsAtBoundary(

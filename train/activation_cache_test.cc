@@ -110,6 +110,10 @@ TEST_P(BatchCompositionTest, PrefixOutputOfASampleDoesNotDependOnItsBatch) {
   // 16 rows through a non-strided 1x1 convolution take libtorch's native
   // convolution instead of oneDNN's and differ by about 1e-6.)
   const CompositionCase& c = GetParam();
+  // The MLP's units output one vector per sample: its products are bitwise
+  // a batch's only at that batch's row count (OpenBLAS's small-product
+  // kernels accumulate in another order), so the cache pads to the batch.
+  const bool vector_rows = c.model == "mlp";
   const int saved_threads = at::get_num_threads();
   at::set_num_threads(c.threads);
   auto model = Model(c.model, c.prefix, c.granularity, c.channels_last_folded);
@@ -119,7 +123,7 @@ TEST_P(BatchCompositionTest, PrefixOutputOfASampleDoesNotDependOnItsBatch) {
     std::string report;
     for (int64_t n : {1, 2, 3, 5, 8, 15, 16, 17, 33, 63}) {
       if (n > batch) continue;
-      const int64_t rows = ActivationCache::ComputeRows(n, batch);
+      const int64_t rows = ActivationCache::ComputeRows(n, batch, vector_rows);
       EXPECT_GE(rows, n);
       EXPECT_LE(rows, std::max(n, batch));
       // The last n samples of the batch, padded with others.
@@ -136,10 +140,13 @@ TEST_P(BatchCompositionTest, PrefixOutputOfASampleDoesNotDependOnItsBatch) {
     }
     EXPECT_TRUE(report.empty()) << "batch " << batch << report;
   }
-  // The same batch inside a larger one, in another order.
+  // The same batch inside a larger one (not for vector rows: another row
+  // count, another BLAS kernel), and in another order.
   const at::Tensor full = Prefix(*model, images.slice(0, 0, 16), c.prefix);
-  const at::Tensor larger = at::cat({Images(48, 4), images.slice(0, 0, 16)});
-  EXPECT_TRUE(Equal(Prefix(*model, larger, c.prefix).slice(0, 48), full));
+  if (!vector_rows) {
+    const at::Tensor larger = at::cat({Images(48, 4), images.slice(0, 0, 16)});
+    EXPECT_TRUE(Equal(Prefix(*model, larger, c.prefix).slice(0, 48), full));
+  }
   const at::Tensor order =
       at::tensor(std::vector<int64_t>{9, 2, 14, 5, 0, 1, 3, 4, 6, 7, 8, 10, 11,
                                       12, 13, 15},
