@@ -74,11 +74,6 @@ def parse_args(argv=None):
   return study_stack.complete(args)
 
 
-def fail(message):
-  print(f"finetune: error: {message}", file=sys.stderr, flush=True)
-  return 1
-
-
 def revision():
   root = os.environ.get("BUILD_WORKSPACE_DIRECTORY", "")
   if not root:
@@ -94,7 +89,7 @@ def revision():
 def main(argv=None):
   args = parse_args(argv)
   if not args.out:
-    return fail("--out=DIR is required")
+    return study_stack.fail(args, "--out=DIR is required")
   cwd = os.environ.get("BUILD_WORKING_DIRECTORY", "")
   if cwd and not os.path.isabs(args.out):
     args.out = os.path.join(cwd, args.out)
@@ -102,14 +97,15 @@ def main(argv=None):
     args.init = os.path.join(cwd, args.init)
   message = study_stack.check_args(args)
   if message:
-    return fail(message)
+    return study_stack.fail(args, message)
   args.out_dir = args.out
   args.revision = revision()
   if args.record == "false":
     try:
       os.makedirs(args.out, exist_ok=True)
     except OSError as e:
-      return fail(f"--out={args.out}: cannot write the output folder: {e}")
+      return study_stack.fail(
+          args, f"--out={args.out}: cannot write the output folder: {e}")
   start = time.time()
   status, per_rank = study_stack.launch(args)
   if status:

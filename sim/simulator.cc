@@ -241,9 +241,8 @@ class StepSimulator {
   StepSimulator(const CostModel& costs, const FreezeSchedule& schedule,
                 const NetworkModel& network, int world_size,
                 std::optional<CacheModel> cache,
-                std::vector<double> wait_per_byte,
-                std::optional<RankSkew> skew, double compute_scale,
-                bool fold_prefix)
+                std::vector<double> wait_per_byte, std::optional<RankSkew> skew,
+                double compute_scale, bool fold_prefix)
       : costs_(costs),
         run_(costs.run()),
         schedule_(schedule),
@@ -271,11 +270,11 @@ class StepSimulator {
     RETURN_IF_ERROR(Forward(r, plan, step.loss_forward_ns, map.epoch[s], t));
     RETURN_IF_ERROR(Backward(r, plan, t));
     // Signed (RoundNs would clamp a negative wait to 0).
-    t.wait_ns = world_size_ > 1 && !wait_per_byte_.empty()
-                    ? static_cast<int64_t>(std::llround(
-                          wait_per_byte_[r] *
-                          static_cast<double>(plan.grad_bytes)))
-                    : 0;
+    t.wait_ns =
+        world_size_ > 1 && !wait_per_byte_.empty()
+            ? static_cast<int64_t>(std::llround(
+                  wait_per_byte_[r] * static_cast<double>(plan.grad_bytes)))
+            : 0;
     t.comm_total_ns = plan.bucket_ns_total;
     t.bytes_allreduced = plan.grad_bytes;
     const bool same_set = plan.recorded_set == rs.frozen_set;
@@ -584,8 +583,7 @@ absl::StatusOr<TimingResult> SimulateTiming(const CostModel& costs,
   StepSimulator simulator(
       costs, schedule, network, world_size,
       MakeCache(run, options, map.steps_per_epoch, out.notes),
-      std::move(wait_per_byte),
-      std::move(skew), compute_scale,
+      std::move(wait_per_byte), std::move(skew), compute_scale,
       options.fold_frozen.value_or(run.fold_frozen));
   StepTiming t;
   int64_t clock = 0;

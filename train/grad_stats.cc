@@ -240,8 +240,8 @@ void GradientStatistics::AccumulateLocal(int param, const at::Tensor& grad) {
   TORCH_CHECK(grad.numel() == param_numel_[param], "parameter ", param,
               ": a gradient of ", grad.numel(), " elements for ",
               param_numel_[param]);
-  AccumulateGradient(
-      local_[head_].data_ptr<float>() + param_offset_[param], grad, first);
+  AccumulateGradient(local_[head_].data_ptr<float>() + param_offset_[param],
+                     grad, first);
   accumulate_ns_ += NowNs() - t0;
 }
 

@@ -17,8 +17,7 @@ using base::NowNs;
 
 }  // namespace
 
-absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(
-    const std::string& flag, const UnitModel& /*model*/) {
+absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(const std::string& flag) {
   if (flag == "contiguous") return at::MemoryFormat::Contiguous;
   if (flag == "channels_last") return at::MemoryFormat::ChannelsLast;
   if (flag == "auto") return at::MemoryFormat::Contiguous;

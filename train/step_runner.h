@@ -73,8 +73,7 @@ struct StepRunnerOptions {
 // formats, accumulation included, on every run with 4-d activations, and
 // the trainer says when channels-last would have been faster.
 // InvalidArgument for another flag.
-absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(const std::string& flag,
-                                                    const UnitModel& model);
+absl::StatusOr<at::MemoryFormat> ChooseMemoryFormat(const std::string& flag);
 // MemoryFormatName: "contiguous" or "channels_last".
 std::string MemoryFormatName(at::MemoryFormat format);
 

@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -69,7 +69,6 @@ std::string CpuModel() {
   return "unknown";
 }
 
-// The libraries this binary was built with (name, version), for the trace.
 // The BLAS library that serves libtorch's matrix products in this process
 // (the file behind sgemm_, links resolved: Debian's alternatives choose it
 // at install time, and the reference BLAS is ~35x slower than OpenBLAS on a
@@ -86,6 +85,8 @@ std::string BlasLibrary() {
                                                        : info.dli_fname;
 }
 
+// The libraries this binary was built with (name, version) and the BLAS it
+// runs on, for the trace.
 std::vector<std::pair<std::string, std::string>> BuiltWith() {
   return {{"libtorch", TORCH_VERSION},
           {"protobuf",
@@ -509,7 +510,7 @@ absl::Status Trainer::Impl::SetupModel() {
   RETURN_IF_ERROR(comm::GradientReducer::BroadcastTensors(comm, tensors, 0));
   // Before the reducer and the optimizer take the parameters' layout.
   ASSIGN_OR_RETURN(at::MemoryFormat format,
-                   ChooseMemoryFormat(config.memory_format, *model));
+                   ChooseMemoryFormat(config.memory_format));
   model->SetMemoryFormat(format);
   return absl::OkStatus();
 }
@@ -868,18 +869,19 @@ void Trainer::Impl::NoteMemoryFormat(
   const int64_t contiguous = profile.step_contiguous_ns();
   const int64_t channels_last = profile.step_channels_last_ns();
   if (contiguous <= 0 || channels_last <= 0) return;
-  const bool own_cl = model->memory_format() == at::MemoryFormat::ChannelsLast;
+  const at::MemoryFormat own_format = model->memory_format();
+  const bool own_cl = own_format == at::MemoryFormat::ChannelsLast;
   const double own = static_cast<double>(own_cl ? channels_last : contiguous);
   const double other = static_cast<double>(own_cl ? contiguous : channels_last);
   if (other >= 0.95 * own) return;
-  const char* other_name = own_cl ? "contiguous" : "channels_last";
+  const std::string other_name = MemoryFormatName(
+      own_cl ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast);
   Log(absl::StrFormat(
       "note: the start-up profile measured a training step (forward, "
       "backward, statistics) %.1f%% faster in %s than in %s (%.1f against "
       "%.1f ms): --memory_format=%s chooses it",
-      100.0 * (1.0 - other / own), other_name,
-      own_cl ? "channels_last" : "contiguous", other / 1e6, own / 1e6,
-      other_name));
+      100.0 * (1.0 - other / own), other_name, MemoryFormatName(own_format),
+      other / 1e6, own / 1e6, other_name));
 }
 
 // Rank 0: how many decisions the policy gets in this run; a warning when
